@@ -1,0 +1,105 @@
+"""Espace Partenaires: the secure channel between a CCAS and the health-insurance caisses."""
+
+import os
+import secrets
+from datetime import timedelta
+from pathlib import Path
+
+from flask import Flask
+
+DEFAULTS = {
+    # Contract settings (CONTRACT.md, "Configuration").
+    "EP_DATABASE_URL": None,
+    "EP_SECRET_KEY": None,
+    "EP_MAIL_URL": None,
+    "EP_MAIL_FROM": "espace-partenaires@example.org",
+    "EP_BASE_URL": "http://127.0.0.1:8000",
+    "EP_DEMO_PASSWORD": None,
+    # Sessions and login throttling.
+    "EP_SESSION_IDLE_MINUTES": 30,
+    "EP_SECURE_COOKIES": False,
+    "EP_LOGIN_FREE_FAILURES": 5,
+    "EP_LOGIN_MAX_FAILURES_PER_DAY": 25,
+    "EP_LOGIN_IP_FACTOR": 4,
+    # Accounts.
+    "EP_INVITE_HOURS": 72,
+    "EP_RESET_HOURS": 2,
+    "EP_PASSWORD_MAX_AGE_DAYS": 365,
+    "EP_CGU_VERSION": "2026-11",
+    "EP_ALLOWED_EMAIL_DOMAINS": "",
+    "EP_TECHNICIEN_IDLE_DAYS": 90,
+    "EP_DELETE_AFTER_DAYS": 183,
+    "EP_HOUSEKEEPING_HOUR": 2,
+}
+
+
+def _coerce(default, raw):
+    if isinstance(default, bool):
+        return raw.strip().lower() in ("1", "true", "yes", "oui", "on")
+    if isinstance(default, int):
+        return int(raw)
+    return raw
+
+
+def load_config(app, overrides=None):
+    """Defaults, then instance/config.py, then EP_* environment variables, then overrides."""
+    app.config.update(DEFAULTS)
+    app.config.from_pyfile("config.py", silent=True)
+    for name, raw in os.environ.items():
+        if name.startswith("EP_") and name != "EP_INSTANCE_PATH":
+            app.config[name] = _coerce(DEFAULTS.get(name), raw)
+    app.config.update(overrides or {})
+    instance = Path(app.instance_path)
+    if not app.config["EP_DATABASE_URL"]:
+        app.config["EP_DATABASE_URL"] = f"sqlite:///{instance / 'ep.sqlite3'}"
+    app.config["SECRET_KEY"] = app.config["EP_SECRET_KEY"] or _instance_secret(instance)
+    idle = timedelta(minutes=app.config["EP_SESSION_IDLE_MINUTES"])
+    app.config.update(
+        PERMANENT_SESSION_LIFETIME=idle,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=app.config["EP_SECURE_COOKIES"]
+        or app.config["EP_BASE_URL"].startswith("https://"),
+        SESSION_COOKIE_NAME="ep_session",
+        REMEMBER_COOKIE_DURATION=timedelta(0),
+        WTF_CSRF_TIME_LIMIT=None,
+        MAX_CONTENT_LENGTH=30 * 1024 * 1024,
+        WTF_I18N_ENABLED=False,
+    )
+
+
+def _instance_secret(instance):
+    """The signing key, generated once into the instance folder and kept private."""
+    path = instance / "secret_key"
+    if not path.exists():
+        instance.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_hex(32))
+    return path.read_text().strip()
+
+
+def create_app(overrides=None):
+    """Build the application: configuration, extensions, then blueprints."""
+    instance_path = os.path.abspath(
+        (overrides or {}).get("EP_INSTANCE_PATH") or os.environ.get("EP_INSTANCE_PATH", "instance")
+    )
+    app = Flask(__name__, instance_path=instance_path, instance_relative_config=True)
+    load_config(app, overrides)
+    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+
+    from . import access, db, web
+    from .extensions import csrf, htmx, login_manager
+
+    db.init_app(app)
+    csrf.init_app(app)
+    htmx.init_app(app)
+    login_manager.init_app(app)
+    access.init_app(app)
+    web.init_app(app)
+
+    from .blueprints import accounts, auth, errors, health, main, partners
+
+    for module in (auth, main, health, partners, accounts, errors):
+        app.register_blueprint(module.bp)
+    return app

@@ -1,0 +1,125 @@
+"""Who may use a view: profile and scope, declared once next to each view.
+
+    @bp.route("/<int:partner_id>")
+    @allow("caisse", "gestionnaire")
+    def show(partner): ...
+
+`allow` checks the profile (403 otherwise) and turns each `<model>_id` URL argument into
+the object, after checking it belongs to the user's partner or caisse (404 otherwise, so
+that nobody learns what exists elsewhere). `public` marks the few views open to anyone.
+A view with neither is refused: nothing can be forgotten.
+"""
+
+import functools
+
+from flask import abort, current_app, request
+from flask_login import current_user
+
+from .models import Account, Convention, Partner, Referent
+
+PUBLIC = "public"
+
+
+def allow(*profiles, setup=False):
+    """Restrict a view to logged-in users of these profiles, objects in their scope."""
+    if not profiles:
+        raise ValueError("allow() needs at least one profile")
+
+    def decorator(view):
+        @functools.wraps(view)
+        def wrapper(**kwargs):
+            if not current_user.is_authenticated:
+                return current_app.login_manager.unauthorized()
+            if current_user.profile not in profiles:
+                abort(403)
+            if not setup:
+                pending = pending_step(current_user)
+                if pending:
+                    return pending
+            for name in list(kwargs):
+                loader = LOADERS.get(name)
+                if loader:
+                    kwargs[name[: -len("_id")]] = loader(current_user, kwargs.pop(name))
+            return view(**kwargs)
+
+        wrapper.access = frozenset(profiles)
+        return wrapper
+
+    return decorator
+
+
+def public(view):
+    """Mark a view as open without login (login page, health check, set-password link)."""
+    view.access = PUBLIC
+    return view
+
+
+# Steps a user must take before anything else (CGU, expired password); filled by accounts.
+SETUP_STEPS = []
+
+
+def pending_step(user):
+    for step in SETUP_STEPS:
+        response = step(user)
+        if response is not None:
+            return response
+    return None
+
+
+def can_see_partner(user, partner):
+    if user.profile == "caisse":
+        return (
+            Convention.select()
+            .where((Convention.partner == partner) & (Convention.caisse == user.caisse_id))
+            .exists()
+        )
+    return user.partner_id == partner.id
+
+
+def can_see_account(user, account):
+    if account.state == "deleted":
+        return False
+    if account.profile == "caisse":
+        return user.profile == "caisse" and account.caisse_id == user.caisse_id
+    return can_see_partner(user, account.partner)
+
+
+def can_see_convention(user, convention):
+    if user.profile == "caisse":
+        return convention.caisse_id == user.caisse_id
+    return convention.partner_id == user.partner_id
+
+
+def _loader(model, check):
+    def load(user, pk):
+        obj = model.get_or_none(model.id == pk)
+        if obj is None or not check(user, obj):
+            abort(404)
+        return obj
+
+    return load
+
+
+LOADERS = {
+    "partner_id": _loader(Partner, can_see_partner),
+    "account_id": _loader(Account, can_see_account),
+    "convention_id": _loader(Convention, can_see_convention),
+    "referent_id": _loader(Referent, lambda u, r: can_see_convention(u, r.convention)),
+}
+
+
+def register_loader(name, model, check):
+    """Let a feature module add its own scoped objects (e.g. `demande_id`)."""
+    LOADERS[name] = _loader(model, check)
+
+
+def init_app(app):
+    """Refuse any view that declares no access rule."""
+
+    @app.before_request
+    def _declared():
+        view = app.view_functions.get(request.endpoint)
+        if view is not None and getattr(view, "access", None) is None:
+            abort(403)
+
+    app.view_functions["static"].access = PUBLIC

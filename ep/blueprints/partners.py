@@ -1,0 +1,184 @@
+"""Partner structures and conventions, managed by caisse agents (§1, §2.1, §2.2)."""
+
+from flask import Blueprint, flash, redirect, url_for
+from flask_login import current_user
+
+from .. import accounts, partners, quotas
+from ..access import allow
+from ..forms import ConventionForm, EmptyForm, IdentityForm, PartnerForm, ReferentForm
+from ..models import Account, Convention, Partner, Referent
+from ..rules import RuleError
+from ..web import refuse, render
+
+bp = Blueprint("partners", __name__, url_prefix="/partners")
+
+
+@bp.route("/")
+@allow("caisse")
+def index():
+    """Partners conventioned with the agent's caisse."""
+    return render("partners/index.html", partners=list(Partner.for_caisse(current_user.caisse_id)))
+
+
+@bp.route("/new", methods=["GET", "POST"])
+@allow("caisse")
+def create():
+    """Record a new partner structure and its convention with the agent's caisse."""
+    form = PartnerForm()
+    if not form.is_submitted():
+        form.offers.data = [code for code, _ in form.offers.choices]
+    if form.validate_on_submit():
+        try:
+            partner = partners.create_partner(
+                current_user,
+                form.name.data,
+                form.headcount.data,
+                form.convention_fields(),
+                form.offers.data,
+            )
+        except RuleError as exc:
+            refuse(form, exc)
+        else:
+            flash(f"La structure {partner.name} et sa convention sont enregistrées.", "success")
+            return redirect(url_for("partners.show", partner_id=partner.id), 303)
+    return render("partners/new.html", form=form)
+
+
+@bp.route("/<int:partner_id>")
+@allow("caisse", "gestionnaire")
+def show(partner):
+    """A partner's conventions, quotas and accounts, as its caisse or gestionnaire sees them."""
+    conventions = Convention.select().where(Convention.partner == partner)
+    if current_user.profile == "caisse":
+        conventions = conventions.where(Convention.caisse == current_user.caisse_id)
+    accounts_ = list(
+        Account.visible()
+        .where(Account.partner == partner)
+        .order_by(Account.profile, Account.nom, Account.prenom)
+    )
+    usage = {p: quotas.usage(partner, p) for p in ("gestionnaire", "technicien")}
+    own = None
+    if current_user.profile == "caisse":
+        own = Convention.get_or_none(
+            (Convention.partner == partner) & (Convention.caisse == current_user.caisse_id)
+        )
+    return render(
+        "partners/show.html",
+        partner=partner,
+        conventions=list(conventions),
+        accounts=accounts_,
+        usage=usage,
+        own_convention=own,
+    )
+
+
+@bp.route("/conventions/<int:convention_id>/edit", methods=["GET", "POST"])
+@allow("caisse")
+def edit_convention(convention):
+    """Change the convention: dates, effectif, activated offers, documents, deadline."""
+    form = ConventionForm(obj=convention)
+    if not form.is_submitted():
+        form.offers.data = sorted(convention.offer_codes())
+        form.headcount.data = convention.partner.headcount
+    if form.validate_on_submit():
+        try:
+            partners.update_convention(
+                current_user,
+                convention,
+                form.convention_fields(),
+                form.offers.data,
+                headcount=form.headcount.data,
+            )
+        except RuleError as exc:
+            refuse(form, exc)
+        else:
+            flash("La convention est mise à jour.", "success")
+            return redirect(url_for("partners.show", partner_id=convention.partner_id), 303)
+    referents = list(Referent.select().where(Referent.convention == convention))
+    return render(
+        "partners/convention.html",
+        form=form,
+        convention=convention,
+        referents=referents,
+        referent_form=ReferentForm(),
+        roles=Referent.ROLES,
+        empty=EmptyForm(),
+    )
+
+
+@bp.route("/conventions/<int:convention_id>/referents", methods=["POST"])
+@allow("caisse")
+def add_referent(convention):
+    """Add a contact shown to the partner's users on the help page."""
+    form = ReferentForm()
+    if form.validate_on_submit():
+        partners.add_referent(current_user, convention, form.fields())
+        flash("Le contact est ajouté.", "success")
+        return redirect(url_for("partners.edit_convention", convention_id=convention.id), 303)
+    referents = list(Referent.select().where(Referent.convention == convention))
+    conv_form = ConventionForm(obj=convention, formdata=None)
+    conv_form.offers.data = sorted(convention.offer_codes())
+    conv_form.headcount.data = convention.partner.headcount
+    return render(
+        "partners/convention.html",
+        form=conv_form,
+        convention=convention,
+        referents=referents,
+        referent_form=form,
+        roles=Referent.ROLES,
+        empty=EmptyForm(),
+    )
+
+
+@bp.route("/referents/<int:referent_id>/delete", methods=["POST"])
+@allow("caisse")
+def delete_referent(referent):
+    """Remove a contact from the convention."""
+    convention_id = referent.convention_id
+    partners.remove_referent(current_user, referent)
+    flash("Le contact est retiré.", "success")
+    return redirect(url_for("partners.edit_convention", convention_id=convention_id), 303)
+
+
+@bp.route("/<int:partner_id>/conventions/new", methods=["GET", "POST"])
+@allow("caisse")
+def add_convention(partner):
+    """Record the agent's caisse's convention with a partner already known to the app."""
+    form = ConventionForm()
+    if not form.is_submitted():
+        form.offers.data = [code for code, _ in form.offers.choices]
+        form.headcount.data = partner.headcount
+    if form.validate_on_submit():
+        try:
+            partners.add_convention(
+                current_user, partner, form.convention_fields(), form.offers.data
+            )
+        except RuleError as exc:
+            refuse(form, exc)
+        else:
+            flash("La convention est enregistrée.", "success")
+            return redirect(url_for("partners.show", partner_id=partner.id), 303)
+    return render("partners/convention_new.html", form=form, partner=partner)
+
+
+@bp.route("/<int:partner_id>/gestionnaires/new", methods=["GET", "POST"])
+@allow("caisse")
+def habilitate(partner):
+    """Habilitate a gestionnaire: create the account and e-mail the set-password link (§2.2)."""
+    form = IdentityForm()
+    if form.validate_on_submit():
+        try:
+            account = accounts.create_partner_account(
+                current_user, partner, "gestionnaire", form.identity()
+            )
+        except RuleError as exc:
+            refuse(form, exc)
+        else:
+            flash(
+                f"Le compte gestionnaire {account.username} est créé ; un lien pour choisir le "
+                f"mot de passe a été envoyé à {account.email}.",
+                "success",
+            )
+            return redirect(url_for("partners.show", partner_id=partner.id), 303)
+    used, quota = quotas.usage(partner, "gestionnaire")
+    return render("partners/habilitate.html", form=form, partner=partner, used=used, quota=quota)

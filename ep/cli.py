@@ -1,0 +1,130 @@
+"""The `ep` command line (CONTRACT.md, "Command line")."""
+
+import getpass
+import sys
+from pathlib import Path
+
+import click
+
+from .rules import RuleError
+
+
+def _app():
+    from . import create_app
+
+    return create_app()
+
+
+def _context(app):
+    return app.test_request_context(base_url=app.config["EP_BASE_URL"])
+
+
+@click.group(help="Espace Partenaires : administration en ligne de commande.")
+def cli():
+    pass
+
+
+@cli.command("init", help="Crée la base de données ou la met à niveau (sans rien effacer).")
+@click.option("--demo", is_flag=True, help="Ajoute aussi les données de démonstration.")
+def init_cmd(demo):
+    from . import db
+    from . import demo as demo_data
+
+    app = _app()
+    with _context(app):
+        before, after = db.upgrade()
+        if before == 0:
+            click.echo(f"Base créée (schéma {after}) : {app.config['EP_DATABASE_URL']}")
+        elif before == after:
+            click.echo(f"Base déjà à jour (schéma {after}).")
+        else:
+            click.echo(f"Base mise à niveau du schéma {before} au schéma {after}.")
+        if demo:
+            with db.database.connection_context():
+                password, created = demo_data.load(app.config["EP_DEMO_PASSWORD"])
+            if created:
+                click.echo("Données de démonstration ajoutées. Comptes (mot de passe commun) :")
+                for username, profile, org, *_ in demo_data.USERS:
+                    click.echo(f"  {username:<22} {profile:<13} {org}")
+                click.echo(f"Mot de passe : {password}")
+            else:
+                click.echo("Données de démonstration déjà présentes (mot de passe inchangé).")
+
+
+@cli.command("serve", help="Sert l'application avec waitress.")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, type=click.IntRange(1, 65535), show_default=True)
+@click.option("--threads", default=8, type=click.IntRange(1, 64), show_default=True)
+def serve_cmd(host, port, threads):
+    import waitress
+
+    from . import db
+
+    app = _app()
+    with _context(app):
+        db.upgrade()
+    click.echo(f"Espace Partenaires sur http://{host}:{port}/ (Ctrl+C pour arrêter)")
+    waitress.serve(app, host=host, port=port, threads=threads, ident="ep")
+
+
+@cli.command("create-user", help="Crée un agent de caisse (et la caisse si besoin).")
+@click.option("--role", type=click.Choice(["caisse"]), required=True)
+@click.option("--caisse", "caisse_name", required=True)
+@click.option("--username", required=True)
+@click.option("--email", required=True)
+def create_user_cmd(role, caisse_name, username, email):
+    from email_validator import EmailNotValidError, validate_email
+
+    from . import accounts, db
+
+    try:
+        email = validate_email(email, check_deliverability=False).normalized
+    except EmailNotValidError as exc:
+        raise click.ClickException(f"adresse e-mail invalide : {email}") from exc
+    if sys.stdin.isatty():
+        password = getpass.getpass("Mot de passe : ")
+        if getpass.getpass("Confirmez le mot de passe : ") != password:
+            raise click.ClickException("les deux mots de passe diffèrent.")
+    else:
+        password = sys.stdin.readline().rstrip("\r\n")
+    app = _app()
+    with _context(app):
+        db.upgrade()
+        with db.database.connection_context():
+            account = accounts.create_caisse_agent(caisse_name, username, email, password)
+    click.echo(f"Agent de caisse {account.username} créé pour {caisse_name}.")
+
+
+@cli.command("backup", help="Copie cohérente de la base, même pendant que le serveur tourne.")
+@click.argument("target", type=click.Path(dir_okay=False, writable=True))
+def backup_cmd(target):
+    from . import db
+
+    app = _app()
+    if not db.is_sqlite():
+        raise click.ClickException("avec PostgreSQL, utilisez pg_dump pour la sauvegarde.")
+    path = Path(target)
+    if path.exists():
+        raise click.ClickException(f"le fichier {target} existe déjà ; choisissez un autre nom.")
+    if not Path(app.config["EP_DATABASE_URL"][len("sqlite:///") :]).exists():
+        raise click.ClickException("aucune base à sauvegarder : lancez d'abord « ep init ».")
+    db.backup_sqlite(str(path))
+    click.echo(f"Sauvegarde écrite dans {target}.")
+
+
+def main(argv=None):
+    """Entry point: one-line messages on bad input, never a traceback."""
+    try:
+        cli.main(args=argv, prog_name="ep", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("ep : interrompu.", err=True)
+        sys.exit(1)
+    except click.ClickException as exc:
+        click.echo(f"ep : {exc.format_message()}", err=True)
+        sys.exit(exc.exit_code)
+    except RuleError as exc:
+        click.echo(f"ep : {exc.message}", err=True)
+        sys.exit(1)
+    except (OSError, ValueError, RuntimeError) as exc:
+        click.echo(f"ep : {exc}", err=True)
+        sys.exit(1)

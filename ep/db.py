@@ -1,0 +1,140 @@
+"""The database: deferred handle, pragmas, per-request connection, schema versions."""
+
+import sqlite3
+from urllib.parse import unquote, urlparse
+
+import peewee
+from flask import g
+from playhouse.migrate import PostgresqlMigrator, SqliteMigrator, migrate
+
+database = peewee.DatabaseProxy()
+
+# busy_timeout must come before journal_mode: switching to WAL takes a lock.
+SQLITE_PRAGMAS = [
+    ("busy_timeout", 10000),
+    ("journal_mode", "wal"),
+    ("foreign_keys", 1),
+    ("synchronous", "full"),
+]
+
+
+def make_database(url):
+    """A peewee database for an EP_DATABASE_URL (sqlite:///path or postgresql://…)."""
+    if url.startswith("sqlite:///"):
+        path = url[len("sqlite:///") :]
+        return peewee.SqliteDatabase(path, pragmas=SQLITE_PRAGMAS, timeout=10)
+    parsed = urlparse(url)
+    if parsed.scheme in ("postgres", "postgresql"):
+        return peewee.PostgresqlDatabase(
+            parsed.path.lstrip("/"),
+            user=unquote(parsed.username or "") or None,
+            password=unquote(parsed.password or "") or None,
+            host=parsed.hostname,
+            port=parsed.port,
+        )
+    raise ValueError(f"EP_DATABASE_URL non reconnue : {parsed.scheme or url}")
+
+
+def init_app(app):
+    """Bind the database to the app and open a connection around each request."""
+    database.initialize(make_database(app.config["EP_DATABASE_URL"]))
+
+    @app.before_request
+    def _connect():
+        database.connect(reuse_if_open=True)
+        g.db_connected = True
+
+    @app.teardown_request
+    def _close(exc):
+        if g.pop("db_connected", False) and not database.is_closed():
+            database.close()
+
+
+def is_sqlite():
+    return isinstance(database.obj, peewee.SqliteDatabase)
+
+
+def write():
+    """A write transaction that takes the lock first, so read-then-write cannot deadlock."""
+    if is_sqlite():
+        return database.atomic("IMMEDIATE")
+    return database.atomic()
+
+
+def lock(query):
+    """Row lock for PostgreSQL; SQLite's IMMEDIATE transaction already serialises writers."""
+    return query if is_sqlite() else query.for_update()
+
+
+class SchemaVersion(peewee.Model):
+    version = peewee.IntegerField()
+
+    class Meta:
+        database = database
+        table_name = "schema_version"
+
+
+def _migrator():
+    return SqliteMigrator(database) if is_sqlite() else PostgresqlMigrator(database)
+
+
+# Each entry upgrades a database from version N-1 to N. A fresh database is created at
+# the latest version directly from the models, so steps only describe changes.
+MIGRATIONS = {}
+
+
+def current_version():
+    from .models import SCHEMA_VERSION
+
+    return SCHEMA_VERSION
+
+
+def upgrade():
+    """Create the schema, or bring an existing one to the current version. Idempotent."""
+    from . import models
+
+    latest = current_version()
+    with database.connection_context():
+        with database.atomic():
+            if not SchemaVersion.table_exists():
+                database.create_tables(models.ALL_MODELS)
+                models.install_triggers()
+                SchemaVersion.create_table()
+                SchemaVersion.create(version=latest)
+                models.seed_reference_data()
+                return 0, latest
+            row = SchemaVersion.get()
+            start = row.version
+            if start > latest:
+                raise RuntimeError(
+                    f"La base est au schéma {start}, plus récent que ce logiciel ({latest})."
+                )
+            for version in range(start + 1, latest + 1):
+                MIGRATIONS[version](_migrator(), migrate)
+                row.version = version
+                row.save()
+            models.seed_reference_data()
+            return start, latest
+
+
+def ping():
+    """True when the database answers a trivial query."""
+    try:
+        with database.connection_context():
+            database.execute_sql("SELECT 1").fetchone()
+        return True
+    except (peewee.PeeweeException, sqlite3.Error, OSError):
+        return False
+
+
+def backup_sqlite(target):
+    """A consistent online copy of the SQLite database (the server may be running)."""
+    src = sqlite3.connect(database.obj.database, timeout=10)
+    try:
+        dst = sqlite3.connect(target)
+        try:
+            src.backup(dst)
+        finally:
+            dst.close()
+    finally:
+        src.close()

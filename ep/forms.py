@@ -1,0 +1,171 @@
+"""Forms and their field-level checks; messages in French, next to the field."""
+
+import re
+
+from email_validator import EmailNotValidError, validate_email
+from flask import current_app
+from flask_wtf import FlaskForm
+from wtforms import (
+    BooleanField,
+    DateField,
+    IntegerField,
+    PasswordField,
+    RadioField,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+)
+from wtforms.validators import InputRequired, Length, NumberRange, Optional, ValidationError
+from wtforms.widgets import CheckboxInput, ListWidget
+
+from .models import CIVILITES, Offer, Referent
+
+REQUIRED = "Ce champ est obligatoire."
+
+
+class Form(FlaskForm):
+    """Base form: WTForms' own messages in French."""
+
+    class Meta:
+        locales = ["fr_FR", "fr"]
+
+
+def required():
+    return InputRequired(message=REQUIRED)
+
+
+class EmptyForm(Form):
+    """A form that carries only the CSRF token (button-only POSTs)."""
+
+
+class LoginForm(Form):
+    username = StringField("Identifiant", [required(), Length(max=60)])
+    password = PasswordField("Mot de passe", [required(), Length(max=1024)])
+
+
+class SetPasswordForm(Form):
+    password = PasswordField("Nouveau mot de passe", [required(), Length(max=1024)])
+    password_confirm = PasswordField("Confirmez le mot de passe", [required(), Length(max=1024)])
+
+
+def professional_email(form, field):
+    """Well-formed (email-validator), optionally limited to the deployment's domains."""
+    try:
+        info = validate_email(field.data or "", check_deliverability=False)
+    except EmailNotValidError as exc:
+        raise ValidationError(
+            "Adresse e-mail invalide : saisissez une adresse professionnelle complète, "
+            "par exemple prenom.nom@structure.fr."
+        ) from exc
+    field.data = info.normalized
+    allowed = [
+        d.strip().lower()
+        for d in current_app.config["EP_ALLOWED_EMAIL_DOMAINS"].split(",")
+        if d.strip()
+    ]
+    if allowed and info.domain.lower() not in allowed:
+        raise ValidationError(
+            "Cette adresse n'est pas dans un domaine autorisé : " + ", ".join(allowed) + "."
+        )
+
+
+def phone_number(form, field):
+    digits = re.sub(r"[\s.\-()]", "", field.data or "")
+    if digits and not re.fullmatch(r"(\+\d{8,15}|0\d{9})", digits):
+        raise ValidationError(
+            "Numéro de téléphone invalide : 10 chiffres (01 23 45 67 89) ou format "
+            "international (+33 1 23 45 67 89)."
+        )
+
+
+def strip_filter(value):
+    return value.strip() if isinstance(value, str) else value
+
+
+class IdentityForm(Form):
+    civilite = RadioField("Civilité", choices=list(CIVILITES.items()), validators=[required()])
+    nom = StringField("Nom", [required(), Length(max=100)], filters=[strip_filter])
+    prenom = StringField("Prénom", [required(), Length(max=100)], filters=[strip_filter])
+    fonction = StringField("Fonction", [required(), Length(max=120)], filters=[strip_filter])
+    telephone = StringField(
+        "Téléphone professionnel", [required(), phone_number], filters=[strip_filter]
+    )
+    email = StringField(
+        "E-mail professionnel",
+        [required(), Length(max=254), professional_email],
+        filters=[strip_filter],
+    )
+
+    def identity(self):
+        return {
+            name: getattr(self, name).data
+            for name in ("civilite", "nom", "prenom", "fonction", "telephone", "email")
+        }
+
+
+class MultiCheckboxField(SelectMultipleField):
+    widget = ListWidget(prefix_label=False)
+    option_widget = CheckboxInput()
+
+
+def offer_choices():
+    return [(o.code, o.label) for o in Offer.select().order_by(Offer.position)]
+
+
+class ConventionForm(Form):
+    headcount = IntegerField(
+        "Effectif de la structure (nombre de membres)",
+        [
+            required(),
+            NumberRange(min=1, max=100000, message="Indiquez un nombre entre 1 et 100 000."),
+        ],
+    )
+    signed_on = DateField("Date de signature", [required()])
+    starts_on = DateField("Date d'effet", [required()])
+    ends_on = DateField("Date de fin (en cas de résiliation)", [Optional()])
+    habilitation_deadline_days = IntegerField(
+        "Délai d'habilitation des gestionnaires (jours ouvrés)",
+        [required(), NumberRange(min=1, max=60, message="Entre 1 et 60 jours ouvrés.")],
+        default=5,
+    )
+    may_receive_documents = BooleanField(
+        "La structure peut recevoir des documents de la caisse (tutelle, ASE…)"
+    )
+    offers = MultiCheckboxField("Offres de service activées")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.offers.choices = offer_choices()
+
+    def convention_fields(self):
+        return {
+            "signed_on": self.signed_on.data,
+            "starts_on": self.starts_on.data,
+            "ends_on": self.ends_on.data,
+            "habilitation_deadline_days": self.habilitation_deadline_days.data,
+            "may_receive_documents": self.may_receive_documents.data,
+        }
+
+
+class PartnerForm(ConventionForm):
+    name = StringField("Nom de la structure", [required(), Length(max=160)], filters=[strip_filter])
+
+
+class ReferentForm(Form):
+    role = SelectField("Rôle", choices=list(Referent.ROLES.items()), validators=[required()])
+    name = StringField("Nom et prénom", [required(), Length(max=120)], filters=[strip_filter])
+    function = StringField("Fonction", [Optional(), Length(max=120)], filters=[strip_filter])
+    phone = StringField("Téléphone", [Optional(), phone_number], filters=[strip_filter])
+    email = StringField("E-mail", [Optional(), Length(max=254)], filters=[strip_filter])
+
+    def validate_email(self, field):
+        if field.data:
+            try:
+                field.data = validate_email(field.data, check_deliverability=False).normalized
+            except EmailNotValidError as exc:
+                raise ValidationError("Adresse e-mail invalide.") from exc
+
+    def fields(self):
+        return {
+            k: getattr(self, k).data or "" for k in ("role", "name", "function", "phone", "email")
+        }

@@ -1,0 +1,50 @@
+"""Outgoing e-mail: SMTP when EP_MAIL_URL is set, otherwise .eml files in <instance>/outbox/.
+
+E-mails never carry an assuré's data: only account matters and links.
+"""
+
+import smtplib
+import ssl
+import uuid
+from datetime import datetime
+from email.message import EmailMessage
+from email.utils import formatdate, make_msgid
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+from flask import current_app
+
+
+def send(to, subject, body):
+    msg = EmailMessage()
+    msg["From"] = current_app.config["EP_MAIL_FROM"]
+    msg["To"] = to
+    msg["Subject"] = subject
+    msg["Date"] = formatdate(localtime=True)
+    msg["Message-ID"] = make_msgid(domain="espace-partenaires.local")
+    msg.set_content(body)
+    url = current_app.config["EP_MAIL_URL"]
+    if url:
+        _send_smtp(url, msg)
+    else:
+        outbox = Path(current_app.instance_path) / "outbox"
+        outbox.mkdir(parents=True, exist_ok=True)
+        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+        name = f"{stamp}-{uuid.uuid4().hex[:8]}.eml"
+        (outbox / name).write_bytes(bytes(msg))
+    return msg
+
+
+def _send_smtp(url, msg):
+    parsed = urlparse(url)
+    host, port = parsed.hostname, parsed.port
+    if parsed.scheme == "smtps":
+        smtp = smtplib.SMTP_SSL(host, port or 465, context=ssl.create_default_context(), timeout=20)
+    else:
+        smtp = smtplib.SMTP(host, port or 25, timeout=20)
+    with smtp:
+        if parsed.scheme == "smtp+starttls":
+            smtp.starttls(context=ssl.create_default_context())
+        if parsed.username:
+            smtp.login(unquote(parsed.username), unquote(parsed.password or ""))
+        smtp.send_message(msg)

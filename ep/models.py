@@ -1,0 +1,258 @@
+"""Tables, their invariants and named queries."""
+
+import secrets
+from datetime import date, datetime
+
+import peewee
+from flask_login import UserMixin
+
+from .db import database, is_sqlite
+
+SCHEMA_VERSION = 1
+
+PROFILES = {"caisse": "Agent de caisse", "gestionnaire": "Gestionnaire", "technicien": "Technicien"}
+STATES = {"invited": "Invité", "active": "Actif", "inactive": "Inactif", "deleted": "Supprimé"}
+CIVILITES = {"Mme": "Madame", "M.": "Monsieur"}
+
+
+def now():
+    return datetime.now().replace(microsecond=0)
+
+
+class BaseModel(peewee.Model):
+    class Meta:
+        database = database
+        legacy_table_names = False
+
+
+class Caisse(BaseModel):
+    name = peewee.CharField(max_length=120, unique=True)
+    created_at = peewee.DateTimeField(default=now)
+
+    def __str__(self):
+        return self.name
+
+
+class Partner(BaseModel):
+    name = peewee.CharField(max_length=160, unique=True)
+    headcount = peewee.IntegerField()
+    cut_off_at = peewee.DateTimeField(null=True)
+    created_at = peewee.DateTimeField(default=now)
+
+    def __str__(self):
+        return self.name
+
+    @classmethod
+    def for_caisse(cls, caisse):
+        """Partners conventioned with a caisse, by name."""
+        return (
+            cls.select()
+            .join(Convention)
+            .where(Convention.caisse == caisse)
+            .order_by(cls.name)
+            .distinct()
+        )
+
+
+class Convention(BaseModel):
+    partner = peewee.ForeignKeyField(Partner, backref="conventions", on_delete="CASCADE")
+    caisse = peewee.ForeignKeyField(Caisse, backref="conventions")
+    signed_on = peewee.DateField()
+    starts_on = peewee.DateField()
+    ends_on = peewee.DateField(null=True)  # set when terminated; otherwise renewed tacitly
+    may_receive_documents = peewee.BooleanField(default=False)
+    habilitation_deadline_days = peewee.IntegerField(default=5)
+    created_at = peewee.DateTimeField(default=now)
+
+    class Meta:
+        indexes = ((("partner", "caisse"), True),)
+
+    def is_active(self, today=None):
+        today = today or date.today()
+        return self.starts_on <= today and (self.ends_on is None or today < self.ends_on)
+
+    def offer_codes(self):
+        return {
+            co.offer.code
+            for co in ConventionOffer.select(ConventionOffer, Offer)
+            .join(Offer)
+            .where(ConventionOffer.convention == self)
+        }
+
+
+class Referent(BaseModel):
+    ROLES = {
+        "partenaire": "Référent du partenaire",
+        "caisse": "Référent de la caisse",
+        "support": "Assistance",
+        "dpo": "Délégué à la protection des données",
+    }
+    convention = peewee.ForeignKeyField(Convention, backref="referents", on_delete="CASCADE")
+    role = peewee.CharField(max_length=20)
+    name = peewee.CharField(max_length=120)
+    function = peewee.CharField(max_length=120, default="")
+    phone = peewee.CharField(max_length=30, default="")
+    email = peewee.CharField(max_length=254, default="")
+
+
+class Offer(BaseModel):
+    code = peewee.CharField(max_length=40, unique=True)
+    label = peewee.CharField(max_length=200)
+    position = peewee.IntegerField()
+    concerns_assure = peewee.BooleanField(default=True)
+
+
+class Motif(BaseModel):
+    offer = peewee.ForeignKeyField(Offer, backref="motifs")
+    code = peewee.CharField(max_length=40)
+    label = peewee.CharField(max_length=200)
+    position = peewee.IntegerField()
+
+    class Meta:
+        indexes = ((("offer", "code"), True),)
+
+
+class ConventionOffer(BaseModel):
+    convention = peewee.ForeignKeyField(Convention, backref="offer_links", on_delete="CASCADE")
+    offer = peewee.ForeignKeyField(Offer)
+
+    class Meta:
+        indexes = ((("convention", "offer"), True),)
+
+
+class Account(UserMixin, BaseModel):
+    username = peewee.CharField(max_length=60, unique=True)
+    password_hash = peewee.CharField(max_length=255, null=True)
+    profile = peewee.CharField(max_length=20, index=True)
+    caisse = peewee.ForeignKeyField(Caisse, null=True, backref="agents")
+    partner = peewee.ForeignKeyField(Partner, null=True, backref="accounts")
+    civilite = peewee.CharField(max_length=5, default="")
+    nom = peewee.CharField(max_length=100, default="")
+    prenom = peewee.CharField(max_length=100, default="")
+    fonction = peewee.CharField(max_length=120, default="")
+    telephone = peewee.CharField(max_length=30, default="")
+    email = peewee.CharField(max_length=254, default="")
+    state = peewee.CharField(max_length=10, default="invited", index=True)
+    created_at = peewee.DateTimeField(default=now)
+    created_by = peewee.ForeignKeyField("self", null=True, backref="created_accounts")
+    last_login_at = peewee.DateTimeField(null=True)
+    password_changed_at = peewee.DateTimeField(null=True)
+    inactivated_at = peewee.DateTimeField(null=True)
+    inactivation_reason = peewee.CharField(max_length=300, default="")
+    deleted_at = peewee.DateTimeField(null=True)
+    cgu_version = peewee.CharField(max_length=20, default="")
+    cgu_accepted_at = peewee.DateTimeField(null=True)
+    # Rotated on logout, password change and inactivation: every copied cookie dies.
+    session_token = peewee.CharField(max_length=64, default=lambda: secrets.token_hex(16))
+
+    def __str__(self):
+        return self.display_name
+
+    def get_id(self):
+        return f"{self.id}:{self.session_token}"
+
+    @property
+    def is_active(self):
+        return self.state == "active"
+
+    @property
+    def display_name(self):
+        if self.state == "deleted":
+            return "Ancien utilisateur"
+        full = f"{self.prenom} {self.nom}".strip()
+        return full or self.username
+
+    @property
+    def profile_label(self):
+        return PROFILES.get(self.profile, self.profile)
+
+    @property
+    def state_label(self):
+        return STATES.get(self.state, self.state)
+
+    @property
+    def organisation(self):
+        return self.caisse if self.profile == "caisse" else self.partner
+
+    def rotate_session(self):
+        self.session_token = secrets.token_hex(16)
+
+    @classmethod
+    def visible(cls):
+        """Accounts that still exist for their users (deleted ones are gone)."""
+        return cls.select().where(cls.state != "deleted")
+
+    @classmethod
+    def counted_for_quota(cls, partner, profile):
+        """Accounts that hold a place in the partner's quota: active or awaiting a password."""
+        return cls.select().where(
+            (cls.partner == partner)
+            & (cls.profile == profile)
+            & (cls.state.in_(("invited", "active")))
+        )
+
+
+class AuditEvent(BaseModel):
+    """Append-only: triggers refuse UPDATE and DELETE on this table."""
+
+    at = peewee.DateTimeField(default=now, index=True)
+    actor = peewee.ForeignKeyField(Account, null=True, backref="+")
+    action = peewee.CharField(max_length=60)
+    account = peewee.ForeignKeyField(Account, null=True, backref="+")
+    partner = peewee.ForeignKeyField(Partner, null=True, backref="+", on_delete="SET NULL")
+    caisse = peewee.ForeignKeyField(Caisse, null=True, backref="+")
+    detail = peewee.TextField(default="")
+    ip = peewee.CharField(max_length=45, default="")
+
+
+class LoginFailure(BaseModel):
+    key = peewee.CharField(max_length=120, index=True)
+    at = peewee.DateTimeField(default=now)
+
+
+ALL_MODELS = [
+    Caisse,
+    Partner,
+    Convention,
+    Referent,
+    Offer,
+    Motif,
+    ConventionOffer,
+    Account,
+    AuditEvent,
+    LoginFailure,
+]
+
+
+def install_triggers():
+    """Make the audit trail append-only at the database level."""
+    if is_sqlite():
+        for op in ("UPDATE", "DELETE"):
+            database.execute_sql(
+                f"CREATE TRIGGER IF NOT EXISTS audit_event_no_{op.lower()} "
+                f"BEFORE {op} ON audit_event "
+                "BEGIN SELECT RAISE(ABORT, 'audit trail is append-only'); END"
+            )
+    else:
+        database.execute_sql(
+            "CREATE OR REPLACE FUNCTION audit_event_append_only() RETURNS trigger AS $$ "
+            "BEGIN RAISE EXCEPTION 'audit trail is append-only'; END; $$ LANGUAGE plpgsql"
+        )
+        database.execute_sql(
+            "CREATE TRIGGER audit_event_append_only BEFORE UPDATE OR DELETE ON audit_event "
+            "FOR EACH ROW EXECUTE FUNCTION audit_event_append_only()"
+        )
+
+
+def seed_reference_data():
+    """Insert the offer catalogue; existing rows are kept (a caisse may have edited labels)."""
+    from .catalogue import OFFERS
+
+    for position, (code, label, motifs, concerns) in enumerate(OFFERS, start=1):
+        offer, _ = Offer.get_or_create(
+            code=code, defaults={"label": label, "position": position, "concerns_assure": concerns}
+        )
+        for mpos, (mcode, mlabel) in enumerate(motifs, start=1):
+            Motif.get_or_create(
+                offer=offer, code=mcode, defaults={"label": mlabel, "position": mpos}
+            )

@@ -1,0 +1,92 @@
+"""Partner structures and their conventions with a caisse (§1, §2.1)."""
+
+from . import audit
+from .db import write
+from .models import Convention, ConventionOffer, Offer, Partner, Referent
+from .rules import RuleError
+
+
+def create_partner(actor, name, headcount, convention_fields, offer_codes):
+    """A caisse agent records a new partner and its convention with the agent's caisse."""
+    name = name.strip()
+    with write():
+        if Partner.select().where(Partner.name == name).exists():
+            raise RuleError(
+                "Une structure porte déjà ce nom. Si elle est conventionnée avec une autre "
+                "caisse, demandez à celle-ci ; sinon choisissez un nom distinct.",
+                field="name",
+            )
+        partner = Partner.create(name=name, headcount=headcount)
+        audit.record("partner_created", actor=actor, partner=partner, detail=name)
+        _create_convention(actor, partner, convention_fields, offer_codes)
+    return partner
+
+
+def add_convention(actor, partner, convention_fields, offer_codes):
+    """A caisse agent records its own caisse's convention with an existing partner."""
+    with write():
+        if (
+            Convention.select()
+            .where((Convention.partner == partner) & (Convention.caisse == actor.caisse_id))
+            .exists()
+        ):
+            raise RuleError("Cette structure a déjà une convention avec votre caisse.")
+        return _create_convention(actor, partner, convention_fields, offer_codes)
+
+
+def _check_dates(fields):
+    if fields["starts_on"] < fields["signed_on"]:
+        raise RuleError("La convention ne peut pas prendre effet avant sa signature.", "starts_on")
+    if fields.get("ends_on") and fields["ends_on"] <= fields["starts_on"]:
+        raise RuleError("La date de fin doit suivre la date d'effet.", field="ends_on")
+
+
+def _create_convention(actor, partner, fields, offer_codes):
+    _check_dates(fields)
+    convention = Convention.create(partner=partner, caisse=actor.caisse_id, **fields)
+    _set_offers(convention, offer_codes)
+    audit.record("convention_created", actor=actor, partner=partner)
+    return convention
+
+
+def _set_offers(convention, offer_codes):
+    ConventionOffer.delete().where(ConventionOffer.convention == convention).execute()
+    for offer in Offer.select().where(Offer.code.in_(list(offer_codes))):
+        ConventionOffer.create(convention=convention, offer=offer)
+
+
+def update_convention(actor, convention, fields, offer_codes, headcount=None):
+    """Change a convention's dates, activated offers, documents flag or deadline."""
+    with write():
+        _check_dates(fields)
+        for key, value in fields.items():
+            setattr(convention, key, value)
+        convention.save()
+        _set_offers(convention, offer_codes)
+        if headcount is not None and headcount != convention.partner.headcount:
+            partner = convention.partner
+            partner.headcount = headcount
+            partner.save()
+        audit.record("convention_updated", actor=actor, partner=convention.partner_id)
+    return convention
+
+
+def add_referent(actor, convention, fields):
+    with write():
+        referent = Referent.create(convention=convention, **fields)
+        audit.record(
+            "convention_updated",
+            actor=actor,
+            partner=convention.partner_id,
+            detail="référent ajouté",
+        )
+    return referent
+
+
+def remove_referent(actor, referent):
+    with write():
+        partner_id = referent.convention.partner_id
+        referent.delete_instance()
+        audit.record(
+            "convention_updated", actor=actor, partner=partner_id, detail="référent retiré"
+        )

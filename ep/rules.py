@@ -1,0 +1,10 @@
+"""The one error type raised when a rule of the conventions refuses an action."""
+
+
+class RuleError(Exception):
+    """A refusal with a French message for the user; `field` names the form field at fault."""
+
+    def __init__(self, message, field=None):
+        super().__init__(message)
+        self.message = message
+        self.field = field

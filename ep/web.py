@@ -1,0 +1,111 @@
+"""Request plumbing: user loading, idle timeout, security headers, template helpers."""
+
+import time
+
+from flask import flash, render_template, request, session
+from flask_login import current_user, logout_user
+from jinja2_fragments.flask import render_block
+
+from .extensions import login_manager
+from .models import Account, Partner
+
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "font-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; "
+    "base-uri 'none'; object-src 'none'"
+)
+
+
+@login_manager.user_loader
+def load_user(user_id):
+    """The account behind a session cookie, if that session is still valid server-side."""
+    pk, _, token = (user_id or "").partition(":")
+    if not pk.isdigit() or not token:
+        return None
+    account = Account.get_or_none((Account.id == int(pk)) & (Account.session_token == token))
+    if account is None or account.state != "active":
+        return None
+    if account.partner_id and Partner.get_by_id(account.partner_id).cut_off_at is not None:
+        return None
+    return account
+
+
+def is_partial():
+    """An htmx request for a fragment (not a boosted navigation or a history restore)."""
+    h = request.htmx
+    return bool(h) and not h.boosted and not h.history_restore_request
+
+
+def render(template, block=None, **context):
+    """The whole page, or only `block` when htmx asks for a fragment."""
+    if block and is_partial():
+        return render_block(template, block, **context)
+    return render_template(template, **context)
+
+
+def date_fr(value):
+    return value.strftime("%d/%m/%Y") if value else ""
+
+
+def datetime_fr(value):
+    return value.strftime("%d/%m/%Y à %H:%M") if value else ""
+
+
+NAV = {
+    "caisse": [("main.index", "Accueil"), ("partners.index", "Partenaires"), ("main.help", "Aide")],
+    "gestionnaire": [
+        ("main.index", "Accueil"),
+        ("accounts.index", "Comptes"),
+        ("main.help", "Aide et contacts"),
+    ],
+    "technicien": [("main.index", "Accueil"), ("main.help", "Aide et contacts")],
+}
+
+
+def init_app(app):
+    app.jinja_env.filters["date_fr"] = date_fr
+    app.jinja_env.filters["datetime_fr"] = datetime_fr
+
+    @app.context_processor
+    def _nav():
+        items = NAV.get(current_user.profile, []) if current_user.is_authenticated else []
+        return {"nav_items": items}
+
+    @app.before_request
+    def _idle_timeout():
+        if not current_user.is_authenticated:
+            return
+        session.permanent = True
+        idle = app.config["EP_SESSION_IDLE_MINUTES"] * 60
+        seen = session.get("seen", 0)
+        now = int(time.time())
+        if seen and now - seen > idle:
+            logout_user()
+            session.clear()
+            flash(
+                "Votre session a expiré après une période d'inactivité. Reconnectez-vous.", "info"
+            )
+            return
+        session["seen"] = now
+
+    @app.after_request
+    def _headers(response):
+        response.headers["Content-Security-Policy"] = CSP
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["X-Frame-Options"] = "DENY"
+        response.headers["Referrer-Policy"] = "same-origin"
+        response.headers["Permissions-Policy"] = "camera=(), microphone=(), geolocation=()"
+        response.headers["Cross-Origin-Opener-Policy"] = "same-origin"
+        response.vary.add("HX-Request")
+        if request.endpoint != "static":
+            response.headers["Cache-Control"] = "no-store"
+        return response
+
+
+def refuse(form, exc):
+    """Show a rule's refusal next to its field, or above the form when it names none."""
+    field = form[exc.field] if exc.field and exc.field in form else None
+    if field is not None:
+        field.errors = [*field.errors, exc.message]
+    else:
+        form.form_errors.append(exc.message)
