@@ -4,7 +4,6 @@ import sqlite3
 from urllib.parse import unquote, urlparse
 
 import peewee
-from flask import g
 from playhouse.migrate import PostgresqlMigrator, SqliteMigrator, migrate
 
 database = peewee.DatabaseProxy()
@@ -36,17 +35,12 @@ def make_database(url):
 
 
 def init_app(app):
-    """Bind the database to the app and open a connection around each request."""
+    """Bind the database to the app; a request's connection opens on first use, closes after."""
     database.initialize(make_database(app.config["EP_DATABASE_URL"]))
-
-    @app.before_request
-    def _connect():
-        database.connect(reuse_if_open=True)
-        g.db_connected = True
 
     @app.teardown_request
     def _close(exc):
-        if g.pop("db_connected", False) and not database.is_closed():
+        if not database.is_closed():
             database.close()
 
 

@@ -15,12 +15,17 @@ from wtforms import (
     SelectMultipleField,
     StringField,
 )
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length, NumberRange, Optional, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from .models import CIVILITES, Offer, Referent
 
 REQUIRED = "Ce champ est obligatoire."
+
+
+def options(pairs):
+    return [SelectChoice(value, label) for value, label in pairs]
 
 
 class Form(FlaskForm):
@@ -83,7 +88,7 @@ def strip_filter(value):
 
 
 class IdentityForm(Form):
-    civilite = RadioField("Civilité", choices=list(CIVILITES.items()), validators=[required()])
+    civilite = RadioField("Civilité", choices=options(CIVILITES.items()), validators=[required()])
     nom = StringField("Nom", [required(), Length(max=100)], filters=[strip_filter])
     prenom = StringField("Prénom", [required(), Length(max=100)], filters=[strip_filter])
     fonction = StringField("Fonction", [required(), Length(max=120)], filters=[strip_filter])
@@ -109,7 +114,7 @@ class MultiCheckboxField(SelectMultipleField):
 
 
 def offer_choices():
-    return [(o.code, o.label) for o in Offer.select().order_by(Offer.position)]
+    return options((o.code, o.label) for o in Offer.select().order_by(Offer.position))
 
 
 class ConventionForm(Form):
@@ -152,7 +157,7 @@ class PartnerForm(ConventionForm):
 
 
 class ReferentForm(Form):
-    role = SelectField("Rôle", choices=list(Referent.ROLES.items()), validators=[required()])
+    role = SelectField("Rôle", choices=options(Referent.ROLES.items()), validators=[required()])
     name = StringField("Nom et prénom", [required(), Length(max=120)], filters=[strip_filter])
     function = StringField("Fonction", [Optional(), Length(max=120)], filters=[strip_filter])
     phone = StringField("Téléphone", [Optional(), phone_number], filters=[strip_filter])

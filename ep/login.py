@@ -63,13 +63,14 @@ def authenticate(username, password, ip, at=None):
     account = Account.get_or_none(Account.username == username.strip())
     ok = passwords.verify(account.password_hash if account else None, password)
     usable = ok and account.state == "active" and not _cut_off(account)
-    with write():
-        if not usable:
+    if not usable:
+        with write():
             for key, _ in keys:
                 LoginFailure.create(key=key, at=at)
             if account is not None:
                 audit.record("login_failed", account=account)
-            raise RuleError(BAD_CREDENTIALS)
+        raise RuleError(BAD_CREDENTIALS)
+    with write():
         LoginFailure.delete().where(LoginFailure.key == keys[0][0]).execute()
         account.last_login_at = at
         if passwords.needs_rehash(account.password_hash):

@@ -1,5 +1,6 @@
 """Authentication: login, logout, first password from an e-mailed link."""
 
+import time
 from urllib.parse import urlsplit
 
 from flask import Blueprint, current_app, flash, redirect, request, session, url_for
@@ -44,6 +45,7 @@ def login():
             session.clear()
             login_user(account)
             session.permanent = True
+            session["seen"] = int(time.time())
             return redirect(_safe_next(request.args.get("next")) or url_for("main.index"), 303)
     return render("auth/login.html", form=form)
 

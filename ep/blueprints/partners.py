@@ -26,7 +26,7 @@ def create():
     """Record a new partner structure and its convention with the agent's caisse."""
     form = PartnerForm()
     if not form.is_submitted():
-        form.offers.data = [code for code, _ in form.offers.choices]
+        form.offers.data = [choice.value for choice in form.offers.choices]
     if form.validate_on_submit():
         try:
             partner = partners.create_partner(
@@ -146,7 +146,7 @@ def add_convention(partner):
     """Record the agent's caisse's convention with a partner already known to the app."""
     form = ConventionForm()
     if not form.is_submitted():
-        form.offers.data = [code for code, _ in form.offers.choices]
+        form.offers.data = [choice.value for choice in form.offers.choices]
         form.headcount.data = partner.headcount
     if form.validate_on_submit():
         try:

@@ -1,0 +1,97 @@
+"""Shared fixtures: the app on a real SQLite file in a temp folder, demo data built by the
+rule functions, a test client, and helpers to log in."""
+
+import os
+import re
+
+import pytest
+
+from ep import create_app, db, demo
+from ep.models import Account
+
+PASSWORD = "mot de passe de test 2026"
+
+
+def make_app(tmp_path, **overrides):
+    config = {
+        "EP_INSTANCE_PATH": str(tmp_path / "instance"),
+        "EP_DATABASE_URL": f"sqlite:///{tmp_path / 'instance' / 'ep.sqlite3'}",
+        "EP_BASE_URL": "http://ep.test",
+        "TESTING": True,
+        "WTF_CSRF_ENABLED": False,
+    }
+    config.update(overrides)
+    app = create_app(config)
+    db.upgrade()
+    return app
+
+
+@pytest.fixture
+def app(tmp_path):
+    app = make_app(tmp_path)
+    with app.test_request_context(base_url="http://ep.test"):
+        demo.load(PASSWORD)
+    yield app
+    if not db.database.is_closed():
+        db.database.close()
+
+
+@pytest.fixture
+def ctx(app):
+    """A request context for calling rule functions directly (not while using `client`)."""
+    with app.test_request_context(base_url="http://ep.test"):
+        yield app
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+def account(username):
+    return Account.get(Account.username == username)
+
+
+@pytest.fixture
+def login_as(client):
+    """Log the client in as a demo user, through the session like flask-login does."""
+
+    def _login(username):
+        user = account(username)
+        with client.session_transaction() as session:
+            session.clear()
+            session["_user_id"] = user.get_id()
+            session["_fresh"] = True
+        return user
+
+    return _login
+
+
+@pytest.fixture
+def outbox(app):
+    """The e-mails written to the instance outbox, oldest first, as text."""
+
+    def _read():
+        folder = os.path.join(app.instance_path, "outbox")
+        if not os.path.isdir(folder):
+            return []
+        import email
+        from email import policy
+
+        messages = []
+        for name in sorted(os.listdir(folder)):
+            with open(os.path.join(folder, name), "rb") as f:
+                messages.append(email.message_from_binary_file(f, policy=policy.default))
+        return messages
+
+    return _read
+
+
+def link_in(message):
+    body = message.get_body(("plain",)).get_content()
+    return re.search(r"http://ep\.test(/\S+)", body).group(1)

@@ -1,0 +1,177 @@
+"""Every registered route, walked with every profile and with users of another partner and
+another caisse, against one table of expected outcomes. A route missing from the table fails."""
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from ep import db
+from ep.models import Account, Convention, Partner, Referent
+
+from .conftest import account, make_app
+
+# Who tries. The objects in URLs belong to "CCAS Voisin" and its convention with
+# "CPAM de Démo": caisse.demo and the Voisin users are in scope, the others are not.
+USERS = {
+    "anonyme": None,
+    "caisse": "caisse.demo",
+    "autre_caisse": "carsat.demo",
+    "gestionnaire": "gestionnaire.voisin",
+    "technicien": "technicien.voisin",
+    "autre_gestionnaire": "gestionnaire.demo",
+    "autre_technicien": "technicien.demo",
+}
+
+OK, LOGIN, FORBIDDEN, HIDDEN = "ok", "login", "403", "404"
+
+
+def outcome(**given):
+    """Expected outcome per user; unspecified logged-in users are refused (403)."""
+    row = {name: FORBIDDEN for name in USERS}
+    row["anonyme"] = LOGIN
+    row.update(given)
+    return row
+
+
+EVERYONE = outcome(**{name: OK for name in USERS if name != "anonyme"})
+PUBLIC = {name: OK for name in USERS}
+CAISSE_SCOPED = outcome(caisse=OK, autre_caisse=HIDDEN)
+CAISSE_ONLY = outcome(caisse=OK, autre_caisse=OK)
+
+EXPECTED = {
+    ("GET", "static"): PUBLIC,
+    ("GET", "health.index"): PUBLIC,
+    ("GET", "auth.login"): PUBLIC,
+    ("POST", "auth.login"): PUBLIC,
+    ("POST", "auth.logout"): EVERYONE,
+    ("GET", "auth.set_password"): PUBLIC,
+    ("POST", "auth.set_password"): PUBLIC,
+    ("GET", "main.index"): EVERYONE,
+    ("GET", "main.help"): EVERYONE,
+    ("GET", "partners.index"): CAISSE_ONLY,
+    ("GET", "partners.create"): CAISSE_ONLY,
+    ("POST", "partners.create"): CAISSE_ONLY,
+    ("GET", "partners.show"): outcome(
+        caisse=OK, autre_caisse=HIDDEN, gestionnaire=OK, autre_gestionnaire=HIDDEN
+    ),
+    # The other caisse may record its own convention with a partner it does not know yet.
+    ("GET", "partners.add_convention"): outcome(caisse=OK, autre_caisse=HIDDEN),
+    ("POST", "partners.add_convention"): outcome(caisse=OK, autre_caisse=HIDDEN),
+    ("GET", "partners.edit_convention"): CAISSE_SCOPED,
+    ("POST", "partners.edit_convention"): CAISSE_SCOPED,
+    ("POST", "partners.add_referent"): CAISSE_SCOPED,
+    ("POST", "partners.delete_referent"): CAISSE_SCOPED,
+    ("GET", "partners.habilitate"): CAISSE_SCOPED,
+    ("POST", "partners.habilitate"): CAISSE_SCOPED,
+    ("GET", "accounts.index"): outcome(gestionnaire=OK, autre_gestionnaire=OK),
+}
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    """One app and a pristine copy of its database, restored before each state-changing call."""
+    from ep import demo
+
+    tmp = tmp_path_factory.mktemp("matrix")
+    app = make_app(tmp)
+    with app.test_request_context():
+        demo.load("matrix password 2026")
+        voisin = Partner.get(Partner.name == "CCAS Voisin")
+        convention = Convention.get(Convention.partner == voisin)
+        values = {
+            "partner_id": voisin.id,
+            "convention_id": convention.id,
+            "referent_id": Referent.get(Referent.convention == convention).id,
+            "account_id": account("technicien.voisin").id,
+            "token": "jeton-invalide",
+            "filename": "ep.css",
+        }
+        ids = {name: account(u).get_id() if u else None for name, u in USERS.items()}
+    db.database.close()
+    path = Path(app.config["EP_DATABASE_URL"][len("sqlite:///") :])
+    pristine = tmp / "pristine.sqlite3"
+    db.backup_sqlite(str(pristine))
+
+    def restore():
+        db.database.close()
+        for suffix in ("-wal", "-shm"):
+            Path(str(path) + suffix).unlink(missing_ok=True)
+        shutil.copy(pristine, path)
+
+    return app, values, ids, restore
+
+
+def routes(app):
+    for rule in app.url_map.iter_rules():
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+            yield method, rule
+
+
+def classify(response):
+    if response.status_code in (301, 302, 303) and "/login?next=" in response.headers["Location"]:
+        return LOGIN
+    if response.status_code == 403:
+        return FORBIDDEN
+    if response.status_code == 404:
+        return HIDDEN
+    assert response.status_code < 500, response.status_code
+    return OK
+
+
+def test_every_route_is_in_the_table(world):
+    app, *_ = world
+    registered = {(m, r.endpoint) for m, r in routes(app)}
+    missing = registered - set(EXPECTED)
+    assert not missing, f"routes with no expected outcome: {sorted(missing)}"
+    assert not set(EXPECTED) - registered, "the table names routes that no longer exist"
+
+
+def test_every_view_declares_its_access(world):
+    app, *_ = world
+    undeclared = [e for e, view in app.view_functions.items() if not hasattr(view, "access")]
+    assert undeclared == []
+
+
+@pytest.mark.parametrize("user", list(USERS))
+def test_route_profile_matrix(world, user):
+    app, values, ids, restore = world
+    client = app.test_client()
+    failures = []
+    for method, rule in routes(app):
+        if method == "POST":
+            restore()
+        with client.session_transaction() as session:
+            session.clear()
+            if ids[user]:
+                session["_user_id"] = ids[user]
+        url = rule.build({k: values[k] for k in rule.arguments}, append_unknown=False)[1]
+        response = client.open(url, method=method, data={})
+        got, want = classify(response), EXPECTED[(method, rule.endpoint)][user]
+        response.close()
+        if got != want:
+            failures.append(f"{method} {url} ({rule.endpoint}): expected {want}, got {got}")
+    restore()
+    assert not failures, "\n".join(failures)
+
+
+def test_every_post_needs_a_csrf_token(tmp_path):
+    app = make_app(tmp_path, WTF_CSRF_ENABLED=True)
+    client = app.test_client()
+    for method, rule in routes(app):
+        if method != "POST":
+            continue
+        url = rule.build({k: 1 for k in rule.arguments}, append_unknown=False)[1]
+        if "token" in rule.arguments:
+            url = rule.build({"token": "x"}, append_unknown=False)[1]
+        response = client.post(url, data={})
+        assert response.status_code == 400, url
+        assert "Formulaire expiré" in response.get_data(as_text=True)
+
+
+def test_deleted_accounts_are_out_of_everyone_s_scope(app, client, login_as):
+    from ep.access import can_see_account
+
+    target = account("technicien.voisin")
+    Account.update(state="deleted").where(Account.id == target.id).execute()
+    assert not can_see_account(account("gestionnaire.voisin"), Account.get_by_id(target.id))

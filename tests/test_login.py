@@ -1,0 +1,143 @@
+from datetime import timedelta
+
+import pytest
+
+from ep import login
+from ep.models import Account, LoginFailure, Partner, now
+from ep.rules import RuleError
+
+from .conftest import PASSWORD, account
+
+
+def post_login(client, username, password, **kw):
+    return client.post("/login", data={"username": username, "password": password}, **kw)
+
+
+def test_login_with_username_and_password(client):
+    response = post_login(client, "technicien.demo", PASSWORD)
+    assert response.status_code == 303
+    page = client.get("/").get_data(as_text=True)
+    assert "Théo Exemple" in page and "Technicien" in page
+    assert account("technicien.demo").last_login_at is not None
+
+
+@pytest.mark.parametrize("username", ["technicien.demo", "personne.inconnue"])
+def test_same_message_whether_or_not_the_username_exists(client, username):
+    response = post_login(client, username, "mauvais mot de passe")
+    assert response.status_code == 200
+    assert "Identifiant ou mot de passe incorrect." in response.get_data(as_text=True)
+
+
+def test_inactive_account_cannot_log_in(client):
+    Account.update(state="inactive").where(Account.username == "technicien.demo").execute()
+    response = post_login(client, "technicien.demo", PASSWORD)
+    assert "Identifiant ou mot de passe incorrect." in response.get_data(as_text=True)
+
+
+def test_cut_off_partner_cannot_log_in_and_loses_its_sessions(client, login_as):
+    login_as("technicien.demo")
+    assert client.get("/").status_code == 200
+    Partner.update(cut_off_at=now()).where(Partner.name == "CCAS de Démo").execute()
+    assert client.get("/").status_code == 302
+    response = post_login(client, "technicien.demo", PASSWORD)
+    assert "Identifiant ou mot de passe incorrect." in response.get_data(as_text=True)
+
+
+def test_delay_grows_after_five_failures_then_lets_the_right_password_in(ctx):
+    t0 = now()
+    for i in range(5):
+        with pytest.raises(RuleError, match="incorrect"):
+            login.authenticate("technicien.demo", "non", "10.0.0.1", at=t0 + timedelta(seconds=i))
+    # Even the right password is refused while the delay runs, with the same message for all.
+    with pytest.raises(RuleError, match="Trop de tentatives"):
+        login.authenticate("technicien.demo", PASSWORD, "10.0.0.1", at=t0 + timedelta(seconds=30))
+    assert login.authenticate("technicien.demo", PASSWORD, "10.0.0.1", at=t0 + timedelta(minutes=2))
+
+
+def test_delay_doubles_with_each_further_failure(ctx):
+    t = now()
+    for i in range(7):
+        LoginFailure.create(key="user:x", at=t - timedelta(seconds=10 - i))
+    # 7 failures, 5 free: the 3rd step waits 4 minutes after the last failure.
+    assert 200 < login.wait_seconds("user:x", 1, t) <= 240
+
+
+def test_blocked_for_the_day_after_25_failures(ctx):
+    t = now() - timedelta(hours=20)
+    for i in range(25):
+        LoginFailure.create(key="user:technicien.demo", at=t + timedelta(minutes=i * 30))
+    later = t + timedelta(hours=23)
+    with pytest.raises(RuleError, match="Trop de tentatives"):
+        login.authenticate("technicien.demo", PASSWORD, "10.0.0.9", at=later)
+    assert login.authenticate(
+        "technicien.demo", PASSWORD, "10.0.0.9", at=t + timedelta(days=1, minutes=31)
+    )
+
+
+def test_unknown_usernames_are_throttled_like_real_ones(ctx):
+    t0 = now()
+    for i in range(5):
+        with pytest.raises(RuleError, match="incorrect"):
+            login.authenticate("fantome", "non", "10.0.0.2", at=t0 + timedelta(seconds=i))
+    with pytest.raises(RuleError, match="Trop de tentatives"):
+        login.authenticate("fantome", "non", "10.0.0.2", at=t0 + timedelta(seconds=20))
+
+
+def test_one_client_address_is_throttled_across_usernames(ctx):
+    t0 = now()
+    for i in range(20):
+        with pytest.raises(RuleError, match="incorrect"):
+            login.authenticate(f"nom{i}", "non", "10.0.0.3", at=t0 + timedelta(seconds=i))
+    with pytest.raises(RuleError, match="Trop de tentatives"):
+        login.authenticate("technicien.demo", PASSWORD, "10.0.0.3", at=t0 + timedelta(seconds=25))
+    # Another address is not affected.
+    assert login.authenticate(
+        "technicien.demo", PASSWORD, "10.0.0.4", at=t0 + timedelta(seconds=25)
+    )
+
+
+def test_logout_is_a_post_and_ends_every_session_of_the_account(app):
+    first, second = app.test_client(), app.test_client()
+    post_login(first, "gestionnaire.demo", PASSWORD)
+    post_login(second, "gestionnaire.demo", PASSWORD)
+    assert second.get("/").status_code == 200
+    assert first.get("/logout").status_code == 405
+    assert first.post("/logout").status_code == 303
+    assert second.get("/").status_code == 302  # the copied cookie no longer works
+
+
+def test_idle_session_expires(client):
+    post_login(client, "gestionnaire.demo", PASSWORD)
+    with client.session_transaction() as session:
+        session["seen"] -= 31 * 60
+    response = client.get("/")
+    assert response.status_code == 302 and "/login" in response.headers["Location"]
+
+
+def test_session_cookie_flags(client):
+    response = post_login(client, "gestionnaire.demo", PASSWORD)
+    cookie = response.headers["Set-Cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Secure" not in cookie
+
+
+def test_session_cookie_is_secure_behind_https(tmp_path):
+    from .conftest import make_app
+
+    app = make_app(tmp_path, EP_BASE_URL="https://ep.example.org")
+    assert app.config["SESSION_COOKIE_SECURE"] is True
+
+
+def test_login_never_redirects_to_another_site(client):
+    response = client.post(
+        "/login?next=//evil.example.org/x",
+        data={"username": "gestionnaire.demo", "password": PASSWORD},
+    )
+    assert response.headers["Location"] == "/"
+
+
+def test_responses_carry_a_strict_csp(client):
+    response = client.get("/login")
+    csp = response.headers["Content-Security-Policy"]
+    assert "unsafe-inline" not in csp and "unsafe-eval" not in csp
+    assert "script-src 'self'" in csp
+    assert response.headers["X-Content-Type-Options"] == "nosniff"

@@ -1,0 +1,134 @@
+from datetime import date
+
+from ep.models import Account, AuditEvent, Convention, Partner
+
+from .conftest import PASSWORD, link_in
+
+NEW_PARTNER = {
+    "name": "CCAS de Nouvelle-Ville",
+    "headcount": "30",
+    "signed_on": "2026-11-01",
+    "starts_on": "2026-11-15",
+    "ends_on": "",
+    "habilitation_deadline_days": "5",
+    "offers": ["contact", "document"],
+}
+
+IDENTITY = {
+    "civilite": "Mme",
+    "nom": "Lambert-Exemple",
+    "prenom": "Hélène",
+    "fonction": "Directrice",
+    "telephone": "01 23 45 67 89",
+    "email": "h.lambert@ccas-nouvelle.example.org",
+}
+
+
+def test_caisse_creates_a_partner_and_its_convention(client, login_as):
+    login_as("caisse.demo")
+    response = client.post("/partners/new", data=NEW_PARTNER)
+    assert response.status_code == 303
+    partner = Partner.get(Partner.name == "CCAS de Nouvelle-Ville")
+    convention = Convention.get(Convention.partner == partner)
+    assert convention.caisse.name == "CPAM de Démo"
+    assert convention.starts_on == date(2026, 11, 15)
+    assert convention.offer_codes() == {"contact", "document"}
+    assert AuditEvent.select().where(AuditEvent.action == "partner_created").count() == 1
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "15/11/2026" in page
+
+
+def test_bad_input_comes_back_by_the_field_and_saves_nothing(client, login_as):
+    login_as("caisse.demo")
+    data = dict(NEW_PARTNER, headcount="beaucoup", starts_on="2026-10-01", name="")
+    response = client.post("/partners/new", data=data)
+    page = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert 'id="name-error"' in page and "Ce champ est obligatoire." in page
+    assert 'id="headcount-error"' in page
+    assert 'aria-describedby="name-error"' in page
+    assert Partner.select().count() == 2
+
+
+def test_convention_cannot_start_before_signature(client, login_as):
+    login_as("caisse.demo")
+    response = client.post("/partners/new", data=dict(NEW_PARTNER, starts_on="2026-10-01"))
+    page = response.get_data(as_text=True)
+    assert "ne peut pas prendre effet avant sa signature" in page
+    assert not Partner.select().where(Partner.name == NEW_PARTNER["name"]).exists()
+
+
+def test_partner_names_are_unique(client, login_as):
+    login_as("caisse.demo")
+    response = client.post("/partners/new", data=dict(NEW_PARTNER, name="CCAS Voisin"))
+    assert "Une structure porte déjà ce nom" in response.get_data(as_text=True)
+
+
+def test_caisse_habilitates_a_gestionnaire_who_sets_a_password(client, login_as, outbox):
+    login_as("caisse.demo")
+    voisin = Partner.get(Partner.name == "CCAS Voisin")
+    response = client.post(f"/partners/{voisin.id}/gestionnaires/new", data=IDENTITY)
+    assert response.status_code == 303
+    created = Account.get(Account.email == IDENTITY["email"])
+    assert (created.state, created.profile, created.username) == (
+        "invited",
+        "gestionnaire",
+        "helene.lambert-exemple",
+    )
+    [message] = outbox()
+    body = message.get_body(("plain",)).get_content()
+    assert "Identifiant : helene.lambert-exemple" in body
+    link = link_in(message)
+    client.post("/logout")
+
+    assert "password_confirm" in client.get(link).get_data(as_text=True)
+    weak = client.post(link, data={"password": "azerty123456", "password_confirm": "azerty123456"})
+    assert "trop courant" in weak.get_data(as_text=True)
+    good = "une phrase de passe assez longue"
+    response = client.post(link, data={"password": good, "password_confirm": good})
+    assert response.status_code == 303
+    assert Account.get_by_id(created.id).state == "active"
+    assert client.get(link).status_code == 410  # single use
+    response = client.post("/login", data={"username": created.username, "password": good})
+    assert response.status_code == 303
+
+
+def test_gestionnaire_quota_refuses_with_the_rule_and_creates_nothing(client, login_as, outbox):
+    login_as("caisse.demo")
+    voisin = Partner.get(Partner.name == "CCAS Voisin")  # effectif 5: 2 gestionnaires at most
+    url = f"/partners/{voisin.id}/gestionnaires/new"
+    assert client.post(url, data=IDENTITY).status_code == 303
+    second = dict(IDENTITY, prenom="Paul", email="paul@ccas-voisin.example.org")
+    page = client.post(url, data=second).get_data(as_text=True)
+    assert "Quota atteint" in page and "au plus 2 gestionnaires" in page
+    assert not Account.select().where(Account.prenom == "Paul").exists()
+    assert len(outbox()) == 1
+
+
+def test_bad_email_and_phone_are_refused(client, login_as):
+    login_as("caisse.demo")
+    voisin = Partner.get(Partner.name == "CCAS Voisin")
+    data = dict(IDENTITY, email="pas-une-adresse", telephone="12")
+    page = client.post(f"/partners/{voisin.id}/gestionnaires/new", data=data).get_data(as_text=True)
+    assert "Adresse e-mail invalide" in page and "Numéro de téléphone invalide" in page
+
+
+def test_referents_show_on_the_partner_help_page(client, login_as):
+    login_as("caisse.demo")
+    convention = Convention.get(Convention.partner == Partner.get(Partner.name == "CCAS Voisin"))
+    response = client.post(
+        f"/partners/conventions/{convention.id}/referents",
+        data={"role": "support", "name": "Assistance Démo", "email": "support@example.org"},
+    )
+    assert response.status_code == 303
+    login_as("technicien.voisin")
+    assert "Assistance Démo" in client.get("/aide").get_data(as_text=True)
+    login_as("technicien.demo")
+    assert "Assistance Démo" not in client.get("/aide").get_data(as_text=True)
+
+
+def test_other_partner_users_do_not_see_the_demo_password_users(client, login_as):
+    login_as("gestionnaire.voisin")
+    page = client.get("/accounts/").get_data(as_text=True)
+    assert "Tania" in page and "Théo" not in page
+    assert PASSWORD not in page
