@@ -1,0 +1,93 @@
+"""The `ep` command line, run as an operator would: the installed console script."""
+
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+EP = str(Path(sys.executable).with_name("ep"))
+
+
+@pytest.fixture
+def env(tmp_path):
+    return {
+        **os.environ,
+        "EP_INSTANCE_PATH": str(tmp_path / "instance"),
+        "EP_DEMO_PASSWORD": "demo password 2026",
+    }
+
+
+def ep(env, *args, stdin=None):
+    return subprocess.run(
+        [EP, *args], env=env, input=stdin, capture_output=True, text=True, timeout=60
+    )
+
+
+def count(env, table):
+    db = Path(env["EP_INSTANCE_PATH"]) / "ep.sqlite3"
+    with sqlite3.connect(db) as conn:
+        return conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+
+
+def test_init_is_idempotent_and_demo_loads_once(env):
+    first = ep(env, "init", "--demo")
+    assert first.returncode == 0, first.stderr
+    assert "caisse.demo" in first.stdout and "demo password 2026" in first.stdout
+    accounts = count(env, "account")
+    again = ep(env, "init", "--demo")
+    assert again.returncode == 0
+    assert "déjà" in again.stdout
+    assert count(env, "account") == accounts == 6
+
+
+def test_create_user_reads_the_password_from_stdin(env):
+    result = ep(
+        env, "create-user", "--role", "caisse", "--caisse", "CPAM de Test",
+        "--username", "agent.test", "--email", "agent@example.org",
+        stdin="une phrase de passe robuste\n",
+    )
+    assert result.returncode == 0, result.stderr
+    assert count(env, "caisse") == 1
+    duplicate = ep(
+        env, "create-user", "--role", "caisse", "--caisse", "CPAM de Test",
+        "--username", "agent.test", "--email", "agent@example.org",
+        stdin="une phrase de passe robuste\n",
+    )
+    assert duplicate.returncode != 0
+    assert duplicate.stderr.strip().count("\n") == 0 and "existe déjà" in duplicate.stderr
+    assert "Traceback" not in duplicate.stderr
+
+
+@pytest.mark.parametrize(
+    "args, stdin",
+    [
+        (["create-user", "--role", "caisse", "--caisse", "C", "--username", "a.b",
+          "--email", "pas-une-adresse"], "une phrase de passe robuste\n"),
+        (["create-user", "--role", "caisse", "--caisse", "C", "--username", "a.b",
+          "--email", "a@example.org"], "court\n"),
+        (["create-user", "--role", "admin", "--caisse", "C", "--username", "a.b",
+          "--email", "a@example.org"], "une phrase de passe robuste\n"),
+        (["serve", "--port", "99999"], None),
+        (["inconnue"], None),
+    ],
+)
+def test_bad_input_gives_one_line_and_non_zero(env, args, stdin):
+    result = ep(env, *args, stdin=stdin)
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+def test_backup_is_a_consistent_copy(env, tmp_path):
+    assert ep(env, "init", "--demo").returncode == 0
+    target = tmp_path / "copie.sqlite3"
+    result = ep(env, "backup", str(target))
+    assert result.returncode == 0, result.stderr
+    with sqlite3.connect(target) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        assert conn.execute("SELECT count(*) FROM account").fetchone()[0] == 6
+    again = ep(env, "backup", str(target))
+    assert again.returncode != 0 and "existe déjà" in again.stderr

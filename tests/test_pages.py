@@ -1,0 +1,66 @@
+"""The page frame: French, no inline script or style, no CDN, French error pages."""
+
+import re
+from pathlib import Path
+
+import pytest
+
+TEMPLATES = Path(__file__).parent.parent / "ep" / "templates"
+
+
+@pytest.mark.parametrize("path", sorted(TEMPLATES.rglob("*.html")), ids=lambda p: p.name)
+def test_templates_hold_no_inline_script_style_or_cdn(path):
+    text = path.read_text(encoding="utf-8")
+    assert not re.search(r"<script(?![^>]*\bsrc=)[^>]*>", text)
+    assert not re.search(r"\sstyle=|<style|hx-on|js:|hx-vars", text)
+    assert not re.search(r'(src|href)="https?://', text)
+
+
+@pytest.mark.parametrize(
+    "user, expected",
+    [
+        ("caisse.demo", "Structures partenaires"),
+        ("gestionnaire.demo", "Gérer les comptes"),
+        ("technicien.demo", "signalez à la caisse"),
+    ],
+)
+def test_each_profile_has_its_own_home(client, login_as, user, expected):
+    login_as(user)
+    page = client.get("/").get_data(as_text=True)
+    assert '<html lang="fr">' in page
+    assert expected in page
+    assert 'href="#contenu"' in page and 'aria-live="polite"' in page
+
+
+def test_french_404(client, login_as):
+    login_as("technicien.demo")
+    response = client.get("/nulle-part")
+    assert response.status_code == 404
+    assert "Page introuvable" in response.get_data(as_text=True)
+
+
+def test_french_403(client, login_as):
+    login_as("technicien.demo")
+    response = client.get("/partners/")
+    assert response.status_code == 403
+    assert "Accès refusé" in response.get_data(as_text=True)
+
+
+def test_french_500_without_traceback(app, client, login_as):
+    app.config["PROPAGATE_EXCEPTIONS"] = False
+
+    @app.get("/boum")
+    def boum():  # pragma: no cover - the route exists for this test only
+        raise RuntimeError("secret detail")
+
+    boum.access = "public"
+    response = client.get("/boum")
+    page = response.get_data(as_text=True)
+    assert response.status_code == 500
+    assert "Erreur technique" in page and "secret detail" not in page and "Traceback" not in page
+
+
+def test_vendored_htmx_is_served_locally(client):
+    response = client.get("/static/vendor/htmx-2.0.11.min.js")
+    assert response.status_code == 200
+    response.close()
