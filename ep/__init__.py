@@ -98,8 +98,8 @@ def create_app(overrides=None):
     access.init_app(app)
     web.init_app(app)
 
-    from .blueprints import accounts, auth, errors, health, main, partners
+    from .blueprints import accounts, audit, auth, errors, health, main, partners
 
-    for module in (auth, main, health, partners, accounts, errors):
+    for module in (auth, main, health, partners, accounts, audit, errors):
         app.register_blueprint(module.bp)
     return app

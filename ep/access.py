@@ -32,14 +32,14 @@ def allow(*profiles, setup=False):
                 return current_app.login_manager.unauthorized()
             if current_user.profile not in profiles:
                 abort(403)
-            if not setup:
-                pending = pending_step(current_user)
-                if pending:
-                    return pending
             for name in list(kwargs):
                 loader = LOADERS.get(name)
                 if loader:
                     kwargs[name[: -len("_id")]] = loader(current_user, kwargs.pop(name))
+            if not setup:
+                pending = pending_step(current_user)
+                if pending:
+                    return pending
             return view(**kwargs)
 
         wrapper.access = frozenset(profiles)

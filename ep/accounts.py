@@ -1,14 +1,16 @@
 """Accounts and their lifecycle (§2.2): creation, invitation, password, habilitation."""
 
 import re
+from datetime import date
 
 from flask import current_app, url_for
 
 from . import audit, mail, passwords, quotas, tokens
 from .db import lock, write
-from .models import Account, Caisse, Partner, now
+from .models import Account, Caisse, Convention, Partner, now
 from .rules import RuleError
 from .text import fold
+from .workdays import add_workdays
 
 IDENTITY_FIELDS = ("civilite", "nom", "prenom", "fonction", "telephone", "email")
 
@@ -27,8 +29,27 @@ def make_username(prenom, nom):
     return candidate
 
 
-def create_partner_account(actor, partner, profile, identity):
-    """Create an invited gestionnaire or technicien account within the partner's quota."""
+def create_partner_account(actor, partner, profile, identity, requested_on=None, today=None):
+    """Create an invited gestionnaire or technicien account within the partner's quota.
+
+    For a gestionnaire, `requested_on` is when the partner asked: the convention's deadline
+    (in working days) runs from it.
+    """
+    today = today or date.today()
+    extra = {}
+    if profile == "technicien":
+        extra["attested_at"] = now()
+    if requested_on is not None:
+        if requested_on > today:
+            raise RuleError(
+                "La date de la demande ne peut pas être dans le futur.", field="requested_on"
+            )
+        convention = Convention.get_or_none(
+            (Convention.partner == partner) & (Convention.caisse == actor.caisse_id)
+        )
+        days = convention.habilitation_deadline_days if convention else 5
+        extra["habilitation_requested_on"] = requested_on
+        extra["habilitation_due_on"] = add_workdays(requested_on, days)
     with write():
         partner = lock(Partner.select().where(Partner.id == partner.id)).get()
         quotas.check_room(partner, profile)
@@ -39,6 +60,7 @@ def create_partner_account(actor, partner, profile, identity):
             created_by=actor,
             state="invited",
             **{k: identity.get(k, "") for k in IDENTITY_FIELDS},
+            **extra,
         )
         audit.record("account_created", actor=actor, account=account, detail=profile)
     send_invitation(account, actor)
@@ -119,3 +141,203 @@ def set_password(account, password, confirm):
         account.save()
         audit.record("password_set", actor=account, account=account)
     return account
+
+
+def create_technicien(actor, identity, attested):
+    """A gestionnaire opens a technicien account for their structure (§2.2.1).
+
+    The gestionnaire attests that the person works for the structure, uses protected
+    professional equipment and has a professional e-mail address.
+    """
+    if not attested:
+        raise RuleError(
+            "Les trois attestations sont obligatoires pour ouvrir un compte.", field="attestations"
+        )
+    return create_partner_account(actor, actor.partner, "technicien", identity)
+
+
+def resend_invitation(actor, account):
+    """Send a fresh set-password link to an account that has not chosen its password yet."""
+    if account.state != "invited":
+        raise RuleError("Ce compte a déjà choisi son mot de passe : aucun lien à renvoyer.")
+    send_invitation(account, actor)
+
+
+def _active_gestionnaires(partner, excluding=None):
+    query = Account.select().where(
+        (Account.partner == partner)
+        & (Account.profile == "gestionnaire")
+        & (Account.state == "active")
+        & (Account.scheduled_inactivation_on.is_null())
+    )
+    if excluding is not None:
+        query = query.where(Account.id != excluding.id)
+    return query
+
+
+def is_last_gestionnaire(account):
+    """True when no other active gestionnaire would remain for the partner (§2.2)."""
+    return not _active_gestionnaires(account.partner_id, excluding=account).exists()
+
+
+def deactivate(actor, account, reason, fraud=False, today=None):
+    """Inactivate an account at once, with a reason; its sessions end at their next request.
+
+    A gestionnaire inactivates techniciens of their structure. A caisse agent inactivates any
+    account of its partners at once in case of fraud, loss or theft of credentials (§4.1),
+    and the partner's gestionnaires are told by e-mail. The last active gestionnaire is only
+    inactivated for fraud: otherwise a replacement must be habilitated first.
+    """
+    reason = (reason or "").strip()
+    if not reason:
+        raise RuleError("Indiquez le motif de l'inactivation.", field="reason")
+    if account.state not in ("active", "invited"):
+        raise RuleError("Ce compte est déjà inactif.")
+    if actor.profile == "gestionnaire" and account.profile != "technicien":
+        raise RuleError("Seule la caisse inactive un compte gestionnaire.")
+    if account.profile == "gestionnaire" and not fraud and is_last_gestionnaire(account):
+        raise RuleError(
+            "C'est le dernier gestionnaire actif de la structure : faites d'abord habiliter "
+            "son remplaçant."
+        )
+    with write():
+        account.state = "inactive"
+        account.inactivated_at = now()
+        account.inactivation_reason = reason[:300]
+        account.scheduled_inactivation_on = None
+        account.rotate_session()
+        account.save()
+        audit.record(
+            "fraud_deactivated" if fraud else "deactivated",
+            actor=actor,
+            account=account,
+            detail=reason[:300],
+        )
+    if fraud:
+        notify_partner(
+            account.partner_id,
+            "Compte inactivé par la caisse",
+            f"La caisse a inactivé immédiatement le compte {account.username} "
+            f"({account.profile_label.lower()}) de votre structure, pour le motif suivant : "
+            f"{reason}.\n\nSi vous pensez qu'il s'agit d'une erreur, contactez votre caisse.",
+        )
+    return account
+
+
+def reactivate(actor, account):
+    """Reactivate an inactive account within the quota, until it is deleted (§2.2)."""
+    if account.state != "inactive":
+        raise RuleError("Seul un compte inactif peut être réactivé.")
+    if actor.profile == "gestionnaire" and account.profile != "technicien":
+        raise RuleError("Seule la caisse réactive un compte gestionnaire.")
+    with write():
+        partner = lock(Partner.select().where(Partner.id == account.partner_id)).get()
+        quotas.check_room(partner, account.profile)
+        account.state = "active" if account.password_hash else "invited"
+        account.inactivated_at = None
+        account.inactivation_reason = ""
+        account.reactivated_at = now()  # restarts the 3-month idle clock
+        account.rotate_session()
+        account.save()
+        audit.record("reactivated", actor=actor, account=account)
+    if account.state == "invited":
+        send_invitation(account, actor)
+    return account
+
+
+def schedule_inactivation(actor, account, on_date, today):
+    """The caisse sets the date a gestionnaire will be inactivated, as the partner asked."""
+    if account.profile != "gestionnaire":
+        raise RuleError("Seuls les comptes gestionnaires s'inactivent à date.")
+    if on_date is None or on_date < today:
+        raise RuleError("Choisissez une date à venir.", field="on_date")
+    if is_last_gestionnaire(account):
+        raise RuleError(
+            "C'est le dernier gestionnaire actif de la structure : faites d'abord habiliter "
+            "son remplaçant.",
+            field="on_date",
+        )
+    with write():
+        account.scheduled_inactivation_on = on_date
+        account.save()
+        audit.record(
+            "inactivation_scheduled", actor=actor, account=account, detail=on_date.isoformat()
+        )
+    return account
+
+
+def update_identity(actor, account, identity):
+    """Only the caisse modifies a gestionnaire's identity, on the partner's request (§2.2)."""
+    if account.profile != "gestionnaire":
+        raise RuleError("Seuls les comptes gestionnaires sont modifiés par la caisse.")
+    with write():
+        changed = [k for k in IDENTITY_FIELDS if getattr(account, k) != identity.get(k, "")]
+        for key in IDENTITY_FIELDS:
+            setattr(account, key, identity.get(key, ""))
+        account.save()
+        audit.record("identity_updated", actor=actor, account=account, detail=", ".join(changed))
+    return account
+
+
+def erase(account, today):
+    """Delete an account: personal data gone, the row kept so its history stays attributed."""
+    account.state = "deleted"
+    account.deleted_at = now()
+    account.username = f"ancien-{account.id}"
+    for key in IDENTITY_FIELDS:
+        setattr(account, key, "")
+    account.password_hash = None
+    account.inactivation_reason = ""
+    account.rotate_session()
+    account.save()
+    audit.record("deleted", account=account)
+
+
+def notify_partner(partner_id, subject, body):
+    """E-mail the partner's active gestionnaires (no assuré data, ever)."""
+    for gestionnaire in Account.select().where(
+        (Account.partner == partner_id)
+        & (Account.profile == "gestionnaire")
+        & (Account.state == "active")
+    ):
+        mail.send(gestionnaire.email, subject, f"Bonjour,\n\n{body}\n\nEspace Partenaires\n")
+
+
+def accept_cgu(account, version):
+    """Record that the user accepted this version of the CGU (first login, new version)."""
+    with write():
+        account.cgu_version = version
+        account.cgu_accepted_at = now()
+        account.save()
+        audit.record("cgu_accepted", actor=account, account=account, detail=version)
+
+
+def change_password(account, current, password, confirm):
+    """Change one's own password: the current one is asked again."""
+    if not passwords.verify(account.password_hash, current):
+        raise RuleError("Le mot de passe actuel est incorrect.", field="current_password")
+    if passwords.verify(account.password_hash, password):
+        raise RuleError("Choisissez un mot de passe différent de l'actuel.", field="password")
+    return set_password(account, password, confirm)
+
+
+def send_reset(username):
+    """E-mail a reset link if the account exists and is usable; silent otherwise."""
+    account = Account.get_or_none(Account.username == (username or "").strip())
+    if account is None or account.state != "active":
+        return
+    link = current_app.config["EP_BASE_URL"].rstrip("/") + url_for(
+        "auth.reset_password", token=tokens.make(account, "reset")
+    )
+    hours = current_app.config["EP_RESET_HOURS"]
+    mail.send(
+        account.email,
+        "Réinitialisation de votre mot de passe",
+        "Bonjour,\n\nUne réinitialisation du mot de passe de votre compte Espace Partenaires "
+        f"a été demandée.\n\nIdentifiant : {account.username}\n\nPour choisir un nouveau mot "
+        f"de passe, ouvrez ce lien personnel (valable {hours} heures, utilisable une seule "
+        f"fois) :\n{link}\n\nSi vous n'êtes pas à l'origine de cette demande, ignorez ce "
+        "message et prévenez votre gestionnaire.\n\nEspace Partenaires\n",
+    )
+    with write():
+        audit.record("reset_requested", account=account)

@@ -15,6 +15,19 @@ ACTIONS = {
     "caisse_agent_created": "Agent de caisse créé",
     "invitation_sent": "Lien d'activation envoyé",
     "password_set": "Mot de passe défini",
+    "deactivated": "Compte inactivé",
+    "fraud_deactivated": "Compte inactivé immédiatement par la caisse",
+    "auto_deactivated": "Compte inactivé (inutilisé)",
+    "scheduled_deactivated": "Compte inactivé (date programmée)",
+    "convention_ended": "Compte inactivé (fin de convention)",
+    "reactivated": "Compte réactivé",
+    "inactivation_scheduled": "Inactivation programmée",
+    "identity_updated": "Identité modifiée",
+    "deleted": "Compte supprimé",
+    "cgu_accepted": "CGU acceptées",
+    "reset_requested": "Réinitialisation du mot de passe demandée",
+    "partner_cut_off": "Accès de la structure coupé",
+    "partner_restored": "Accès de la structure rétabli",
 }
 
 

@@ -63,6 +63,9 @@ def serve_cmd(host, port, threads):
     app = _app()
     with _context(app):
         db.upgrade()
+    from . import housekeeping
+
+    housekeeping.start_daily(app)
     click.echo(f"Espace Partenaires sur http://{host}:{port}/ (Ctrl+C pour arrêter)")
     waitress.serve(app, host=host, port=port, threads=threads, ident="ep")
 
@@ -93,6 +96,28 @@ def create_user_cmd(role, caisse_name, username, email):
         with db.database.connection_context():
             account = accounts.create_caisse_agent(caisse_name, username, email, password)
     click.echo(f"Agent de caisse {account.username} créé pour {caisse_name}.")
+
+
+@cli.command("housekeeping", help="Applique les règles datées (inactivations, suppressions…).")
+@click.option(
+    "--today",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    default=None,
+    help="Agit comme à cette date (AAAA-MM-JJ).",
+)
+def housekeeping_cmd(today):
+    from . import db, housekeeping
+
+    app = _app()
+    with _context(app):
+        db.upgrade()
+        with db.database.connection_context():
+            counts = housekeeping.run(today.date() if today else None)
+    click.echo(
+        f"Inactivés (inutilisés) : {counts['idle']} ; inactivations programmées : "
+        f"{counts['scheduled']} ; fins de convention : {counts['convention_ended']} ; "
+        f"supprimés : {counts['deleted']}."
+    )
 
 
 @cli.command("backup", help="Copie cohérente de la base, même pendant que le serveur tourne.")

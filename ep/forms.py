@@ -174,3 +174,103 @@ class ReferentForm(Form):
         return {
             k: getattr(self, k).data or "" for k in ("role", "name", "function", "phone", "email")
         }
+
+
+class TechnicienForm(IdentityForm):
+    attest_employment = BooleanField(
+        "La personne travaille pour la structure (salariée, agente ou bénévole).",
+        [InputRequired(message="Cette attestation est obligatoire.")],
+    )
+    attest_equipment = BooleanField(
+        "Elle utilise un équipement professionnel protégé par un anti-virus.",
+        [InputRequired(message="Cette attestation est obligatoire.")],
+    )
+    attest_email = BooleanField(
+        "Son adresse e-mail est professionnelle et rattachée à la structure.",
+        [InputRequired(message="Cette attestation est obligatoire.")],
+    )
+
+    def attested(self):
+        return all(
+            f.data for f in (self.attest_employment, self.attest_equipment, self.attest_email)
+        )
+
+
+class HabilitateForm(IdentityForm):
+    requested_on = DateField("Date de la demande du partenaire", [required()])
+
+
+DEACTIVATION_REASONS = [
+    ("depart", "Départ de la structure"),
+    ("changement", "Changement de fonction ou de domaine d'activité"),
+    ("revue", "Revue des habilitations"),
+    ("autre", "Autre motif"),
+]
+
+
+class DeactivateForm(Form):
+    reason = SelectField("Motif", choices=options(DEACTIVATION_REASONS), validators=[required()])
+    detail = StringField(
+        "Précision (facultative)", [Optional(), Length(max=200)], filters=[strip_filter]
+    )
+
+    def reason_text(self):
+        label = dict(DEACTIVATION_REASONS)[self.reason.data]
+        return f"{label} – {self.detail.data}" if self.detail.data else label
+
+
+class FraudForm(Form):
+    reason = StringField(
+        "Motif (fraude, perte ou vol des identifiants…)",
+        [required(), Length(max=200)],
+        filters=[strip_filter],
+    )
+
+
+class ScheduleForm(Form):
+    on_date = DateField("Date d'inactivation souhaitée par le partenaire", [required()])
+
+
+class ChangePasswordForm(Form):
+    current_password = PasswordField("Mot de passe actuel", [required(), Length(max=1024)])
+    password = PasswordField("Nouveau mot de passe", [required(), Length(max=1024)])
+    password_confirm = PasswordField(
+        "Confirmez le nouveau mot de passe", [required(), Length(max=1024)]
+    )
+
+
+class ForgotForm(Form):
+    username = StringField("Identifiant", [required(), Length(max=60)], filters=[strip_filter])
+
+
+class CguForm(Form):
+    accept = BooleanField(
+        "J'ai lu les conditions générales d'utilisation et je m'engage à les respecter.",
+        [InputRequired(message="Vous devez accepter les conditions pour continuer.")],
+    )
+
+
+class AccountFilterForm(Form):
+    class Meta:
+        csrf = False
+
+    q = StringField("Rechercher (nom, identifiant, e-mail)", [Optional(), Length(max=100)])
+    state = SelectField(
+        "État",
+        choices=options(
+            [
+                ("", "Tous sauf supprimés"),
+                ("active", "Actifs"),
+                ("invited", "Invités"),
+                ("inactive", "Inactifs"),
+            ]
+        ),
+        validators=[Optional()],
+    )
+    profile = SelectField(
+        "Profil",
+        choices=options(
+            [("", "Tous"), ("gestionnaire", "Gestionnaires"), ("technicien", "Techniciens")]
+        ),
+        validators=[Optional()],
+    )

@@ -138,8 +138,15 @@ class Account(UserMixin, BaseModel):
     last_login_at = peewee.DateTimeField(null=True)
     password_changed_at = peewee.DateTimeField(null=True)
     inactivated_at = peewee.DateTimeField(null=True)
+    reactivated_at = peewee.DateTimeField(null=True)
     inactivation_reason = peewee.CharField(max_length=300, default="")
     deleted_at = peewee.DateTimeField(null=True)
+    scheduled_inactivation_on = peewee.DateField(null=True)
+    habilitation_requested_on = peewee.DateField(null=True)
+    habilitation_due_on = peewee.DateField(null=True)
+    attested_at = peewee.DateTimeField(null=True)  # §2.2.1 attestations by the creator
+    notify_by_email = peewee.BooleanField(default=True)
+    search_key = peewee.CharField(max_length=600, default="", index=True)
     cgu_version = peewee.CharField(max_length=20, default="")
     cgu_accepted_at = peewee.DateTimeField(null=True)
     # Rotated on logout, password change and inactivation: every copied cookie dies.
@@ -150,6 +157,12 @@ class Account(UserMixin, BaseModel):
 
     def get_id(self):
         return f"{self.id}:{self.session_token}"
+
+    def save(self, *args, **kwargs):
+        from .text import fold
+
+        self.search_key = fold(" ".join([self.prenom, self.nom, self.username, self.email]))
+        return super().save(*args, **kwargs)
 
     @property
     def is_active(self):
@@ -169,6 +182,10 @@ class Account(UserMixin, BaseModel):
     @property
     def state_label(self):
         return STATES.get(self.state, self.state)
+
+    @property
+    def has_password(self):
+        return bool(self.password_hash)
 
     @property
     def organisation(self):

@@ -2,7 +2,7 @@
 
 from . import audit
 from .db import write
-from .models import Convention, ConventionOffer, Offer, Partner, Referent
+from .models import Account, Convention, ConventionOffer, Offer, Partner, Referent, now
 from .rules import RuleError
 
 
@@ -90,3 +90,37 @@ def remove_referent(actor, referent):
         audit.record(
             "convention_updated", actor=actor, partner=partner_id, detail="référent retiré"
         )
+
+
+def cut_off(actor, partner, reason):
+    """The caisse cuts off a whole partner structure at once (§4.1): nobody of it can log in."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise RuleError("Indiquez le motif de la coupure.", field="reason")
+    if partner.cut_off_at is not None:
+        raise RuleError("L'accès de cette structure est déjà coupé.")
+    with write():
+        partner.cut_off_at = now()
+        partner.save()
+        for account in Account.select().where(Account.partner == partner):
+            account.rotate_session()
+            account.save()
+        audit.record("partner_cut_off", actor=actor, partner=partner, detail=reason[:300])
+    from .accounts import notify_partner
+
+    notify_partner(
+        partner.id,
+        "Accès de votre structure suspendu",
+        "La caisse a suspendu l'accès de votre structure à l'Espace Partenaires, pour le motif "
+        f"suivant : {reason}.\n\nContactez votre caisse pour le rétablir.",
+    )
+
+
+def restore(actor, partner):
+    """The caisse restores a partner's access after a cut-off."""
+    if partner.cut_off_at is None:
+        raise RuleError("L'accès de cette structure n'est pas coupé.")
+    with write():
+        partner.cut_off_at = None
+        partner.save()
+        audit.record("partner_restored", actor=actor, partner=partner)

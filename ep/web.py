@@ -52,10 +52,16 @@ def datetime_fr(value):
 
 
 NAV = {
-    "caisse": [("main.index", "Accueil"), ("partners.index", "Partenaires"), ("main.help", "Aide")],
+    "caisse": [
+        ("main.index", "Accueil"),
+        ("partners.index", "Partenaires"),
+        ("audit.index", "Journal"),
+        ("main.help", "Aide"),
+    ],
     "gestionnaire": [
         ("main.index", "Accueil"),
         ("accounts.index", "Comptes"),
+        ("audit.index", "Journal"),
         ("main.help", "Aide et contacts"),
     ],
     "technicien": [("main.index", "Accueil"), ("main.help", "Aide et contacts")],
@@ -66,10 +72,12 @@ def init_app(app):
     app.jinja_env.filters["date_fr"] = date_fr
     app.jinja_env.filters["datetime_fr"] = datetime_fr
 
+    from .audit import ACTIONS
+
     @app.context_processor
     def _nav():
         items = NAV.get(current_user.profile, []) if current_user.is_authenticated else []
-        return {"nav_items": items}
+        return {"nav_items": items, "action_labels": ACTIONS}
 
     @app.before_request
     def _idle_timeout():

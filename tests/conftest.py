@@ -7,6 +7,7 @@ import re
 import pytest
 
 from ep import create_app, db, demo
+from ep.accounts import accept_cgu
 from ep.models import Account
 
 PASSWORD = "mot de passe de test 2026"
@@ -31,6 +32,8 @@ def app(tmp_path):
     app = make_app(tmp_path)
     with app.test_request_context(base_url="http://ep.test"):
         demo.load(PASSWORD)
+        for user in Account.select():
+            accept_cgu(user, app.config["EP_CGU_VERSION"])
     yield app
     if not db.database.is_closed():
         db.database.close()

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from ep import db
+from ep.accounts import accept_cgu
 from ep.models import Account, Convention, Partner, Referent
 
 from .conftest import account, make_app
@@ -38,6 +39,8 @@ EVERYONE = outcome(**{name: OK for name in USERS if name != "anonyme"})
 PUBLIC = {name: OK for name in USERS}
 CAISSE_SCOPED = outcome(caisse=OK, autre_caisse=HIDDEN)
 CAISSE_ONLY = outcome(caisse=OK, autre_caisse=OK)
+SAME_PARTNER = outcome(caisse=OK, autre_caisse=HIDDEN, gestionnaire=OK, autre_gestionnaire=HIDDEN)
+MANAGERS = outcome(caisse=OK, autre_caisse=OK, gestionnaire=OK, autre_gestionnaire=OK)
 
 EXPECTED = {
     ("GET", "static"): PUBLIC,
@@ -64,7 +67,31 @@ EXPECTED = {
     ("POST", "partners.delete_referent"): CAISSE_SCOPED,
     ("GET", "partners.habilitate"): CAISSE_SCOPED,
     ("POST", "partners.habilitate"): CAISSE_SCOPED,
+    ("GET", "auth.cgu"): EVERYONE,
+    ("POST", "auth.cgu"): EVERYONE,
+    ("GET", "auth.change_password"): EVERYONE,
+    ("POST", "auth.change_password"): EVERYONE,
+    ("GET", "auth.forgot"): PUBLIC,
+    ("POST", "auth.forgot"): PUBLIC,
+    ("GET", "auth.reset_password"): PUBLIC,
+    ("POST", "auth.reset_password"): PUBLIC,
+    ("POST", "auth.password_check"): PUBLIC,
+    ("POST", "partners.cut_off"): CAISSE_SCOPED,
+    ("POST", "partners.restore"): CAISSE_SCOPED,
     ("GET", "accounts.index"): outcome(gestionnaire=OK, autre_gestionnaire=OK),
+    ("GET", "accounts.create"): outcome(gestionnaire=OK, autre_gestionnaire=OK),
+    ("POST", "accounts.create"): outcome(gestionnaire=OK, autre_gestionnaire=OK),
+    ("GET", "accounts.show"): SAME_PARTNER,
+    ("POST", "accounts.deactivate"): outcome(gestionnaire=OK, autre_gestionnaire=HIDDEN),
+    ("POST", "accounts.reactivate"): SAME_PARTNER,
+    # The account in the URL is a gestionnaire: only the caisse sends its link.
+    ("POST", "accounts.invite"): outcome(caisse=OK, autre_caisse=HIDDEN, autre_gestionnaire=HIDDEN),
+    ("POST", "accounts.fraud"): CAISSE_SCOPED,
+    ("POST", "accounts.schedule"): CAISSE_SCOPED,
+    ("GET", "accounts.edit"): CAISSE_SCOPED,
+    ("POST", "accounts.edit"): CAISSE_SCOPED,
+    ("GET", "audit.index"): MANAGERS,
+    ("GET", "audit.export"): MANAGERS,
 }
 
 
@@ -83,10 +110,12 @@ def world(tmp_path_factory):
             "partner_id": voisin.id,
             "convention_id": convention.id,
             "referent_id": Referent.get(Referent.convention == convention).id,
-            "account_id": account("technicien.voisin").id,
+            "account_id": account("gestionnaire.voisin").id,
             "token": "jeton-invalide",
             "filename": "ep.css",
         }
+        for username in filter(None, USERS.values()):
+            accept_cgu(account(username), app.config["EP_CGU_VERSION"])
         ids = {name: account(u).get_id() if u else None for name, u in USERS.items()}
     db.database.close()
     path = Path(app.config["EP_DATABASE_URL"][len("sqlite:///") :])

@@ -21,6 +21,7 @@ IDENTITY = {
     "fonction": "Directrice",
     "telephone": "01 23 45 67 89",
     "email": "h.lambert@ccas-nouvelle.example.org",
+    "requested_on": "2026-11-20",
 }
 
 

@@ -1,16 +1,18 @@
 """Authentication: login, logout, first password from an e-mailed link."""
 
 import time
+from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
 from flask import Blueprint, current_app, flash, redirect, request, session, url_for
 from flask_login import current_user, login_user, logout_user
+from jinja2_fragments.flask import render_block
 
 from .. import accounts, tokens
 from .. import login as login_rules
-from ..access import allow, public
-from ..forms import LoginForm, SetPasswordForm
-from ..passwords import RULES_TEXT
+from ..access import SETUP_STEPS, allow, public
+from ..forms import CguForm, ChangePasswordForm, ForgotForm, LoginForm, SetPasswordForm
+from ..passwords import RULES_TEXT, policy_errors
 from ..rules import RuleError
 from ..web import refuse, render
 
@@ -66,6 +68,10 @@ def logout():
 def set_password(token):
     """Choose one's password from the personal e-mailed link (single use, time-limited)."""
     account = tokens.load(token, "set-password", current_app.config["EP_INVITE_HOURS"])
+    return _password_form(account, "set-password")
+
+
+def _password_form(account, purpose):
     if account is None:
         return render("auth/link_invalid.html"), 410
     form = SetPasswordForm()
@@ -80,4 +86,105 @@ def set_password(token):
             session.clear()
             flash("Votre mot de passe est enregistré. Vous pouvez vous connecter.", "success")
             return redirect(url_for("auth.login"), 303)
-    return render("auth/set_password.html", form=form, account=account, rules=RULES_TEXT)
+    return render(
+        "auth/set_password.html",
+        form=form,
+        account=account,
+        rules=RULES_TEXT,
+        token=request.view_args["token"],
+        problems=[],
+        checked=False,
+    )
+
+
+def _cgu_step(user):
+    """First login, or a new CGU version: accept the CGU before anything else."""
+    if user.cgu_version != current_app.config["EP_CGU_VERSION"]:
+        return redirect(url_for("auth.cgu", next=request.full_path.rstrip("?")), 303)
+    return None
+
+
+def _password_age_step(user):
+    """A password older than the configured period must be changed (conventions §2.2)."""
+    max_age = timedelta(days=current_app.config["EP_PASSWORD_MAX_AGE_DAYS"])
+    if user.password_changed_at and user.password_changed_at < datetime.now() - max_age:
+        flash("Votre mot de passe a plus d'un an : choisissez-en un nouveau.", "warning")
+        return redirect(url_for("auth.change_password"), 303)
+    return None
+
+
+SETUP_STEPS.extend([_cgu_step, _password_age_step])
+
+
+@bp.route("/cgu", methods=["GET", "POST"])
+@allow("caisse", "gestionnaire", "technicien", setup=True)
+def cgu():
+    """Read and accept the terms of use (first login, then each new version)."""
+    form = CguForm()
+    version = current_app.config["EP_CGU_VERSION"]
+    if form.validate_on_submit():
+        accounts.accept_cgu(current_user._get_current_object(), version)
+        return redirect(_safe_next(request.args.get("next")) or url_for("main.index"), 303)
+    return render("auth/cgu.html", form=form, version=version)
+
+
+@bp.route("/password", methods=["GET", "POST"])
+@allow("caisse", "gestionnaire", "technicien", setup=True)
+def change_password():
+    """Change one's own password; every other session of the account ends."""
+    form = ChangePasswordForm()
+    if form.validate_on_submit():
+        user = current_user._get_current_object()
+        try:
+            accounts.change_password(
+                user, form.current_password.data, form.password.data, form.password_confirm.data
+            )
+        except RuleError as exc:
+            refuse(form, exc)
+        else:
+            login_user(user)  # the session token rotated: keep only this session
+            flash("Votre mot de passe est changé.", "success")
+            return redirect(url_for("main.index"), 303)
+    return render("auth/change_password.html", form=form, rules=RULES_TEXT)
+
+
+@bp.route("/forgot", methods=["GET", "POST"])
+@public
+def forgot():
+    """Ask for a reset link; the same answer whether the account exists or not."""
+    form = ForgotForm()
+    if form.validate_on_submit():
+        accounts.send_reset(form.username.data)
+        flash(
+            "Si cet identifiant correspond à un compte actif, un lien de réinitialisation vient "
+            "d'être envoyé à l'adresse e-mail du compte.",
+            "info",
+        )
+        return redirect(url_for("auth.login"), 303)
+    return render("auth/forgot.html", form=form)
+
+
+@bp.route("/reset-password/<token>", methods=["GET", "POST"])
+@public
+def reset_password(token):
+    """Choose a new password from a reset link (single use, short-lived)."""
+    account = tokens.load(token, "reset", current_app.config["EP_RESET_HOURS"])
+    return _password_form(account, "reset")
+
+
+@bp.route("/password-check", methods=["POST"])
+@public
+def password_check():
+    """The password rules, checked as the user types (htmx); nothing is stored."""
+    token = request.form.get("token", "")
+    account = tokens.load(token, "set-password", current_app.config["EP_INVITE_HOURS"]) or (
+        tokens.load(token, "reset", current_app.config["EP_RESET_HOURS"])
+    )
+    if account is None and current_user.is_authenticated:
+        account = current_user
+    words = accounts.personal_words(account) if account else []
+    password = request.form.get("password", "")
+    problems = policy_errors(password, words) if password else []
+    return render_block(
+        "auth/set_password.html", "password_feedback", problems=problems, checked=bool(password)
+    )

@@ -1,11 +1,13 @@
 """Partner structures and conventions, managed by caisse agents (§1, §2.1, §2.2)."""
 
+from datetime import date
+
 from flask import Blueprint, flash, redirect, url_for
 from flask_login import current_user
 
 from .. import accounts, partners, quotas
 from ..access import allow
-from ..forms import ConventionForm, EmptyForm, IdentityForm, PartnerForm, ReferentForm
+from ..forms import ConventionForm, EmptyForm, FraudForm, HabilitateForm, PartnerForm, ReferentForm
 from ..models import Account, Convention, Partner, Referent
 from ..rules import RuleError
 from ..web import refuse, render
@@ -69,6 +71,7 @@ def show(partner):
         accounts=accounts_,
         usage=usage,
         own_convention=own,
+        cut_form=FraudForm(),
     )
 
 
@@ -165,11 +168,17 @@ def add_convention(partner):
 @allow("caisse")
 def habilitate(partner):
     """Habilitate a gestionnaire: create the account and e-mail the set-password link (§2.2)."""
-    form = IdentityForm()
+    form = HabilitateForm()
+    if not form.is_submitted():
+        form.requested_on.data = date.today()
     if form.validate_on_submit():
         try:
             account = accounts.create_partner_account(
-                current_user, partner, "gestionnaire", form.identity()
+                current_user,
+                partner,
+                "gestionnaire",
+                form.identity(),
+                requested_on=form.requested_on.data,
             )
         except RuleError as exc:
             refuse(form, exc)
@@ -182,3 +191,30 @@ def habilitate(partner):
             return redirect(url_for("partners.show", partner_id=partner.id), 303)
     used, quota = quotas.usage(partner, "gestionnaire")
     return render("partners/habilitate.html", form=form, partner=partner, used=used, quota=quota)
+
+
+@bp.route("/<int:partner_id>/cut-off", methods=["POST"])
+@allow("caisse")
+def cut_off(partner):
+    """Cut off the whole structure at once (fraud, breach): nobody of it can log in (§4.1)."""
+    form = FraudForm()
+    try:
+        partners.cut_off(current_user, partner, form.reason.data if form.validate() else "")
+    except RuleError as exc:
+        flash(exc.message, "error")
+    else:
+        flash(f"L'accès de {partner.name} est coupé ; ses gestionnaires sont prévenus.", "success")
+    return redirect(url_for("partners.show", partner_id=partner.id), 303)
+
+
+@bp.route("/<int:partner_id>/restore", methods=["POST"])
+@allow("caisse")
+def restore(partner):
+    """Restore a structure's access after a cut-off."""
+    try:
+        partners.restore(current_user, partner)
+    except RuleError as exc:
+        flash(exc.message, "error")
+    else:
+        flash(f"L'accès de {partner.name} est rétabli.", "success")
+    return redirect(url_for("partners.show", partner_id=partner.id), 303)

@@ -1,0 +1,60 @@
+"""The audit trail, as a partner's gestionnaires and its caisses may read it (§4.1, §5)."""
+
+from flask import Blueprint, Response, request, stream_with_context
+from flask_login import current_user
+
+from .. import csvexport
+from ..access import allow
+from ..audit import ACTIONS
+from ..models import AuditEvent, Convention
+from ..web import render
+
+bp = Blueprint("audit", __name__, url_prefix="/audit")
+
+PER_PAGE = 50
+
+
+def scoped_events(user):
+    """Events about the user's structure, or about the partners and agents of their caisse."""
+    query = AuditEvent.select().order_by(AuditEvent.at.desc(), AuditEvent.id.desc())
+    if user.profile == "caisse":
+        partners = Convention.select(Convention.partner).where(Convention.caisse == user.caisse_id)
+        return query.where(AuditEvent.partner.in_(partners) | (AuditEvent.caisse == user.caisse_id))
+    return query.where(AuditEvent.partner == user.partner_id)
+
+
+@bp.route("/")
+@allow("gestionnaire", "caisse")
+def index():
+    """Who did what, on whom, when and from where; newest first."""
+    page = max(1, request.args.get("page", 1, type=int))
+    query = scoped_events(current_user)
+    events = list(query.paginate(page, PER_PAGE))
+    has_next = query.paginate(page + 1, PER_PAGE).exists()
+    return render("audit/index.html", events=events, page=page, has_next=has_next)
+
+
+@bp.route("/export.csv")
+@allow("gestionnaire", "caisse")
+def export():
+    """The same events as CSV (UTF-8 with BOM, `;`), for the DPO or an inquiry."""
+    rows = (
+        (
+            e.at.strftime("%Y-%m-%d %H:%M:%S"),
+            e.actor.display_name if e.actor else "Système",
+            ACTIONS.get(e.action, e.action),
+            e.account.display_name if e.account else "",
+            e.account.username if e.account else "",
+            e.partner.name if e.partner else "",
+            e.detail,
+            e.ip,
+        )
+        for e in scoped_events(current_user).iterator()
+    )
+    header = ["date", "auteur", "action", "compte", "identifiant", "partenaire", "detail"]
+    header.append("adresse")
+    return Response(
+        stream_with_context(csvexport.stream(header, rows)),
+        mimetype="text/csv; charset=utf-8",
+        headers={"Content-Disposition": "attachment; filename=journal.csv"},
+    )

@@ -1,0 +1,113 @@
+"""Dated rules, applied by `ep housekeeping [--today]` and once a day by `ep serve`.
+
+- techniciens unused for EP_TECHNICIEN_IDLE_DAYS (3 months) are inactivated (`002_…` annexe 2);
+- scheduled gestionnaire inactivations happen on their date (§2.2);
+- at the end of a convention, the partner's accounts are inactivated unless it keeps another
+  active convention (§2.2, §5);
+- inactive accounts are deleted after EP_DELETE_AFTER_DAYS (6 months), personal data erased.
+Each rule is idempotent: running twice the same day changes nothing more.
+"""
+
+import threading
+import time
+from datetime import date, datetime, timedelta
+
+from flask import current_app
+
+from . import accounts, audit, login
+from .db import database, write
+from .models import Account, Convention, Partner
+
+
+def _deactivate(account, reason, action, today):
+    account.state = "inactive"
+    account.inactivated_at = datetime.combine(today, datetime.min.time())
+    account.inactivation_reason = reason
+    account.scheduled_inactivation_on = None
+    account.rotate_session()
+    account.save()
+    audit.record(action, account=account, detail=reason)
+
+
+def idle_techniciens(today):
+    """Techniciens whose last use (login, creation or reactivation) is older than the limit."""
+    limit = datetime.combine(today, datetime.min.time()) - timedelta(
+        days=current_app.config["EP_TECHNICIEN_IDLE_DAYS"]
+    )
+    for account in Account.select().where(
+        (Account.profile == "technicien") & (Account.state.in_(("active", "invited")))
+    ):
+        used = max(
+            d for d in (account.last_login_at, account.created_at, account.reactivated_at) if d
+        )
+        if used < limit:
+            yield account
+
+
+def run(today=None):
+    """Apply every dated rule as on `today`; returns counts per rule."""
+    today = today or date.today()
+    counts = {"idle": 0, "scheduled": 0, "convention_ended": 0, "deleted": 0}
+    with write():
+        for account in list(idle_techniciens(today)):
+            _deactivate(account, "Compte inutilisé depuis 3 mois", "auto_deactivated", today)
+            counts["idle"] += 1
+        for account in Account.select().where(
+            (Account.scheduled_inactivation_on <= today)
+            & (Account.state.in_(("active", "invited")))
+        ):
+            _deactivate(
+                account,
+                "Inactivation programmée à la demande du partenaire",
+                "scheduled_deactivated",
+                today,
+            )
+            counts["scheduled"] += 1
+        counts["convention_ended"] = _ends_of_convention(today)
+        cutoff = datetime.combine(today, datetime.min.time()) - timedelta(
+            days=current_app.config["EP_DELETE_AFTER_DAYS"]
+        )
+        for account in Account.select().where(
+            (Account.state == "inactive") & (Account.inactivated_at <= cutoff)
+        ):
+            accounts.erase(account, today)
+            counts["deleted"] += 1
+        login.purge_failures(datetime.combine(today, datetime.min.time()))
+    return counts
+
+
+def _ends_of_convention(today):
+    """Partners left with no active convention lose every account (inactivated)."""
+    n = 0
+    ended = Convention.select().where(Convention.ends_on <= today)
+    for partner in Partner.select().where(Partner.id.in_(ended.select(Convention.partner))):
+        if any(c.is_active(today) for c in partner.conventions):
+            continue
+        for account in Account.select().where(
+            (Account.partner == partner) & (Account.state.in_(("active", "invited")))
+        ):
+            _deactivate(account, "Fin de la convention de partenariat", "convention_ended", today)
+            n += 1
+    return n
+
+
+def start_daily(app):
+    """Run the rules once at start, then every day at EP_HOUSEKEEPING_HOUR, in a thread."""
+
+    def loop():
+        while True:
+            with app.app_context():
+                try:
+                    with database.connection_context():
+                        run()
+                except Exception:  # keep serving even if one run fails; the log says why
+                    app.logger.exception("housekeeping failed")
+            now = datetime.now()
+            next_run = now.replace(hour=app.config["EP_HOUSEKEEPING_HOUR"], minute=0, second=0)
+            if next_run <= now:
+                next_run += timedelta(days=1)
+            time.sleep((next_run - now).total_seconds())
+
+    thread = threading.Thread(target=loop, name="housekeeping", daemon=True)
+    thread.start()
+    return thread
