@@ -15,7 +15,7 @@ from datetime import date, datetime, timedelta
 from flask import current_app
 
 from . import accounts, audit, login
-from .db import database, write
+from .db import checkpoint, database, write
 from .models import Account, Convention, Partner
 
 
@@ -73,6 +73,8 @@ def run(today=None):
             accounts.erase(account, today)
             counts["deleted"] += 1
         login.purge_failures(datetime.combine(today, datetime.min.time()))
+    if counts["deleted"]:
+        checkpoint()
     return counts
 
 

@@ -117,3 +117,22 @@ def refuse(form, exc):
         field.errors = [*field.errors, exc.message]
     else:
         form.form_errors.append(exc.message)
+
+
+def csv_download(filename, header, make_rows):
+    """Stream a CSV download; `make_rows()` runs while streaming, on its own connection,
+    so the first bytes leave at once and a long list never sits in memory."""
+    from flask import Response
+
+    from . import csvexport
+    from .db import database
+
+    def generate():
+        with database.connection_context():
+            yield from csvexport.stream(header, make_rows())
+
+    return Response(
+        generate(),
+        mimetype="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )

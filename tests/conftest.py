@@ -41,7 +41,8 @@ def app(tmp_path):
 
 @pytest.fixture
 def ctx(app):
-    """A request context for calling rule functions directly (not while using `client`)."""
+    """A request context for calling rule functions directly. Not with `client`: the pushed
+    context would share flask-login's cached user across the client's requests."""
     with app.test_request_context(base_url="http://ep.test"):
         yield app
 
@@ -98,3 +99,11 @@ def outbox(app):
 def link_in(message):
     body = message.get_body(("plain",)).get_content()
     return re.search(r"http://ep\.test(/\S+)", body).group(1)
+
+
+def free_port():
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

@@ -45,15 +45,31 @@ def test_init_is_idempotent_and_demo_loads_once(env):
 
 def test_create_user_reads_the_password_from_stdin(env):
     result = ep(
-        env, "create-user", "--role", "caisse", "--caisse", "CPAM de Test",
-        "--username", "agent.test", "--email", "agent@example.org",
+        env,
+        "create-user",
+        "--role",
+        "caisse",
+        "--caisse",
+        "CPAM de Test",
+        "--username",
+        "agent.test",
+        "--email",
+        "agent@example.org",
         stdin="une phrase de passe robuste\n",
     )
     assert result.returncode == 0, result.stderr
     assert count(env, "caisse") == 1
     duplicate = ep(
-        env, "create-user", "--role", "caisse", "--caisse", "CPAM de Test",
-        "--username", "agent.test", "--email", "agent@example.org",
+        env,
+        "create-user",
+        "--role",
+        "caisse",
+        "--caisse",
+        "CPAM de Test",
+        "--username",
+        "agent.test",
+        "--email",
+        "agent@example.org",
         stdin="une phrase de passe robuste\n",
     )
     assert duplicate.returncode != 0
@@ -64,12 +80,48 @@ def test_create_user_reads_the_password_from_stdin(env):
 @pytest.mark.parametrize(
     "args, stdin",
     [
-        (["create-user", "--role", "caisse", "--caisse", "C", "--username", "a.b",
-          "--email", "pas-une-adresse"], "une phrase de passe robuste\n"),
-        (["create-user", "--role", "caisse", "--caisse", "C", "--username", "a.b",
-          "--email", "a@example.org"], "court\n"),
-        (["create-user", "--role", "admin", "--caisse", "C", "--username", "a.b",
-          "--email", "a@example.org"], "une phrase de passe robuste\n"),
+        (
+            [
+                "create-user",
+                "--role",
+                "caisse",
+                "--caisse",
+                "C",
+                "--username",
+                "a.b",
+                "--email",
+                "pas-une-adresse",
+            ],
+            "une phrase de passe robuste\n",
+        ),
+        (
+            [
+                "create-user",
+                "--role",
+                "caisse",
+                "--caisse",
+                "C",
+                "--username",
+                "a.b",
+                "--email",
+                "a@example.org",
+            ],
+            "court\n",
+        ),
+        (
+            [
+                "create-user",
+                "--role",
+                "admin",
+                "--caisse",
+                "C",
+                "--username",
+                "a.b",
+                "--email",
+                "a@example.org",
+            ],
+            "une phrase de passe robuste\n",
+        ),
         (["serve", "--port", "99999"], None),
         (["inconnue"], None),
     ],

@@ -1,13 +1,12 @@
 """The audit trail, as a partner's gestionnaires and its caisses may read it (§4.1, §5)."""
 
-from flask import Blueprint, Response, request, stream_with_context
+from flask import Blueprint, request
 from flask_login import current_user
 
-from .. import csvexport
 from ..access import allow
 from ..audit import ACTIONS
 from ..models import AuditEvent, Convention
-from ..web import render
+from ..web import csv_download, render
 
 bp = Blueprint("audit", __name__, url_prefix="/audit")
 
@@ -38,23 +37,29 @@ def index():
 @allow("gestionnaire", "caisse")
 def export():
     """The same events as CSV (UTF-8 with BOM, `;`), for the DPO or an inquiry."""
-    rows = (
-        (
-            e.at.strftime("%Y-%m-%d %H:%M:%S"),
-            e.actor.display_name if e.actor else "Système",
-            ACTIONS.get(e.action, e.action),
-            e.account.display_name if e.account else "",
-            e.account.username if e.account else "",
-            e.partner.name if e.partner else "",
-            e.detail,
-            e.ip,
-        )
-        for e in scoped_events(current_user).iterator()
-    )
-    header = ["date", "auteur", "action", "compte", "identifiant", "partenaire", "detail"]
-    header.append("adresse")
-    return Response(
-        stream_with_context(csvexport.stream(header, rows)),
-        mimetype="text/csv; charset=utf-8",
-        headers={"Content-Disposition": "attachment; filename=journal.csv"},
-    )
+    user = current_user._get_current_object()
+
+    def rows():
+        for e in scoped_events(user).iterator():
+            yield (
+                e.at.strftime("%Y-%m-%d %H:%M:%S"),
+                e.actor.display_name if e.actor else "Système",
+                ACTIONS.get(e.action, e.action),
+                e.account.display_name if e.account else "",
+                e.account.username if e.account else "",
+                e.partner.name if e.partner else "",
+                e.detail,
+                e.ip,
+            )
+
+    header = [
+        "date",
+        "auteur",
+        "action",
+        "compte",
+        "identifiant",
+        "partenaire",
+        "detail",
+        "adresse",
+    ]
+    return csv_download("journal.csv", header, rows)

@@ -1,0 +1,172 @@
+"""Dated rules, driven through `ep housekeeping --today` as an operator or cron would."""
+
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from datetime import date, datetime, timedelta
+from pathlib import Path
+
+from ep import accounts
+from ep.db import database
+from ep.models import Account, Convention, Partner
+
+from .conftest import account, free_port
+
+EP = str(Path(sys.executable).with_name("ep"))
+
+
+def housekeeping(app, today):
+    database.close()
+    env = {
+        **os.environ,
+        "EP_INSTANCE_PATH": app.instance_path,
+        "EP_DATABASE_URL": app.config["EP_DATABASE_URL"],
+    }
+    result = subprocess.run(
+        [EP, "housekeeping", "--today", today.isoformat()],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def set_used(username, when):
+    Account.update(last_login_at=when, created_at=when).where(
+        Account.username == username
+    ).execute()
+
+
+def test_technicien_unused_for_3_months_is_inactivated_gestionnaire_is_not(app):
+    today = date(2027, 3, 1)
+    set_used("technicien.demo", datetime(2026, 11, 30))  # 91 days before
+    set_used("technicien.voisin", datetime(2026, 12, 2))  # 89 days before
+    set_used("gestionnaire.demo", datetime(2026, 1, 1))
+    out = housekeeping(app, today)
+    assert "Inactivés (inutilisés) : 1" in out
+    assert account("technicien.demo").state == "inactive"
+    assert account("technicien.voisin").state == "active"
+    assert account("gestionnaire.demo").state == "active"
+    assert "Inactivés (inutilisés) : 0" in housekeeping(app, today)  # idempotent
+
+
+def test_reactivation_restarts_the_idle_clock(app):
+    set_used("technicien.demo", datetime(2026, 1, 1))
+    housekeeping(app, date(2026, 11, 25))
+    with app.test_request_context():
+        accounts.reactivate(account("gestionnaire.demo"), account("technicien.demo"))
+    housekeeping(app, date.today() + timedelta(days=1))
+    assert account("technicien.demo").state == "active"
+
+
+def test_inactive_accounts_are_deleted_after_6_months_personal_data_erased(app):
+    with app.test_request_context():
+        accounts.deactivate(account("gestionnaire.demo"), account("technicien.demo"), "Départ")
+    tech_id = account("technicien.demo").id
+    inactivated = Account.get_by_id(tech_id).inactivated_at.date()
+    housekeeping(app, inactivated + timedelta(days=182))
+    assert Account.get_by_id(tech_id).state == "inactive"
+    housekeeping(app, inactivated + timedelta(days=184))
+    gone = Account.get_by_id(tech_id)
+    assert (
+        gone.state == "deleted"
+        and gone.nom == ""
+        and gone.email == ""
+        and gone.password_hash is None
+    )
+    assert gone.display_name == "Ancien utilisateur"
+    assert not Account.visible().where(Account.id == tech_id).exists()
+    database.close()
+    raw = b"".join(
+        p.read_bytes() for p in Path(app.instance_path).glob("ep.sqlite3*") if p.is_file()
+    )
+    assert "Théo".encode() not in raw and b"technicien.demo@example.org" not in raw
+
+
+def test_scheduled_inactivation_happens_on_its_date_techniciens_stay(app):
+    with app.test_request_context():
+        caisse = account("caisse.demo")
+        ccas = Partner.get(Partner.name == "CCAS de Démo")
+        second = accounts.create_partner_account(
+            caisse,
+            ccas,
+            "gestionnaire",
+            {
+                "civilite": "M.",
+                "nom": "Relais",
+                "prenom": "Paul",
+                "fonction": "Adjoint",
+                "telephone": "0102030405",
+                "email": "relais@example.org",
+            },
+        )
+        Account.update(state="active").where(Account.id == second.id).execute()
+        on = date.today() + timedelta(days=15)
+        accounts.schedule_inactivation(caisse, account("gestionnaire.demo"), on, date.today())
+    housekeeping(app, on - timedelta(days=1))
+    assert account("gestionnaire.demo").state == "active"
+    housekeeping(app, on)
+    assert account("gestionnaire.demo").state == "inactive"
+    assert account("technicien.demo").state == "active"  # created by them, stays
+
+
+def test_end_of_the_only_convention_inactivates_every_account(app):
+    voisin = Partner.get(Partner.name == "CCAS Voisin")
+    Convention.update(ends_on=date(2027, 1, 1)).where(Convention.partner == voisin).execute()
+    housekeeping(app, date(2026, 12, 31))
+    assert account("technicien.voisin").state == "active"
+    housekeeping(app, date(2027, 1, 1))
+    assert account("technicien.voisin").state == "inactive"
+    assert account("gestionnaire.voisin").state == "inactive"
+
+
+def test_end_of_one_convention_of_two_keeps_the_accounts(app):
+    ccas = Partner.get(Partner.name == "CCAS de Démo")
+    carsat = (
+        Convention.select()
+        .join_from(Convention, Partner)
+        .where(Convention.partner == ccas)
+        .order_by(Convention.id.desc())
+        .first()
+    )
+    Convention.update(ends_on=date(2027, 1, 1)).where(Convention.id == carsat.id).execute()
+    housekeeping(app, date(2027, 1, 2))
+    assert account("technicien.demo").state == "active"
+
+
+def test_serve_applies_the_rules_by_itself(app):
+    """A CCAS without cron: `ep serve` runs housekeeping at start (then daily)."""
+    set_used("technicien.demo", datetime.now() - timedelta(days=120))
+    database.close()
+    port = free_port()
+    env = {
+        **os.environ,
+        "EP_INSTANCE_PATH": app.instance_path,
+        "EP_DATABASE_URL": app.config["EP_DATABASE_URL"],
+    }
+    server = subprocess.Popen(
+        [EP, "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1)
+            except OSError:
+                time.sleep(0.1)
+                continue
+            if account("technicien.demo").state == "inactive":
+                break
+            database.close()
+            time.sleep(0.1)
+        assert account("technicien.demo").state == "inactive"
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
