@@ -228,6 +228,8 @@ def test_inline_deactivation_returns_the_updated_row(client, login_as):
     page = response.get_data(as_text=True)
     assert response.status_code == 200 and "<html" not in page
     assert f'id="account-{tech.id}"' in page and "Inactif" in page and "Réactiver" in page
+    assert 'id="quota-stats" aria-label="Places occupées" hx-swap-oob="true"' in page
+    assert "0 / 15" in page
     response = client.post(f"/accounts/{tech.id}/reactivate", headers={"HX-Request": "true"})
     assert "Actif" in response.get_data(as_text=True)
     assert account("technicien.demo").state == "active"
@@ -314,6 +316,7 @@ def test_search_ignores_case_and_accents(client, login_as, app):
     filtered = client.get("/accounts/?state=invited").get_data(as_text=True)
     assert "Hélène" in filtered and "Théo" not in filtered
     assert "1 / 3" in page and "techniciens" in page
+    assert " hx_" not in page and 'hx-trigger="input changed delay:300ms, search"' in page
 
 
 def test_cgu_must_be_accepted_and_is_asked_again_for_a_new_version(client, login_as, app):

@@ -82,7 +82,9 @@ def test_caisse_habilitates_a_gestionnaire_who_sets_a_password(client, login_as,
     link = link_in(message)
     client.post("/logout")
 
-    assert "password_confirm" in client.get(link).get_data(as_text=True)
+    form_page = client.get(link).get_data(as_text=True)
+    assert "password_confirm" in form_page
+    assert 'hx-post="/password-check"' in form_page and " hx_" not in form_page
     weak = client.post(link, data={"password": "azerty123456", "password_confirm": "azerty123456"})
     assert "trop courant" in weak.get_data(as_text=True)
     good = "une phrase de passe assez longue"

@@ -104,8 +104,12 @@ def show(account):
 def _after_action(account, message, error=None):
     """The updated row for htmx, otherwise back to where the user came from."""
     if is_partial():
+        usage = None
+        if account.partner_id:
+            usage = {p: quotas.usage(account.partner, p) for p in ("gestionnaire", "technicien")}
         return render(
             "accounts/_row_response.html",
+            usage=usage,
             a=account,
             message=message,
             error=error,

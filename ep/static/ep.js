@@ -1,22 +1,26 @@
-// Espace Partenaires – comportements ajoutés par htmx (la page fonctionne sans).
-// Après un échange htmx, le focus va au résumé d'erreurs s'il y en a, sinon à l'élément
-// marqué data-focus dans le contenu remplacé, sinon (navigation) au titre de la page.
+// Espace Partenaires – comportements ajoutés (la page fonctionne sans JavaScript).
+// Focus : après un envoi refusé, sur le résumé des erreurs ; après un échange htmx, sur
+// l'élément marqué data-focus (message de la ligne mise à jour), sinon, après une
+// navigation, sur le titre de la page.
 (function () {
   "use strict";
   function focusOn(el) {
-    if (!el) { return; }
+    if (!el) { return false; }
     if (!el.hasAttribute("tabindex") && !/^(A|BUTTON|INPUT|SELECT|TEXTAREA)$/.test(el.tagName)) {
       el.setAttribute("tabindex", "-1");
     }
-    el.focus({ preventScroll: false });
+    el.focus();
+    return true;
   }
+  function focusMarked() {
+    var marked = document.querySelector("#error-summary, [data-focus]");
+    if (marked) { marked.removeAttribute("data-focus"); }
+    return focusOn(marked);
+  }
+  document.addEventListener("DOMContentLoaded", focusMarked);
   document.addEventListener("htmx:afterSettle", function (evt) {
-    var target = evt.detail.target || document.body;
-    var summary = target.querySelector("#error-summary") || document.getElementById("error-summary");
-    if (summary) { focusOn(summary); return; }
-    var marked = target.querySelector("[data-focus]");
-    if (marked) { focusOn(marked); return; }
-    if (evt.detail.boosted || target === document.body) {
+    if (focusMarked()) { return; }
+    if (evt.detail.boosted) {
       focusOn(document.querySelector("main h1") || document.getElementById("contenu"));
     }
   });
