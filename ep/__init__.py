@@ -30,6 +30,11 @@ DEFAULTS = {
     "EP_TECHNICIEN_IDLE_DAYS": 90,
     "EP_DELETE_AFTER_DAYS": 183,
     "EP_HOUSEKEEPING_HOUR": 2,
+    # Demandes.
+    "EP_MAX_ATTACHMENTS": 5,
+    "EP_MAX_ATTACHMENT_MB": 10,
+    "EP_CLAMAV_URL": "",
+    "EP_PAGE_SIZE": 25,
 }
 
 
@@ -63,7 +68,11 @@ def load_config(app, overrides=None):
         SESSION_COOKIE_NAME="ep_session",
         REMEMBER_COOKIE_DURATION=timedelta(0),
         WTF_CSRF_TIME_LIMIT=None,
-        MAX_CONTENT_LENGTH=30 * 1024 * 1024,
+        MAX_CONTENT_LENGTH=(
+            app.config["EP_MAX_ATTACHMENTS"] * app.config["EP_MAX_ATTACHMENT_MB"] + 2
+        )
+        * 1024
+        * 1024,
         WTF_I18N_ENABLED=False,
     )
 
@@ -98,8 +107,8 @@ def create_app(overrides=None):
     access.init_app(app)
     web.init_app(app)
 
-    from .blueprints import accounts, audit, auth, errors, health, main, partners
+    from .blueprints import accounts, audit, auth, demandes, errors, health, main, partners
 
-    for module in (auth, main, health, partners, accounts, audit, errors):
+    for module in (auth, main, health, partners, accounts, audit, demandes, errors):
         app.register_blueprint(module.bp)
     return app

@@ -15,7 +15,7 @@ import functools
 from flask import abort, current_app, request
 from flask_login import current_user
 
-from .models import Account, Convention, Partner, Referent
+from .models import Account, Attachment, Convention, Demande, Partner, Referent
 
 PUBLIC = "public"
 
@@ -100,11 +100,19 @@ def _loader(model, check):
     return load
 
 
+def can_see_demande(user, demande):
+    if user.profile == "caisse":
+        return demande.caisse_id == user.caisse_id
+    return demande.partner_id == user.partner_id
+
+
 LOADERS = {
     "partner_id": _loader(Partner, can_see_partner),
     "account_id": _loader(Account, can_see_account),
     "convention_id": _loader(Convention, can_see_convention),
     "referent_id": _loader(Referent, lambda u, r: can_see_convention(u, r.convention)),
+    "demande_id": _loader(Demande, can_see_demande),
+    "attachment_id": _loader(Attachment, lambda u, a: can_see_demande(u, a.demande)),
 }
 
 

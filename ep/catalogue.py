@@ -1,4 +1,18 @@
-"""The offer and motif catalogue of the conventions (004_… annexe 3), kept as reference data."""
+"""The offer and motif catalogue of the conventions (004_… annexe 3), kept as reference data.
+
+TARGET_HOURS: the caisse's default target time for a first answer, per offer; a convention
+may set its own per offer (e.g. 48 h for a signalement)."""
+
+TARGET_HOURS = {
+    "contact": 120,
+    "document": 120,
+    "rendez_vous": 120,
+    "signalement": 48,
+    "etude_dossier": 120,
+}
+
+# Motifs that make a request urgent or complex by nature (`002_…` §3.2).
+URGENT_MOTIFS = {("signalement", "urgence"), ("signalement", "dossier_complexe")}
 
 # (offer code, label, [(motif code, label)], motifs concern an assuré)
 OFFERS = [

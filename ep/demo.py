@@ -143,4 +143,116 @@ def load(password=None, today=None):
             )
             created[username] = account
             audit.record("account_created", actor=creator, account=account, detail="démo")
+    _demandes(created)
     return password, True
+
+
+DEMO_PDF = (
+    b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n"
+    b"2 0 obj<</Type/Pages/Kids[3 0 R]/Count 1>>endobj\n"
+    b"3 0 obj<</Type/Page/Parent 2 0 R/MediaBox[0 0 595 842]>>endobj\n"
+    b"trailer<</Root 1 0 R>>\n%%EOF\n"
+)
+
+
+def demo_file(name="justificatif-demo.pdf"):
+    from io import BytesIO
+
+    from werkzeug.datastructures import FileStorage
+
+    return FileStorage(BytesIO(DEMO_PDF), filename=name, content_type="application/pdf")
+
+
+def _demandes(users):
+    """A few requests of each partner, in various states, to each of their caisses."""
+    from datetime import date
+
+    from . import demandes
+
+    def identity(civilite, prenom, nom, born, dept="75"):
+        return {
+            "civilite": civilite,
+            "prenom": prenom,
+            "nom": nom,
+            "date_naissance": date.fromisoformat(born),
+            "departement": dept,
+            "informed": True,
+        }
+
+    cpam = Caisse.get(Caisse.name == "CPAM de Démo").id
+    carsat = Caisse.get(Caisse.name == "CARSAT de Démo").id
+    tech, voisin = users["technicien.demo"], users["technicien.voisin"]
+    agent, carsat_agent = users["caisse.demo"], users["carsat.demo"]
+
+    d1 = demandes.submit(
+        tech,
+        {
+            "caisse": cpam,
+            "offer": "etude_dossier",
+            "motif": "c2s",
+            "commentaire": "Étude de la C2S : ressources du foyer jointes.",
+            **identity("Mme", "Lucie", "Fictive", "1961-04-12"),
+        },
+        [demo_file()],
+    )
+    demandes.take(agent, d1)
+    demandes.ask_more(agent, d1, "Merci de joindre le dernier avis d'imposition.", [])
+    demandes.submit(
+        tech,
+        {
+            "caisse": cpam,
+            "offer": "signalement",
+            "motif": "urgence",
+            "commentaire": "Rupture de droits, personne sans complémentaire.",
+            **identity("M.", "Marc", "Imaginaire", "1948-09-30", "2A"),
+        },
+        [],
+    )
+    d3 = demandes.submit(
+        tech,
+        {
+            "caisse": carsat,
+            "offer": "rendez_vous",
+            "motif": "invalidite",
+            "commentaire": "Rendez-vous souhaité pour un point retraite.",
+            **identity("Mme", "Anne", "Inventée", "1965-01-20", "971"),
+        },
+        [],
+    )
+    demandes.take(carsat_agent, d3)
+    demandes.reply(carsat_agent, d3, "Rendez-vous proposé le mardi à 10 h.", [])
+    demandes.close(carsat_agent, d3, "Rendez-vous confirmé.")
+    demandes.submit(
+        tech,
+        {
+            "caisse": cpam,
+            "offer": "contact",
+            "motif": "offres",
+            "commentaire": "Pouvez-vous nous présenter les ateliers de "
+            "prévention proposés cette année ?",
+        },
+        [],
+    )
+    d5 = demandes.submit(
+        voisin,
+        {
+            "caisse": cpam,
+            "offer": "document",
+            "motif": "attestation_droits",
+            "commentaire": "Attestation de droits demandée.",
+            **identity("M.", "Paul", "Exemplaire", "1990-07-07", "68"),
+        },
+        [demo_file("piece-identite-demo.pdf")],
+    )
+    demandes.take(agent, d5)
+    demandes.submit(
+        voisin,
+        {
+            "caisse": cpam,
+            "offer": "etude_dossier",
+            "motif": "puma",
+            "commentaire": "Ouverture de droits après arrivée en France.",
+            **identity("Mme", "Sofia", "Modèle", "1999-02-28", "68"),
+        },
+        [],
+    )

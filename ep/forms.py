@@ -9,11 +9,13 @@ from wtforms import (
     BooleanField,
     DateField,
     IntegerField,
+    MultipleFileField,
     PasswordField,
     RadioField,
     SelectField,
     SelectMultipleField,
     StringField,
+    TextAreaField,
 )
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length, NumberRange, Optional, ValidationError
@@ -273,4 +275,72 @@ class AccountFilterForm(Form):
             [("", "Tous"), ("gestionnaire", "Gestionnaires"), ("technicien", "Techniciens")]
         ),
         validators=[Optional()],
+    )
+
+
+class DemandeForm(Form):
+    caisse = SelectField("Organisme d'affiliation de l'assuré", validate_choice=False)
+    offer = SelectField("Offre de service", validate_choice=False)
+    motif = SelectField("Motif", validate_choice=False)
+    urgent = BooleanField("Situation urgente ou complexe (traitée en priorité)")
+    civilite = RadioField("Civilité", choices=options(CIVILITES.items()), validate_choice=False)
+    nom = StringField("Nom de l'assuré", [Optional(), Length(max=100)], filters=[strip_filter])
+    prenom = StringField(
+        "Prénom de l'assuré", [Optional(), Length(max=100)], filters=[strip_filter]
+    )
+    date_naissance = DateField("Date de naissance", [Optional()])
+    departement = SelectField("Département de résidence", validate_choice=False)
+    informed = BooleanField(
+        "L'assuré a été informé de cette démarche et de la transmission de "
+        "ses informations à la caisse."
+    )
+    commentaire = TextAreaField("Description de la demande", [Optional(), Length(max=4000)])
+    pieces_jointes = MultipleFileField("Pièces jointes (PDF, JPEG ou PNG)")
+    confirm_health = BooleanField(
+        "Je confirme que ces informations sont strictement nécessaires à la demande."
+    )
+    confirm_duplicate = BooleanField("Envoyer quand même une nouvelle demande.")
+
+    def data_for_rule(self):
+        return {
+            "caisse": int(self.caisse.data) if (self.caisse.data or "").isdigit() else None,
+            "offer": self.offer.data,
+            "motif": self.motif.data,
+            "urgent": self.urgent.data,
+            "civilite": self.civilite.data,
+            "nom": self.nom.data or "",
+            "prenom": self.prenom.data or "",
+            "date_naissance": self.date_naissance.data,
+            "departement": self.departement.data,
+            "informed": self.informed.data,
+            "commentaire": self.commentaire.data or "",
+            "confirm_health": self.confirm_health.data,
+            "confirm_duplicate": self.confirm_duplicate.data,
+        }
+
+
+class MessageForm(Form):
+    body = TextAreaField("Message", [Optional(), Length(max=4000)])
+    pieces_jointes = MultipleFileField("Pièces jointes (PDF, JPEG ou PNG)")
+    confirm_health = BooleanField(
+        "Je confirme que ces informations sont strictement nécessaires à la demande."
+    )
+
+
+class DemandeFilterForm(Form):
+    class Meta:
+        csrf = False
+
+    q = StringField("Nom de l'assuré", [Optional(), Length(max=100)])
+    status = SelectField("Statut", validate_choice=False)
+    offer = SelectField("Offre", validate_choice=False)
+    caisse = SelectField("Organisme", validate_choice=False)
+    author = SelectField("Auteur", validate_choice=False)
+    date_from = DateField("Envoyée depuis le", [Optional()])
+    date_to = DateField("Envoyée jusqu'au", [Optional()])
+
+
+class PreferencesForm(Form):
+    notify_by_email = BooleanField(
+        "Recevoir un e-mail quand le statut d'une de mes demandes change"
     )

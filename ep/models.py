@@ -115,6 +115,7 @@ class Motif(BaseModel):
 class ConventionOffer(BaseModel):
     convention = peewee.ForeignKeyField(Convention, backref="offer_links", on_delete="CASCADE")
     offer = peewee.ForeignKeyField(Offer)
+    target_hours = peewee.IntegerField(null=True)  # caisse's target for a first answer
 
     class Meta:
         indexes = ((("convention", "offer"), True),)
@@ -222,6 +223,107 @@ class AuditEvent(BaseModel):
     ip = peewee.CharField(max_length=45, default="")
 
 
+DEMANDE_STATUSES = {
+    "submitted": "Envoyée",
+    "in_progress": "En cours de traitement",
+    "waiting_partner": "En attente du partenaire",
+    "closed": "Clôturée",
+}
+
+
+class Demande(BaseModel):
+    partner = peewee.ForeignKeyField(Partner, backref="demandes", on_delete="CASCADE")
+    caisse = peewee.ForeignKeyField(Caisse, backref="demandes")
+    author = peewee.ForeignKeyField(Account, backref="demandes")
+    offer = peewee.ForeignKeyField(Offer)
+    motif = peewee.ForeignKeyField(Motif)
+    status = peewee.CharField(max_length=20, default="submitted", index=True)
+    urgent = peewee.BooleanField(default=False, index=True)
+    assure_civilite = peewee.CharField(max_length=5, default="")
+    assure_nom = peewee.CharField(max_length=100, default="")
+    assure_prenom = peewee.CharField(max_length=100, default="")
+    assure_date_naissance = peewee.DateField(null=True)
+    assure_departement = peewee.CharField(max_length=3, default="")
+    assure_informed = peewee.BooleanField(default=False)
+    assure_search = peewee.CharField(max_length=210, default="", index=True)
+    commentaire = peewee.TextField(default="")
+    target_hours = peewee.IntegerField(default=120)
+    taken_by = peewee.ForeignKeyField(Account, null=True, backref="+")
+    created_at = peewee.DateTimeField(default=now, index=True)
+    updated_at = peewee.DateTimeField(default=now)
+    first_answer_at = peewee.DateTimeField(null=True)
+    closed_at = peewee.DateTimeField(null=True)
+
+    @property
+    def reference(self):
+        return f"{self.id:06d}"
+
+    @property
+    def status_label(self):
+        return DEMANDE_STATUSES.get(self.status, self.status)
+
+    @property
+    def concerns_assure(self):
+        return bool(self.assure_nom)
+
+    @property
+    def assure_label(self):
+        if not self.concerns_assure:
+            return "Demande de partenariat (sans assuré)"
+        return f"{self.assure_civilite} {self.assure_prenom} {self.assure_nom}".strip()
+
+    def is_open(self):
+        return self.status != "closed"
+
+    def is_overdue(self, at=None):
+        """Past the caisse's target time with no first answer yet."""
+        if self.first_answer_at is not None or self.status == "closed":
+            return False
+        at = at or now()
+        return (at - self.created_at).total_seconds() > self.target_hours * 3600
+
+    @classmethod
+    def open_for(cls, partner, motif, nom_search, date_naissance):
+        """Open requests of the structure for the same assuré and motif."""
+        return cls.select().where(
+            (cls.partner == partner)
+            & (cls.motif == motif)
+            & (cls.assure_search == nom_search)
+            & (cls.assure_date_naissance == date_naissance)
+            & (cls.status != "closed")
+        )
+
+
+class Message(BaseModel):
+    demande = peewee.ForeignKeyField(Demande, backref="messages", on_delete="CASCADE")
+    author = peewee.ForeignKeyField(Account, backref="+")
+    kind = peewee.CharField(max_length=20, default="message")  # message, ask, answer, close
+    body = peewee.TextField(default="")
+    created_at = peewee.DateTimeField(default=now)
+
+
+class Attachment(BaseModel):
+    demande = peewee.ForeignKeyField(Demande, backref="attachments", on_delete="CASCADE")
+    message = peewee.ForeignKeyField(Message, null=True, backref="attachments")
+    uploaded_by = peewee.ForeignKeyField(Account, backref="+")
+    filename = peewee.CharField(max_length=200)
+    stored_name = peewee.CharField(max_length=80, unique=True)
+    content_type = peewee.CharField(max_length=60)
+    size = peewee.IntegerField()
+    sha256 = peewee.CharField(max_length=64)
+    created_at = peewee.DateTimeField(default=now)
+
+
+class DemandeEvent(BaseModel):
+    """The history of a request: every status change and exchange, who and when."""
+
+    demande = peewee.ForeignKeyField(Demande, backref="events", on_delete="CASCADE")
+    at = peewee.DateTimeField(default=now)
+    actor = peewee.ForeignKeyField(Account, null=True, backref="+")
+    action = peewee.CharField(max_length=30)
+    status = peewee.CharField(max_length=20)
+
+
 class LoginFailure(BaseModel):
     key = peewee.CharField(max_length=120, index=True)
     at = peewee.DateTimeField(default=now)
@@ -237,6 +339,10 @@ ALL_MODELS = [
     ConventionOffer,
     Account,
     AuditEvent,
+    Demande,
+    Message,
+    Attachment,
+    DemandeEvent,
     LoginFailure,
 ]
 

@@ -4,7 +4,9 @@
 class RuleError(Exception):
     """A refusal with a French message for the user; `field` names the form field at fault."""
 
-    def __init__(self, message, field=None):
+    def __init__(self, message, field=None, errors=None):
         super().__init__(message)
         self.message = message
         self.field = field
+        # Several refusals at once, as [(field, message)], so a form shows them all.
+        self.errors = errors or [(field, message)]

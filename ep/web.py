@@ -47,6 +47,20 @@ def date_fr(value):
     return value.strftime("%d/%m/%Y") if value else ""
 
 
+def age(value):
+    """'il y a 3 h', 'il y a 2 j': how long ago, for queues."""
+    if not value:
+        return ""
+    from datetime import datetime
+
+    seconds = (datetime.now() - value).total_seconds()
+    if seconds < 3600:
+        return f"il y a {max(1, int(seconds // 60))} min"
+    if seconds < 86400:
+        return f"il y a {int(seconds // 3600)} h"
+    return f"il y a {int(seconds // 86400)} j"
+
+
 def datetime_fr(value):
     return value.strftime("%d/%m/%Y à %H:%M") if value else ""
 
@@ -54,6 +68,7 @@ def datetime_fr(value):
 NAV = {
     "caisse": [
         ("main.index", "Accueil"),
+        ("demandes.queue", "Demandes reçues"),
         ("partners.index", "Partenaires"),
         ("audit.index", "Journal"),
         ("main.help", "Aide"),
@@ -61,16 +76,23 @@ NAV = {
     "gestionnaire": [
         ("main.index", "Accueil"),
         ("accounts.index", "Comptes"),
+        ("demandes.index", "Demandes"),
         ("audit.index", "Journal"),
         ("main.help", "Aide et contacts"),
     ],
-    "technicien": [("main.index", "Accueil"), ("main.help", "Aide et contacts")],
+    "technicien": [
+        ("main.index", "Accueil"),
+        ("demandes.create", "Nouvelle demande"),
+        ("demandes.index", "Demandes de la structure"),
+        ("main.help", "Aide et contacts"),
+    ],
 }
 
 
 def init_app(app):
     app.jinja_env.filters["date_fr"] = date_fr
     app.jinja_env.filters["datetime_fr"] = datetime_fr
+    app.jinja_env.filters["age"] = age
 
     from .audit import ACTIONS
 
@@ -111,12 +133,13 @@ def init_app(app):
 
 
 def refuse(form, exc):
-    """Show a rule's refusal next to its field, or above the form when it names none."""
-    field = form[exc.field] if exc.field and exc.field in form else None
-    if field is not None:
-        field.errors = [*field.errors, exc.message]
-    else:
-        form.form_errors.append(exc.message)
+    """Show a rule's refusals next to their fields, or above the form when they name none."""
+    for name, message in exc.errors:
+        field = form[name] if name and name in form else None
+        if field is not None:
+            field.errors = [*field.errors, message]
+        else:
+            form.form_errors.append(message)
 
 
 def csv_download(filename, header, make_rows):

@@ -78,17 +78,18 @@ def login_as(client):
 
 @pytest.fixture
 def outbox(app):
-    """The e-mails written to the instance outbox, oldest first, as text."""
+    """The e-mails written to the instance outbox since the test started, oldest first."""
+    folder = os.path.join(app.instance_path, "outbox")
+    before = set(os.listdir(folder)) if os.path.isdir(folder) else set()
 
     def _read():
-        folder = os.path.join(app.instance_path, "outbox")
         if not os.path.isdir(folder):
             return []
         import email
         from email import policy
 
         messages = []
-        for name in sorted(os.listdir(folder)):
+        for name in sorted(set(os.listdir(folder)) - before):
             with open(os.path.join(folder, name), "rb") as f:
                 messages.append(email.message_from_binary_file(f, policy=policy.default))
         return messages

@@ -8,7 +8,7 @@ import pytest
 
 from ep import db
 from ep.accounts import accept_cgu
-from ep.models import Account, Convention, Partner, Referent
+from ep.models import Account, Attachment, Convention, Demande, Partner, Referent
 
 from .conftest import account, make_app
 
@@ -40,6 +40,14 @@ PUBLIC = {name: OK for name in USERS}
 CAISSE_SCOPED = outcome(caisse=OK, autre_caisse=HIDDEN)
 CAISSE_ONLY = outcome(caisse=OK, autre_caisse=OK)
 SAME_PARTNER = outcome(caisse=OK, autre_caisse=HIDDEN, gestionnaire=OK, autre_gestionnaire=HIDDEN)
+PARTNER_AND_CAISSE = outcome(
+    caisse=OK,
+    autre_caisse=HIDDEN,
+    gestionnaire=OK,
+    autre_gestionnaire=HIDDEN,
+    technicien=OK,
+    autre_technicien=HIDDEN,
+)
 MANAGERS = outcome(caisse=OK, autre_caisse=OK, gestionnaire=OK, autre_gestionnaire=OK)
 
 EXPECTED = {
@@ -90,6 +98,20 @@ EXPECTED = {
     ("POST", "accounts.schedule"): CAISSE_SCOPED,
     ("GET", "accounts.edit"): CAISSE_SCOPED,
     ("POST", "accounts.edit"): CAISSE_SCOPED,
+    ("GET", "demandes.create"): outcome(technicien=OK, autre_technicien=OK),
+    ("POST", "demandes.create"): outcome(technicien=OK, autre_technicien=OK),
+    ("GET", "demandes.index"): outcome(
+        technicien=OK, autre_technicien=OK, gestionnaire=OK, autre_gestionnaire=OK
+    ),
+    ("GET", "demandes.queue"): CAISSE_ONLY,
+    ("GET", "demandes.show"): PARTNER_AND_CAISSE,
+    ("GET", "demandes.download"): PARTNER_AND_CAISSE,
+    ("POST", "demandes.reply"): outcome(
+        caisse=OK, autre_caisse=HIDDEN, technicien=OK, autre_technicien=HIDDEN
+    ),
+    ("POST", "demandes.take"): CAISSE_SCOPED,
+    ("POST", "demandes.ask"): CAISSE_SCOPED,
+    ("POST", "demandes.close"): CAISSE_SCOPED,
     ("GET", "audit.index"): MANAGERS,
     ("GET", "audit.export"): MANAGERS,
 }
@@ -111,6 +133,12 @@ def world(tmp_path_factory):
             "convention_id": convention.id,
             "referent_id": Referent.get(Referent.convention == convention).id,
             "account_id": account("gestionnaire.voisin").id,
+            "demande_id": Demande.get(Demande.partner == voisin).id,
+            "attachment_id": Attachment.select()
+            .join(Demande)
+            .where(Demande.partner == voisin)
+            .get()
+            .id,
             "token": "jeton-invalide",
             "filename": "ep.css",
         }

@@ -33,6 +33,7 @@ def test_invitation_goes_through_smtp_without_assure_data(tmp_path, smtp):
     app = make_app(tmp_path, EP_MAIL_URL=f"smtp://127.0.0.1:{controller.port}")
     with app.test_request_context():
         demo.load("mot de passe demo 2026")
+        inbox.messages.clear()
         gest = account("gestionnaire.demo")
         accounts.create_technicien(
             gest,

@@ -1,0 +1,137 @@
+"""Attachments (§3.1): PDF, JPEG or PNG recognised by their content, limited in size and
+number, stored outside the static files under a random name with a SHA-256 checksum, and
+scanned by a ClamAV daemon when EP_CLAMAV_URL is set."""
+
+import hashlib
+import secrets
+import socket
+import struct
+from pathlib import Path
+from urllib.parse import urlparse
+
+import filetype
+from flask import current_app
+
+from .models import Attachment
+from .rules import RuleError
+
+ALLOWED = {"application/pdf": ".pdf", "image/jpeg": ".jpg", "image/png": ".png"}
+
+
+def folder():
+    path = Path(current_app.instance_path) / "uploads"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _clean_name(name):
+    name = Path(name or "document").name
+    keep = "".join(c if c.isalnum() or c in " ._-()" else "_" for c in name).strip(" .")
+    return (keep or "document")[:120]
+
+
+def check(files):
+    """Read and validate the uploaded files; return [(name, type, bytes)] or raise RuleError."""
+    files = [f for f in files if f and f.filename]
+    limit = current_app.config["EP_MAX_ATTACHMENTS"]
+    max_mb = current_app.config["EP_MAX_ATTACHMENT_MB"]
+    if len(files) > limit:
+        raise RuleError(f"{limit} pièces jointes au plus par envoi.", field="pieces_jointes")
+    checked = []
+    for f in files:
+        data = f.read(max_mb * 1024 * 1024 + 1)
+        name = _clean_name(f.filename)
+        if len(data) > max_mb * 1024 * 1024:
+            raise RuleError(f"« {name} » dépasse {max_mb} Mo.", field="pieces_jointes")
+        if not data:
+            raise RuleError(f"« {name} » est vide.", field="pieces_jointes")
+        kind = filetype.guess(data)
+        if kind is None or kind.mime not in ALLOWED:
+            raise RuleError(
+                f"« {name} » n'est pas un PDF, un JPEG ou un PNG (le contenu du fichier est "
+                "vérifié, pas seulement son nom).",
+                field="pieces_jointes",
+            )
+        if scan(data):
+            raise RuleError(
+                f"« {name} » est signalé comme infecté par l'anti-virus : il n'a pas été "
+                "enregistré.",
+                field="pieces_jointes",
+            )
+        stem = Path(name).stem or "document"
+        checked.append((stem + ALLOWED[kind.mime], kind.mime, data))
+    return checked
+
+
+def store(demande, message, author, checked):
+    """Write checked files to disk and record them (inside the caller's transaction)."""
+    created = []
+    for name, mime, data in checked:
+        stored = secrets.token_hex(20)
+        path = folder() / stored
+        with open(path, "xb") as out:
+            out.write(data)
+        created.append(
+            Attachment.create(
+                demande=demande,
+                message=message,
+                uploaded_by=author,
+                filename=name,
+                stored_name=stored,
+                content_type=mime,
+                size=len(data),
+                sha256=hashlib.sha256(data).hexdigest(),
+            )
+        )
+    return created
+
+
+def path_of(attachment):
+    return folder() / attachment.stored_name
+
+
+def erase_files(attachments):
+    for a in attachments:
+        path_of(a).unlink(missing_ok=True)
+
+
+def scan(data):
+    """True when the ClamAV daemon reports the data infected; False when clean or no daemon.
+
+    A configured daemon that cannot be reached refuses the file (fail closed).
+    """
+    url = current_app.config.get("EP_CLAMAV_URL")
+    if not url:
+        return False
+    parsed = urlparse(url)
+    try:
+        if parsed.scheme == "unix":
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            sock.settimeout(30)
+            sock.connect(parsed.path)
+        else:
+            sock = socket.create_connection((parsed.hostname, parsed.port or 3310), timeout=30)
+        with sock:
+            sock.sendall(b"zINSTREAM\0")
+            for i in range(0, len(data), 65536):
+                chunk = data[i : i + 65536]
+                sock.sendall(struct.pack("!L", len(chunk)) + chunk)
+            sock.sendall(struct.pack("!L", 0))
+            reply = b""
+            while not reply.endswith(b"\0"):
+                part = sock.recv(4096)
+                if not part:
+                    break
+                reply += part
+    except OSError as exc:
+        raise RuleError(
+            "L'anti-virus ne répond pas : la pièce jointe ne peut pas être vérifiée. "
+            "Réessayez plus tard.",
+            field="pieces_jointes",
+        ) from exc
+    text = reply.rstrip(b"\0").decode("utf-8", "replace")
+    if text.endswith("OK"):
+        return False
+    if "FOUND" in text:
+        return True
+    raise RuleError("L'anti-virus n'a pas pu vérifier ce fichier.", field="pieces_jointes")

@@ -1,0 +1,305 @@
+"""Requests: techniciens submit and follow them, caisse agents process them (§1.2, §3, §5)."""
+
+from datetime import datetime, time, timedelta
+
+from flask import Blueprint, abort, current_app, flash, redirect, request, send_file, url_for
+from flask_login import current_user
+
+from .. import attachments, demandes
+from ..access import allow
+from ..departements import DEPARTEMENTS
+from ..forms import DemandeFilterForm, DemandeForm, MessageForm, options
+from ..models import (
+    DEMANDE_STATUSES,
+    Account,
+    Attachment,
+    Caisse,
+    Convention,
+    Demande,
+    DemandeEvent,
+    Message,
+    Motif,
+    Offer,
+)
+from ..rules import RuleError
+from ..text import fold
+from ..web import refuse, render
+
+bp = Blueprint("demandes", __name__, url_prefix="/demandes")
+
+ACTIONS = {
+    "submitted": "Demande envoyée",
+    "taken": "Prise en charge par la caisse",
+    "answered": "Réponse de la caisse",
+    "asked": "Complément demandé par la caisse",
+    "partner_replied": "Réponse du partenaire",
+    "closed": "Demande clôturée",
+}
+
+
+def _choices(form, partner):
+    """Fill the dependent selects: organisme, then its activated offers, then motifs."""
+    caisses = demandes.available_caisses(partner)
+    form.caisse.choices = options([("", "— Choisir —")] + [(str(c.id), c.name) for c in caisses])
+    if len(caisses) == 1 and not form.caisse.data:
+        form.caisse.data = str(caisses[0].id)
+    caisse_id = int(form.caisse.data) if (form.caisse.data or "").isdigit() else None
+    offers = demandes.available_offers(partner, caisse_id)
+    form.offer.choices = options([("", "— Choisir —")] + [(o.code, o.label) for o in offers])
+    offer = next((o for o in offers if o.code == form.offer.data), None)
+    motifs = list(offer.motifs.order_by(Motif.position)) if offer else []
+    form.motif.choices = options([("", "— Choisir —")] + [(m.code, m.label) for m in motifs])
+    form.departement.choices = options(
+        [("", "— Choisir —")] + [(code, f"{code} – {name}") for code, name in DEPARTEMENTS]
+    )
+    return offer
+
+
+@bp.route("/new", methods=["GET", "POST"])
+@allow("technicien")
+def create():
+    """Submit a request to the caisse of the assuré's affiliation (§1.2)."""
+    partner = current_user.partner
+    form = DemandeForm(formdata=request.form if request.method == "POST" else request.args)
+    offer = _choices(form, partner)
+    confirm = set()
+    duplicate_link = None
+    if request.method == "POST" and "refresh" not in request.form and form.validate():
+        try:
+            demande = demandes.submit(
+                current_user, form.data_for_rule(), request.files.getlist("pieces_jointes")
+            )
+        except demandes.NeedsConfirmation as exc:
+            refuse(form, exc)
+            confirm.add(exc.confirm)
+            duplicate_link = exc.link
+        except RuleError as exc:
+            refuse(form, exc)
+        else:
+            flash(f"Votre demande n° {demande.reference} est envoyée.", "success")
+            return redirect(url_for("demandes.show", demande_id=demande.id), 303)
+    for name in ("confirm_health", "confirm_duplicate"):
+        if form[name].data:
+            confirm.add(name)
+    return render(
+        "demandes/new.html",
+        block="demande_choices",
+        form=form,
+        offer=offer,
+        confirm=confirm,
+        duplicate_link=duplicate_link,
+        no_caisse=not form.caisse.choices[1:],
+    )
+
+
+def _filtered(form, base):
+    query = base
+    if form.q.data:
+        for word in fold(form.q.data).split():
+            query = query.where(Demande.assure_search.contains(word))
+    if form.status.data == "open":
+        query = query.where(Demande.status != "closed")
+    elif form.status.data in DEMANDE_STATUSES:
+        query = query.where(Demande.status == form.status.data)
+    if form.offer.data:
+        query = query.join_from(Demande, Offer).where(Offer.code == form.offer.data)
+    if (form.caisse.data or "").isdigit():
+        query = query.where(Demande.caisse == int(form.caisse.data))
+    if (form.author.data or "").isdigit():
+        query = query.where(Demande.author == int(form.author.data))
+    if form.date_from.data:
+        query = query.where(Demande.created_at >= datetime.combine(form.date_from.data, time()))
+    if form.date_to.data:
+        end = datetime.combine(form.date_to.data, time()) + timedelta(days=1)
+        query = query.where(Demande.created_at < end)
+    return query
+
+
+def _filter_form(status_default=""):
+    form = DemandeFilterForm(request.args)
+    statuses = [("", "Tous"), ("open", "En cours (non clôturées)")] + list(DEMANDE_STATUSES.items())
+    form.status.choices = options(statuses)
+    if "status" not in request.args:
+        form.status.data = status_default
+    form.offer.choices = options(
+        [("", "Toutes")] + [(o.code, o.label) for o in Offer.select().order_by(Offer.position)]
+    )
+    return form
+
+
+def _page():
+    return max(1, request.args.get("page", 1, type=int))
+
+
+@bp.route("/")
+@allow("technicien", "gestionnaire")
+def index():
+    """The structure's requests, newest first: filters, search on the assuré (§1.2)."""
+    partner = current_user.partner
+    form = _filter_form()
+    caisses = Caisse.select().join(Convention).where(Convention.partner == partner)
+    form.caisse.choices = options([("", "Tous")] + [(str(c.id), c.name) for c in caisses])
+    authors = (
+        Account.select()
+        .where((Account.partner == partner) & (Account.profile == "technicien"))
+        .order_by(Account.nom)
+    )
+    form.author.choices = options([("", "Tous")] + [(str(a.id), a.display_name) for a in authors])
+    form.validate()
+    query = _filtered(form, Demande.select().where(Demande.partner == partner))
+    query = query.order_by(Demande.created_at.desc(), Demande.id.desc())
+    return _list("demandes/index.html", form, query)
+
+
+def _list(template, form, query):
+    size = current_app.config["EP_PAGE_SIZE"]
+    page = _page()
+    total = query.count()
+    rows = list(query.paginate(page, size))
+    args = {k: v for k, v in request.args.items() if k != "page" and v}
+    return render(
+        template,
+        block="demande_list",
+        form=form,
+        rows=rows,
+        page=page,
+        total=total,
+        pages=max(1, -(-total // size)),
+        args=args,
+    )
+
+
+@bp.route("/queue")
+@allow("caisse")
+def queue():
+    """Requests addressed to the agent's caisse: urgent first, then the oldest (`002_…` §3.2)."""
+    form = _filter_form(status_default="open")
+    partners = Convention.select().where(Convention.caisse == current_user.caisse_id)
+    form.caisse.choices = options([("", "Tous")])
+    form.author.choices = options([("", "Tous")])
+    form.validate()
+    query = _filtered(form, Demande.select().where(Demande.caisse == current_user.caisse_id))
+    partner_id = request.args.get("partner", type=int)
+    if partner_id and partners.where(Convention.partner == partner_id).exists():
+        query = query.where(Demande.partner == partner_id)
+    query = query.order_by(Demande.urgent.desc(), Demande.created_at, Demande.id)
+    return _list("demandes/queue.html", form, query)
+
+
+@bp.route("/<int:demande_id>")
+@allow("technicien", "gestionnaire", "caisse")
+def show(demande):
+    """One request: the assuré, the exchanges, the documents, the history."""
+    return _show(demande, MessageForm(formdata=None))
+
+
+def _show(demande, form, confirm=False, status=200):
+    messages = list(
+        Message.select().where(Message.demande == demande).order_by(Message.created_at, Message.id)
+    )
+    files = list(Attachment.select().where(Attachment.demande == demande).order_by(Attachment.id))
+    events = list(
+        DemandeEvent.select().where(DemandeEvent.demande == demande).order_by(DemandeEvent.id)
+    )
+    convention = Convention.get_or_none(
+        (Convention.partner == demande.partner) & (Convention.caisse == demande.caisse)
+    )
+    return render(
+        "demandes/show.html",
+        d=demande,
+        messages=messages,
+        files=files,
+        events=events,
+        actions=ACTIONS,
+        form=form,
+        confirm=confirm,
+        receives_documents=bool(convention and convention.may_receive_documents),
+    ), status
+
+
+def _act(demande, rule, success):
+    form = MessageForm()
+    if not form.validate():
+        return _show(demande, form)
+    try:
+        rule(form)
+    except demandes.NeedsConfirmation as exc:
+        refuse(form, exc)
+        return _show(demande, form, confirm=True)
+    except RuleError as exc:
+        refuse(form, exc)
+        return _show(demande, form)
+    flash(success, "success")
+    return redirect(url_for("demandes.show", demande_id=demande.id), 303)
+
+
+def _files():
+    return request.files.getlist("pieces_jointes")
+
+
+@bp.route("/<int:demande_id>/reply", methods=["POST"])
+@allow("technicien", "caisse")
+def reply(demande):
+    """Add a message (and documents) to the exchanges of the request."""
+    return _act(
+        demande,
+        lambda form: demandes.reply(
+            current_user, demande, form.body.data, _files(), form.confirm_health.data
+        ),
+        success="Votre message est envoyé.",
+    )
+
+
+@bp.route("/<int:demande_id>/ask", methods=["POST"])
+@allow("caisse")
+def ask(demande):
+    """Ask the partner for more information; the request waits for the partner."""
+    return _act(
+        demande,
+        lambda form: demandes.ask_more(
+            current_user, demande, form.body.data, _files(), form.confirm_health.data
+        ),
+        success="La demande de complément est envoyée au partenaire.",
+    )
+
+
+@bp.route("/<int:demande_id>/close", methods=["POST"])
+@allow("caisse")
+def close(demande):
+    """Close the request, with an optional last message."""
+    return _act(
+        demande,
+        lambda form: demandes.close(
+            current_user, demande, form.body.data, form.confirm_health.data
+        ),
+        success="La demande est clôturée.",
+    )
+
+
+@bp.route("/<int:demande_id>/take", methods=["POST"])
+@allow("caisse")
+def take(demande):
+    """Take the request in charge."""
+    try:
+        demandes.take(current_user, demande)
+    except RuleError as exc:
+        flash(exc.message, "error")
+    else:
+        flash("Vous avez pris la demande en charge.", "success")
+    return redirect(url_for("demandes.show", demande_id=demande.id), 303)
+
+
+@bp.route("/attachments/<int:attachment_id>")
+@allow("technicien", "gestionnaire", "caisse")
+def download(attachment):
+    """Download a document of a request the user is entitled to; never shown inline."""
+    path = attachments.path_of(attachment)
+    if not path.exists():
+        abort(404)
+    return send_file(
+        path,
+        mimetype=attachment.content_type,
+        as_attachment=True,
+        download_name=attachment.filename,
+        max_age=0,
+    )

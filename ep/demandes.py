@@ -1,0 +1,312 @@
+"""Requests (demandes) from a partner to a caisse, and their processing (§1.2, §3, §5)."""
+
+from datetime import date
+
+from flask import current_app, url_for
+
+from . import attachments, mail, nir
+from .catalogue import TARGET_HOURS, URGENT_MOTIFS
+from .db import write
+from .departements import CODES
+from .health_words import suggests_health_data
+from .models import (
+    CIVILITES,
+    Caisse,
+    Convention,
+    ConventionOffer,
+    Demande,
+    DemandeEvent,
+    Message,
+    Motif,
+    Offer,
+    now,
+)
+from .rules import RuleError
+from .text import fold
+
+MAX_COMMENT = 4000
+
+NIR_REFUSED = (
+    "Ce texte contient un numéro de sécurité sociale (NIR). Il ne doit jamais être saisi : "
+    "s'il est indispensable, joignez un document qui le porte."
+)
+
+
+class NeedsConfirmation(RuleError):
+    """A warning the user may overrule by ticking the named confirmation box."""
+
+    def __init__(self, message, field, confirm, link=None):
+        super().__init__(message, field)
+        self.confirm = confirm
+        self.link = link
+
+
+def active_convention(partner, caisse_id, today=None):
+    today = today or date.today()
+    convention = Convention.get_or_none(
+        (Convention.partner == partner) & (Convention.caisse == caisse_id)
+    )
+    return convention if convention and convention.is_active(today) else None
+
+
+def available_caisses(partner, today=None):
+    """Caisses the partner may address: an active convention with at least one offer."""
+    today = today or date.today()
+    return [
+        c.caisse
+        for c in Convention.select().where(Convention.partner == partner)
+        if c.is_active(today) and c.offer_codes()
+    ]
+
+
+def available_offers(partner, caisse_id, today=None):
+    convention = active_convention(partner, caisse_id, today) if caisse_id else None
+    if convention is None:
+        return []
+    return list(
+        Offer.select()
+        .join(ConventionOffer)
+        .where(ConventionOffer.convention == convention)
+        .order_by(Offer.position)
+    )
+
+
+def check_free_text(text, field, health_confirmed):
+    """No NIR, ever; words suggesting health data need the user's confirmation (§5)."""
+    if nir.contains_nir(text):
+        raise RuleError(NIR_REFUSED, field=field)
+    words = suggests_health_data(text)
+    if words and not health_confirmed:
+        raise NeedsConfirmation(
+            "Ce texte semble contenir des données de santé (« " + "», « ".join(words) + " »). "
+            "Ne transmettez que ce qui est strictement nécessaire à la demande : relisez, "
+            "puis confirmez si ces informations sont indispensables.",
+            field=field,
+            confirm="confirm_health",
+        )
+
+
+def _identity(data, today):
+    errors = []
+    if data.get("civilite") not in CIVILITES:
+        errors.append(("civilite", "Choisissez la civilité de l'assuré."))
+    for key, label in (("nom", "le nom"), ("prenom", "le prénom")):
+        value = (data.get(key) or "").strip()
+        if not value:
+            errors.append((key, f"Indiquez {label} de l'assuré."))
+        elif any(ch.isdigit() for ch in value):
+            errors.append((key, "Ce champ ne contient pas de chiffres."))
+    born = data.get("date_naissance")
+    if born is None:
+        errors.append(("date_naissance", "Indiquez la date de naissance (JJ/MM/AAAA)."))
+    elif born > today:
+        errors.append(("date_naissance", "La date de naissance ne peut pas être dans le futur."))
+    elif born.year < today.year - 120:
+        errors.append(("date_naissance", "Cette date de naissance n'est pas plausible."))
+    if data.get("departement") not in CODES:
+        errors.append(("departement", "Choisissez le département de résidence dans la liste."))
+    if not data.get("informed"):
+        errors.append(("informed", "L'assuré doit avoir été informé de la démarche."))
+    if errors:
+        raise RuleError(errors[0][1], field=errors[0][0], errors=errors)
+
+
+def submit(author, data, files, today=None):
+    """A technicien sends a request to the caisse of the assuré's affiliation.
+
+    `data`: caisse (id), offer and motif (codes), urgent, identity fields (civilite, nom,
+    prenom, date_naissance, departement, informed), commentaire, confirm_health,
+    confirm_duplicate.
+    """
+    today = today or date.today()
+    partner = author.partner
+    convention = active_convention(partner, data.get("caisse"), today)
+    if convention is None:
+        raise RuleError(
+            "Choisissez un organisme avec lequel votre structure a une convention en vigueur.",
+            field="caisse",
+        )
+    offer = Offer.get_or_none(Offer.code == data.get("offer"))
+    if offer is None or offer.code not in convention.offer_codes():
+        raise RuleError(
+            "Cette offre n'est pas activée pour votre structure auprès de cet organisme.",
+            field="offer",
+        )
+    motif = Motif.get_or_none((Motif.offer == offer) & (Motif.code == data.get("motif")))
+    if motif is None:
+        raise RuleError("Choisissez un motif de cette offre.", field="motif")
+    comment = (data.get("commentaire") or "").strip()
+    if not comment:
+        raise RuleError("Décrivez la demande en quelques lignes.", field="commentaire")
+    if len(comment) > MAX_COMMENT:
+        raise RuleError(f"{MAX_COMMENT} caractères au plus.", field="commentaire")
+    identity = {}
+    if offer.concerns_assure:
+        _identity(data, today)
+        for key in ("nom", "prenom"):
+            if nir.contains_nir(data[key]):
+                raise RuleError(NIR_REFUSED, field=key)
+        identity = {
+            "assure_civilite": data["civilite"],
+            "assure_nom": data["nom"].strip(),
+            "assure_prenom": data["prenom"].strip(),
+            "assure_date_naissance": data["date_naissance"],
+            "assure_departement": data["departement"],
+            "assure_informed": True,
+            "assure_search": fold(f"{data['nom'].strip()} {data['prenom'].strip()}"),
+        }
+    check_free_text(comment, "commentaire", data.get("confirm_health"))
+    if identity and not data.get("confirm_duplicate"):
+        existing = Demande.open_for(
+            partner, motif, identity["assure_search"], identity["assure_date_naissance"]
+        ).first()
+        if existing is not None:
+            raise NeedsConfirmation(
+                f"Votre structure a déjà une demande en cours pour cet assuré et ce motif "
+                f"(n° {existing.reference}, {existing.status_label.lower()}). Complétez-la "
+                "plutôt que d'en envoyer une seconde, ou confirmez l'envoi.",
+                field="motif",
+                confirm="confirm_duplicate",
+                link=url_for("demandes.show", demande_id=existing.id),
+            )
+    checked = attachments.check(files)
+    link = ConventionOffer.get_or_none(
+        (ConventionOffer.convention == convention) & (ConventionOffer.offer == offer)
+    )
+    target = (link.target_hours if link else None) or TARGET_HOURS.get(offer.code, 120)
+    with write():
+        demande = Demande.create(
+            partner=partner,
+            caisse=convention.caisse_id,
+            author=author,
+            offer=offer,
+            motif=motif,
+            urgent=bool(data.get("urgent")) or (offer.code, motif.code) in URGENT_MOTIFS,
+            commentaire=comment,
+            target_hours=target,
+            **identity,
+        )
+        attachments.store(demande, None, author, checked)
+        DemandeEvent.create(demande=demande, actor=author, action="submitted", status="submitted")
+    return demande
+
+
+def _change(demande, actor, action, status=None):
+    previous = demande.status
+    if status:
+        demande.status = status
+    demande.updated_at = now()
+    if actor.profile == "caisse" and action in ("answered", "asked", "closed"):
+        demande.first_answer_at = demande.first_answer_at or now()
+    if status == "closed":
+        demande.closed_at = now()
+    demande.save()
+    DemandeEvent.create(demande=demande, actor=actor, action=action, status=demande.status)
+    return previous != demande.status
+
+
+def take(agent, demande):
+    """A caisse agent takes the request in charge."""
+    if demande.status == "closed":
+        raise RuleError("Cette demande est clôturée.")
+    with write():
+        demande.taken_by = agent
+        changed = _change(
+            demande, agent, "taken", "in_progress" if demande.status == "submitted" else None
+        )
+    if changed:
+        notify_author(demande)
+
+
+def _message(author, demande, body, files, kind, confirmed=False):
+    body = (body or "").strip()
+    if len(body) > MAX_COMMENT:
+        raise RuleError(f"{MAX_COMMENT} caractères au plus.", field="body")
+    if body:
+        check_free_text(body, "body", confirmed)
+    checked = attachments.check(files)
+    if not body and not checked:
+        raise RuleError("Écrivez un message ou joignez un document.", field="body")
+    if checked and author.profile == "caisse":
+        convention = Convention.get_or_none(
+            (Convention.partner == demande.partner) & (Convention.caisse == demande.caisse)
+        )
+        if convention is None or not convention.may_receive_documents:
+            raise RuleError(
+                "Cette structure n'est pas autorisée à recevoir des documents : ils sont "
+                "envoyés à l'adresse connue de l'assuré.",
+                field="pieces_jointes",
+            )
+    message = Message.create(demande=demande, author=author, kind=kind, body=body)
+    attachments.store(demande, message, author, checked)
+    return message
+
+
+def reply(author, demande, body, files, confirmed=False, today=None):
+    """A message on the request: the partner answers, the caisse answers."""
+    if demande.status == "closed":
+        raise RuleError("Cette demande est clôturée : créez-en une nouvelle si besoin.")
+    if (
+        author.profile != "caisse"
+        and active_convention(demande.partner, demande.caisse_id, today) is None
+    ):
+        raise RuleError("La convention avec cet organisme n'est plus en vigueur.")
+    with write():
+        _message(author, demande, body, files, "message", confirmed)
+        if author.profile == "caisse":
+            changed = _change(
+                demande,
+                author,
+                "answered",
+                "in_progress" if demande.status == "submitted" else None,
+            )
+        else:
+            status = None
+            if demande.status == "waiting_partner":
+                status = "in_progress" if demande.taken_by_id else "submitted"
+            changed = _change(demande, author, "partner_replied", status)
+    if changed:
+        notify_author(demande)
+
+
+def ask_more(agent, demande, body, files, confirmed=False):
+    """The caisse asks the partner for more information: the request waits for the partner."""
+    if demande.status == "closed":
+        raise RuleError("Cette demande est clôturée.")
+    if not (body or "").strip():
+        raise RuleError("Précisez ce qui manque.", field="body")
+    with write():
+        _message(agent, demande, body, files, "ask", confirmed)
+        demande.taken_by = demande.taken_by or agent
+        _change(demande, agent, "asked", "waiting_partner")
+    notify_author(demande)
+
+
+def close(agent, demande, body, confirmed=False):
+    """The caisse closes the request, with a last word for the partner."""
+    if demande.status == "closed":
+        raise RuleError("Cette demande est déjà clôturée.")
+    with write():
+        if (body or "").strip():
+            _message(agent, demande, body, [], "close", confirmed)
+        _change(demande, agent, "closed", "closed")
+    notify_author(demande)
+
+
+def notify_author(demande):
+    """Tell the author the new status; never any data about the assuré (§5)."""
+    author = demande.author
+    if author.state != "active" or not author.notify_by_email:
+        return
+    link = current_app.config["EP_BASE_URL"].rstrip("/") + url_for(
+        "demandes.show", demande_id=demande.id
+    )
+    caisse = Caisse.get_by_id(demande.caisse_id)
+    mail.send(
+        author.email,
+        f"Demande n° {demande.reference} : {demande.status_label.lower()}",
+        f"Bonjour,\n\nVotre demande n° {demande.reference} adressée à {caisse.name} est "
+        f"maintenant : {demande.status_label.lower()}.\n\nPour la consulter : {link}\n\n"
+        "Vous recevez ce message parce que les notifications sont activées dans vos "
+        "préférences.\n\nEspace Partenaires\n",
+    )
