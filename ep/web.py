@@ -43,6 +43,16 @@ def render(template, block=None, **context):
     return render_template(template, **context)
 
 
+def aria(field, describedby):
+    """ARIA attributes tying a field to its hint and error message (RGAA 11.10)."""
+    attrs = {}
+    if describedby.strip():
+        attrs["aria-describedby"] = describedby.strip()
+    if field.errors:
+        attrs["aria-invalid"] = "true"
+    return attrs
+
+
 def date_fr(value):
     return value.strftime("%d/%m/%Y") if value else ""
 
@@ -93,6 +103,7 @@ def init_app(app):
     app.jinja_env.filters["date_fr"] = date_fr
     app.jinja_env.filters["datetime_fr"] = datetime_fr
     app.jinja_env.filters["age"] = age
+    app.jinja_env.globals["aria"] = aria
 
     from .audit import ACTIONS
 
