@@ -341,3 +341,10 @@ def send_reset(username):
     )
     with write():
         audit.record("reset_requested", account=account)
+
+
+def set_preferences(account, notify_by_email):
+    """The user's own settings: e-mail notifications on their requests."""
+    with write():
+        account.notify_by_email = bool(notify_by_email)
+        account.save()

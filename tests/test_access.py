@@ -84,6 +84,8 @@ EXPECTED = {
     ("GET", "auth.reset_password"): PUBLIC,
     ("POST", "auth.reset_password"): PUBLIC,
     ("POST", "auth.password_check"): PUBLIC,
+    ("GET", "auth.preferences"): EVERYONE,
+    ("POST", "auth.preferences"): EVERYONE,
     ("POST", "partners.cut_off"): CAISSE_SCOPED,
     ("POST", "partners.restore"): CAISSE_SCOPED,
     ("GET", "accounts.index"): outcome(gestionnaire=OK, autre_gestionnaire=OK),

@@ -11,7 +11,14 @@ from jinja2_fragments.flask import render_block
 from .. import accounts, tokens
 from .. import login as login_rules
 from ..access import SETUP_STEPS, allow, public
-from ..forms import CguForm, ChangePasswordForm, ForgotForm, LoginForm, SetPasswordForm
+from ..forms import (
+    CguForm,
+    ChangePasswordForm,
+    ForgotForm,
+    LoginForm,
+    PreferencesForm,
+    SetPasswordForm,
+)
 from ..passwords import RULES_TEXT, policy_errors
 from ..rules import RuleError
 from ..web import refuse, render
@@ -188,3 +195,16 @@ def password_check():
     return render_block(
         "auth/set_password.html", "password_feedback", problems=problems, checked=bool(password)
     )
+
+
+@bp.route("/preferences", methods=["GET", "POST"])
+@allow("caisse", "gestionnaire", "technicien")
+def preferences():
+    """My account: notification setting, link to change the password."""
+    user = current_user._get_current_object()
+    form = PreferencesForm(obj=user)
+    if form.validate_on_submit():
+        accounts.set_preferences(user, form.notify_by_email.data)
+        flash("Vos préférences sont enregistrées.", "success")
+        return redirect(url_for("auth.preferences"), 303)
+    return render("auth/preferences.html", form=form)

@@ -1,0 +1,408 @@
+"""Requests (DOMAIN.md "Requests", "Data protection")."""
+
+import io
+from datetime import date, timedelta
+
+import pytest
+from werkzeug.datastructures import FileStorage
+
+from ep import demandes
+from ep.demo import DEMO_PDF
+from ep.models import Attachment, Caisse, Convention, ConventionOffer, Demande, Offer, Partner, now
+from ep.rules import RuleError
+
+from .conftest import account
+
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + b"\x00" * 40
+JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + b"\x00" * 40
+
+
+def cpam():
+    return Caisse.get(Caisse.name == "CPAM de Démo").id
+
+
+def form(**changes):
+    data = {
+        "caisse": str(cpam()),
+        "offer": "document",
+        "motif": "attestation_droits",
+        "civilite": "Mme",
+        "nom": "Essai",
+        "prenom": "Zoé",
+        "date_naissance": "1980-02-03",
+        "departement": "68",
+        "informed": "y",
+        "commentaire": "Attestation de droits à jour demandée.",
+    }
+    data.update(changes)
+    return {k: v for k, v in data.items() if v is not None}
+
+
+def rule_data(**changes):
+    data = {
+        "caisse": cpam(),
+        "offer": "document",
+        "motif": "attestation_droits",
+        "civilite": "Mme",
+        "nom": "Essai",
+        "prenom": "Zoé",
+        "date_naissance": date(1980, 2, 3),
+        "departement": "68",
+        "informed": True,
+        "commentaire": "Attestation de droits à jour demandée.",
+    }
+    data.update(changes)
+    return data
+
+
+def upload(data, name):
+    return FileStorage(io.BytesIO(data), filename=name)
+
+
+def test_technicien_submits_a_request_with_an_attachment(client, login_as):
+    login_as("technicien.demo")
+    data = form()
+    data["pieces_jointes"] = (io.BytesIO(DEMO_PDF), "justificatif.pdf")
+    response = client.post("/demandes/new", data=data, content_type="multipart/form-data")
+    assert response.status_code == 303
+    demande = Demande.select().order_by(Demande.id.desc()).first()
+    assert (demande.assure_nom, demande.status, demande.author.username) == (
+        "Essai",
+        "submitted",
+        "technicien.demo",
+    )
+    [attachment] = demande.attachments
+    assert attachment.content_type == "application/pdf" and len(attachment.sha256) == 64
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "Zoé Essai" in page and "03/02/1980" in page
+
+
+def test_form_adapts_to_offer_and_hides_identity_for_partnership_motifs(client, login_as):
+    login_as("technicien.demo")
+    partial = client.get(
+        f"/demandes/new?caisse={cpam()}&offer=contact", headers={"HX-Request": "true"}
+    ).get_data(as_text=True)
+    assert "<html" not in partial and 'id="demande_choices"' in partial
+    assert "Gérer la convention de partenariat" in partial and 'id="identite"' not in partial
+    partial = client.get(
+        f"/demandes/new?caisse={cpam()}&offer=rendez_vous", headers={"HX-Request": "true"}
+    ).get_data(as_text=True)
+    assert "Capital décès" in partial and 'id="identite"' in partial
+    full = client.get("/demandes/new").get_data(as_text=True)
+    assert "<html" in full and "Actualiser les offres et motifs" in full  # works without JS
+
+
+def test_refresh_without_javascript_keeps_the_typed_values(client, login_as):
+    login_as("technicien.demo")
+    page = client.post("/demandes/new", data=form(offer="contact", motif="", refresh="1"))
+    text = page.get_data(as_text=True)
+    assert "Connaître les offres de service" in text and "Attestation de droits à jour" in text
+    assert Demande.select().count() == 6  # the demo ones only
+
+
+def test_partnership_request_needs_no_assure(ctx):
+    tech = account("technicien.demo")
+    d = demandes.submit(
+        tech,
+        rule_data(
+            offer="contact",
+            motif="convention",
+            nom="",
+            prenom="",
+            civilite=None,
+            date_naissance=None,
+            departement=None,
+            informed=False,
+        ),
+        [],
+    )
+    assert d.assure_nom == "" and not d.concerns_assure
+
+
+def test_only_caisses_with_an_active_convention_and_activated_offer(ctx):
+    tech = account("technicien.voisin")  # CCAS Voisin: CPAM only
+    carsat = Caisse.get(Caisse.name == "CARSAT de Démo").id
+    with pytest.raises(RuleError, match="convention"):
+        demandes.submit(tech, rule_data(caisse=carsat), [])
+    convention = Convention.get(Convention.partner == tech.partner_id)
+    ConventionOffer.delete().where(
+        (ConventionOffer.convention == convention)
+        & (ConventionOffer.offer == Offer.get(Offer.code == "document"))
+    ).execute()
+    with pytest.raises(RuleError, match="pas activée"):
+        demandes.submit(tech, rule_data(), [])
+    assert [c.name for c in demandes.available_caisses(tech.partner)] == ["CPAM de Démo"]
+    Convention.update(ends_on=date.today()).where(Convention.id == convention.id).execute()
+    assert demandes.available_caisses(tech.partner) == []
+
+
+@pytest.mark.parametrize(
+    "changes, field, message",
+    [
+        ({"date_naissance": date.today() + timedelta(days=1)}, "date_naissance", "futur"),
+        ({"date_naissance": date(1890, 1, 1)}, "date_naissance", "plausible"),
+        ({"departement": "20"}, "departement", "liste"),
+        ({"departement": "99"}, "departement", "liste"),
+        ({"informed": False}, "informed", "informé"),
+        ({"nom": ""}, "nom", "nom"),
+        ({"nom": "1 85 05 78 006 048 30"}, "nom", "chiffres"),
+        ({"commentaire": ""}, "commentaire", "Décrivez"),
+        ({"motif": "ame"}, "motif", "motif de cette offre"),
+    ],
+)
+def test_bad_assure_data_is_refused_by_the_field(ctx, changes, field, message):
+    with pytest.raises(RuleError, match=message) as exc:
+        demandes.submit(account("technicien.demo"), rule_data(**changes), [])
+    assert exc.value.field == field
+    assert Demande.select().count() == 6
+
+
+@pytest.mark.parametrize("dept", ["2A", "2B", "971", "974", "976", "01", "95"])
+def test_official_departements_are_accepted(ctx, dept):
+    d = demandes.submit(account("technicien.demo"), rule_data(departement=dept), [])
+    assert d.assure_departement == dept
+
+
+def test_all_identity_errors_are_shown_at_once(client, login_as):
+    login_as("technicien.demo")
+    page = client.post("/demandes/new", data=form(nom="", prenom="", departement="")).get_data(
+        as_text=True
+    )
+    assert 'id="nom-error"' in page and 'id="prenom-error"' in page
+    assert 'id="departement-error"' in page
+
+
+@pytest.mark.parametrize(
+    "comment", ["NIR : 1 85 05 78 006 048 30", "n° 1.85.05.78.006.048.30", "185057800604830"]
+)
+def test_nir_in_comment_is_refused_and_nothing_saved(client, login_as, comment):
+    login_as("technicien.demo")
+    page = client.post("/demandes/new", data=form(commentaire=comment)).get_data(as_text=True)
+    assert "numéro de sécurité sociale (NIR)" in page and 'id="commentaire-error"' in page
+    assert Demande.select().count() == 6
+
+
+def test_health_words_need_a_confirmation(client, login_as):
+    login_as("technicien.demo")
+    data = form(commentaire="Madame sort d'hospitalisation, dossier de C2S à étudier.")
+    page = client.post("/demandes/new", data=data).get_data(as_text=True)
+    assert "données de santé" in page and 'name="confirm_health"' in page
+    assert Demande.select().count() == 6
+    response = client.post("/demandes/new", data={**data, "confirm_health": "y"})
+    assert response.status_code == 303
+
+
+def test_cnil_reminder_stands_next_to_the_comment(client, login_as):
+    login_as("technicien.demo")
+    page = client.get("/demandes/new").get_data(as_text=True)
+    assert "recommandation CNIL" in page and 'aria-describedby="commentaire-hint"' in page
+
+
+def test_duplicate_open_request_is_pointed_to_before_a_second_one(client, login_as):
+    login_as("technicien.demo")
+    assert client.post("/demandes/new", data=form()).status_code == 303
+    first = Demande.select().order_by(Demande.id.desc()).first()
+    page = client.post("/demandes/new", data=form(nom="ESSAI", prenom="zoe")).get_data(as_text=True)
+    assert f"n° {first.reference}" in page and f"/demandes/{first.id}" in page
+    assert 'name="confirm_duplicate"' in page
+    assert (
+        client.post("/demandes/new", data={**form(), "confirm_duplicate": "y"}).status_code == 303
+    )
+
+
+@pytest.mark.parametrize(
+    "content, name, ok",
+    [
+        (DEMO_PDF, "a.pdf", True),
+        (PNG, "photo.png", True),
+        (JPEG, "scan.jpg", True),
+        (b"MZ\x90\x00 fake exe", "document.pdf", False),
+        (b"<html><script>alert(1)</script>", "page.png", False),
+        (b"%!PS-Adobe postscript", "x.pdf", False),
+        (b"", "vide.pdf", False),
+    ],
+)
+def test_attachments_are_recognised_by_their_content(ctx, content, name, ok):
+    files = [upload(content, name)]
+    if ok:
+        d = demandes.submit(account("technicien.demo"), rule_data(), files)
+        assert Attachment.select().where(Attachment.demande == d).count() == 1
+    else:
+        with pytest.raises(RuleError) as exc:
+            demandes.submit(account("technicien.demo"), rule_data(), files)
+        assert exc.value.field == "pieces_jointes"
+
+
+def test_attachment_size_and_count_limits(ctx):
+    tech = account("technicien.demo")
+    with pytest.raises(RuleError, match="5 pièces jointes au plus"):
+        demandes.submit(tech, rule_data(), [upload(DEMO_PDF, f"{i}.pdf") for i in range(6)])
+    big = DEMO_PDF + b"0" * (10 * 1024 * 1024)
+    with pytest.raises(RuleError, match="dépasse 10 Mo"):
+        demandes.submit(tech, rule_data(), [upload(big, "gros.pdf")])
+
+
+def test_attachment_is_stored_outside_static_under_a_random_name(ctx):
+    d = demandes.submit(account("technicien.demo"), rule_data(), [upload(DEMO_PDF, "../../x.pdf")])
+    a = d.attachments.get()
+    from ep import attachments
+
+    path = attachments.path_of(a)
+    assert path.read_bytes() == DEMO_PDF and "static" not in str(path)
+    assert a.filename == "x.pdf" and a.stored_name not in ("x.pdf",) and len(a.stored_name) == 40
+
+
+def test_download_only_for_entitled_users_with_safe_headers(client, login_as, app):
+    with app.test_request_context():
+        d = demandes.submit(account("technicien.demo"), rule_data(), [upload(DEMO_PDF, "a.pdf")])
+        attachment_id = d.attachments.get().id
+    url = f"/demandes/attachments/{attachment_id}"
+    for user, status in [
+        ("technicien.demo", 200),
+        ("gestionnaire.demo", 200),
+        ("caisse.demo", 200),
+        ("technicien.voisin", 404),
+        ("carsat.demo", 404),
+    ]:
+        login_as(user)
+        response = client.get(url)
+        assert response.status_code == status, user
+        if status == 200:
+            assert response.headers["Content-Disposition"].startswith("attachment")
+            assert response.headers["X-Content-Type-Options"] == "nosniff"
+            assert response.get_data() == DEMO_PDF
+        response.close()
+
+
+def test_lifecycle_with_exchanges_history_and_notifications(client, login_as, app, outbox):
+    with app.test_request_context():
+        d = demandes.submit(account("technicien.demo"), rule_data(), [])
+    login_as("caisse.demo")
+    assert client.post(f"/demandes/{d.id}/take").status_code == 303
+    assert Demande.get_by_id(d.id).status == "in_progress"
+    r = client.post(f"/demandes/{d.id}/ask", data={"body": "Merci de joindre un justificatif."})
+    assert r.status_code == 303 and Demande.get_by_id(d.id).status == "waiting_partner"
+    login_as("technicien.demo")
+    r = client.post(
+        f"/demandes/{d.id}/reply",
+        data={"body": "Voici le justificatif.", "pieces_jointes": (io.BytesIO(PNG), "j.png")},
+        content_type="multipart/form-data",
+    )
+    assert r.status_code == 303 and Demande.get_by_id(d.id).status == "in_progress"
+    login_as("caisse.demo")
+    assert (
+        client.post(f"/demandes/{d.id}/close", data={"body": "Attestation envoyée."}).status_code
+        == 303
+    )
+    closed = Demande.get_by_id(d.id)
+    assert closed.status == "closed" and closed.closed_at and closed.first_answer_at
+    page = client.get(f"/demandes/{d.id}").get_data(as_text=True)
+    for text in (
+        "Merci de joindre un justificatif.",
+        "Voici le justificatif.",
+        "j.png",
+        "Prise en charge par la caisse",
+        "Complément demandé",
+        "Demande clôturée",
+    ):
+        assert text in page
+    login_as("technicien.demo")
+    history = client.get("/demandes/?status=closed").get_data(as_text=True)
+    assert f"{d.id:06d}" in history and "Clôturée" in history
+    mails = outbox()
+    assert len(mails) == 4  # taken, asked, back in progress, closed
+    for m in mails:
+        body = m.get_body(("plain",)).get_content()
+        assert "Essai" not in body and "Zoé" not in body and "1980" not in body
+        assert m["To"] == "technicien.demo@example.org"
+
+
+def test_notifications_can_be_turned_off(client, login_as, app, outbox):
+    login_as("technicien.demo")
+    assert client.post("/preferences", data={"notify_by_email": ""}).status_code == 303
+    assert not account("technicien.demo").notify_by_email
+    with app.test_request_context():
+        d = demandes.submit(account("technicien.demo"), rule_data(), [])
+        demandes.take(account("caisse.demo"), d)
+    assert outbox() == []
+
+
+def test_caisse_documents_only_to_partners_allowed_to_receive_them(ctx):
+    tech, agent = account("technicien.demo"), account("caisse.demo")
+    d = demandes.submit(tech, rule_data(), [])
+    with pytest.raises(RuleError, match="adresse connue de l'assuré"):
+        demandes.reply(agent, d, "Voici l'attestation.", [upload(DEMO_PDF, "attestation.pdf")])
+    carsat_d = demandes.submit(
+        tech,
+        rule_data(
+            caisse=Caisse.get(Caisse.name == "CARSAT de Démo").id, offer="rendez_vous", motif="ame"
+        ),
+        [],
+    )
+    demandes.reply(account("carsat.demo"), carsat_d, "Document joint.", [upload(DEMO_PDF, "a.pdf")])
+    assert Attachment.select().where(Attachment.demande == carsat_d).count() == 1
+
+
+def test_nir_refused_in_messages_too(ctx):
+    d = demandes.submit(account("technicien.demo"), rule_data(), [])
+    with pytest.raises(RuleError, match="NIR"):
+        demandes.reply(account("caisse.demo"), d, "Votre NIR 185057800604830 est connu.", [])
+
+
+def test_caisse_queue_urgent_first_then_oldest_with_age_and_overdue_flag(client, login_as, app):
+    with app.test_request_context():
+        tech = account("technicien.demo")
+        old = demandes.submit(tech, rule_data(nom="Ancien"), [])
+        urgent = demandes.submit(
+            tech, rule_data(offer="signalement", motif="urgence", nom="Urgent"), []
+        )
+    Demande.update(created_at=now() - timedelta(days=10)).where(Demande.id == old.id).execute()
+    Demande.update(created_at=now() - timedelta(hours=50)).where(Demande.id == urgent.id).execute()
+    assert Demande.get_by_id(urgent.id).urgent and Demande.get_by_id(urgent.id).target_hours == 48
+    login_as("caisse.demo")
+    page = client.get("/demandes/queue").get_data(as_text=True)
+    urgent_rows = page.index("Urgent")
+    assert urgent_rows < page.index("Ancien")
+    assert "Délai de 48 h dépassé" in page and "il y a 10 j" in page
+    assert "CCAS Voisin" in page  # both partners of the caisse
+    login_as("carsat.demo")
+    assert "Urgent" not in client.get("/demandes/queue").get_data(as_text=True)
+
+
+def test_history_filters_search_and_pagination(client, login_as, app):
+    app.config["EP_PAGE_SIZE"] = 2
+    login_as("technicien.demo")
+    page = client.get("/demandes/?q=fictive").get_data(as_text=True)
+    assert "Lucie Fictive" in page and "Marc Imaginaire" not in page
+    page = client.get("/demandes/?q=INVENTEE").get_data(as_text=True)
+    assert "Anne Inventée" in page
+    page = client.get("/demandes/").get_data(as_text=True)
+    assert "Page 1 sur 2" in page and "Page suivante" in page
+    partial = client.get("/demandes/?page=2", headers={"HX-Request": "true"}).get_data(as_text=True)
+    assert "<html" not in partial and 'id="demande_list"' in partial
+    carsat = Caisse.get(Caisse.name == "CARSAT de Démo").id
+    page = client.get(f"/demandes/?caisse={carsat}").get_data(as_text=True)
+    assert "Anne Inventée" in page and "Lucie Fictive" not in page
+    page = client.get("/demandes/?status=waiting_partner").get_data(as_text=True)
+    assert "Lucie Fictive" in page and "Anne Inventée" not in page
+    tomorrow = (date.today() + timedelta(days=1)).isoformat()
+    page = client.get(f"/demandes/?date_from={tomorrow}").get_data(as_text=True)
+    assert "0 demande" in page
+
+
+def test_other_partner_never_sees_our_requests(client, login_as):
+    login_as("technicien.voisin")
+    page = client.get("/demandes/").get_data(as_text=True)
+    assert "Paul Exemplaire" in page and "Lucie Fictive" not in page
+    ours = Demande.get(Demande.assure_nom == "Fictive")
+    assert client.get(f"/demandes/{ours.id}").status_code == 404
+
+
+def test_ended_convention_stops_new_messages_to_that_caisse(ctx):
+    d = Demande.get(Demande.assure_nom == "Fictive")
+    Convention.update(ends_on=date.today()).where(
+        (Convention.partner == d.partner) & (Convention.caisse == d.caisse)
+    ).execute()
+    with pytest.raises(RuleError, match="plus en vigueur"):
+        demandes.reply(account("technicien.demo"), d, "Voici l'avis.", [])
+    assert Partner.get_by_id(d.partner_id).name == "CCAS de Démo"
