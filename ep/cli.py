@@ -116,7 +116,8 @@ def housekeeping_cmd(today):
     click.echo(
         f"Inactivés (inutilisés) : {counts['idle']} ; inactivations programmées : "
         f"{counts['scheduled']} ; fins de convention : {counts['convention_ended']} ; "
-        f"supprimés : {counts['deleted']}."
+        f"supprimés : {counts['deleted']} ; demandes purgées (fin de convention) : "
+        f"{counts['purged']}."
     )
 
 

@@ -14,9 +14,9 @@ from datetime import date, datetime, timedelta
 
 from flask import current_app
 
-from . import accounts, audit, login
+from . import accounts, attachments, audit, login
 from .db import checkpoint, database, write
-from .models import Account, Convention, Partner
+from .models import Account, Attachment, Convention, Demande, Message, Partner
 
 
 def _deactivate(account, reason, action, today):
@@ -47,7 +47,7 @@ def idle_techniciens(today):
 def run(today=None):
     """Apply every dated rule as on `today`; returns counts per rule."""
     today = today or date.today()
-    counts = {"idle": 0, "scheduled": 0, "convention_ended": 0, "deleted": 0}
+    counts = {"idle": 0, "scheduled": 0, "convention_ended": 0, "deleted": 0, "purged": 0}
     with write():
         for account in list(idle_techniciens(today)):
             _deactivate(account, "Compte inutilisé depuis 3 mois", "auto_deactivated", today)
@@ -64,6 +64,7 @@ def run(today=None):
             )
             counts["scheduled"] += 1
         counts["convention_ended"] = _ends_of_convention(today)
+        counts["purged"] = _purge_ended_conventions(today)
         cutoff = datetime.combine(today, datetime.min.time()) - timedelta(
             days=current_app.config["EP_DELETE_AFTER_DAYS"]
         )
@@ -73,7 +74,7 @@ def run(today=None):
             accounts.erase(account, today)
             counts["deleted"] += 1
         login.purge_failures(datetime.combine(today, datetime.min.time()))
-    if counts["deleted"]:
+    if counts["deleted"] or counts["purged"]:
         checkpoint()
     return counts
 
@@ -89,6 +90,36 @@ def _ends_of_convention(today):
             (Account.partner == partner) & (Account.state.in_(("active", "invited")))
         ):
             _deactivate(account, "Fin de la convention de partenariat", "convention_ended", today)
+            n += 1
+    return n
+
+
+def _purge_ended_conventions(today):
+    """Personal data is destroyed at the end of the convention (§5, `002_…` annexe 3): the
+    assuré's identity, comments, messages and documents of that convention's requests go;
+    the requests themselves stay as anonymous records (dates, offers, statuses)."""
+    n = 0
+    for convention in Convention.select().where(Convention.ends_on <= today):
+        purged = Demande.select().where(
+            (Demande.partner == convention.partner_id)
+            & (Demande.caisse == convention.caisse_id)
+            & (Demande.purged_at.is_null())
+        )
+        for demande in purged:
+            files = list(Attachment.select().where(Attachment.demande == demande))
+            Attachment.delete().where(Attachment.demande == demande).execute()
+            attachments.erase_files(files)
+            Message.update(body="").where(Message.demande == demande).execute()
+            Demande.update(
+                assure_civilite="",
+                assure_nom="",
+                assure_prenom="",
+                assure_date_naissance=None,
+                assure_departement="",
+                assure_search="",
+                commentaire="",
+                purged_at=datetime.combine(today, datetime.min.time()),
+            ).where(Demande.id == demande.id).execute()
             n += 1
     return n
 

@@ -253,6 +253,7 @@ class Demande(BaseModel):
     updated_at = peewee.DateTimeField(default=now)
     first_answer_at = peewee.DateTimeField(null=True)
     closed_at = peewee.DateTimeField(null=True)
+    purged_at = peewee.DateTimeField(null=True)  # personal data erased (end of convention)
 
     @property
     def reference(self):
@@ -268,6 +269,8 @@ class Demande(BaseModel):
 
     @property
     def assure_label(self):
+        if self.purged_at:
+            return "Données effacées (fin de convention)"
         if not self.concerns_assure:
             return "Demande de partenariat (sans assuré)"
         return f"{self.assure_civilite} {self.assure_prenom} {self.assure_nom}".strip()

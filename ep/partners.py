@@ -49,20 +49,26 @@ def _create_convention(actor, partner, fields, offer_codes):
     return convention
 
 
-def _set_offers(convention, offer_codes):
+def _set_offers(convention, offer_codes, target_hours=None):
     ConventionOffer.delete().where(ConventionOffer.convention == convention).execute()
     for offer in Offer.select().where(Offer.code.in_(list(offer_codes))):
-        ConventionOffer.create(convention=convention, offer=offer)
+        hours = (target_hours or {}).get(offer.code)
+        ConventionOffer.create(convention=convention, offer=offer, target_hours=hours)
 
 
-def update_convention(actor, convention, fields, offer_codes, headcount=None):
-    """Change a convention's dates, activated offers, documents flag or deadline."""
+def update_convention(actor, convention, fields, offer_codes, headcount=None, target_hours=None):
+    """Change a convention's dates, activated offers, documents flag, deadline, and the
+    caisse's target time for a first answer per offer (hours)."""
+    target_hours = target_hours or {}
+    for hours in target_hours.values():
+        if hours is not None and not 1 <= hours <= 2000:
+            raise RuleError("Le délai cible s'exprime en heures, entre 1 et 2000.", field="offers")
     with write():
         _check_dates(fields)
         for key, value in fields.items():
             setattr(convention, key, value)
         convention.save()
-        _set_offers(convention, offer_codes)
+        _set_offers(convention, offer_codes, target_hours)
         if headcount is not None and headcount != convention.partner.headcount:
             partner = convention.partner
             partner.headcount = headcount

@@ -170,3 +170,26 @@ def test_serve_applies_the_rules_by_itself(app):
     finally:
         server.terminate()
         server.wait(timeout=10)
+
+
+def test_end_of_convention_destroys_the_personal_data_of_its_requests(app):
+    from ep.models import Attachment, Demande, Message
+
+    d = Demande.get(Demande.assure_nom == "Exemplaire")  # CCAS Voisin -> CPAM, with a file
+    stored = [a.stored_name for a in d.attachments]
+    assert stored
+    voisin = Partner.get(Partner.name == "CCAS Voisin")
+    Convention.update(ends_on=date(2027, 1, 1)).where(Convention.partner == voisin).execute()
+    out = housekeeping(app, date(2027, 1, 1))
+    assert "demandes purgées (fin de convention) : 2" in out
+    gone = Demande.get_by_id(d.id)
+    assert gone.assure_nom == "" and gone.commentaire == "" and gone.assure_date_naissance is None
+    assert gone.assure_label == "Données effacées (fin de convention)"
+    assert not Attachment.select().where(Attachment.demande == d.id).exists()
+    assert not any((Path(app.instance_path) / "uploads" / s).exists() for s in stored)
+    assert all(m.body == "" for m in Message.select().where(Message.demande == d.id))
+    # Requests of the other partner are untouched.
+    assert Demande.get(Demande.assure_nom == "Fictive").commentaire
+    database.close()
+    raw = b"".join(p.read_bytes() for p in Path(app.instance_path).glob("ep.sqlite3*"))
+    assert b"Exemplaire" not in raw

@@ -135,3 +135,47 @@ def test_other_partner_users_do_not_see_the_demo_password_users(client, login_as
     page = client.get("/accounts/").get_data(as_text=True)
     assert "Tania" in page and "Théo" not in page
     assert PASSWORD not in page
+
+
+def test_caisse_sets_target_hours_per_offer_used_by_new_requests(client, login_as, app):
+    from ep import demandes
+    from ep.models import Demande
+
+    login_as("caisse.demo")
+    voisin = Partner.get(Partner.name == "CCAS Voisin")
+    convention = Convention.get(Convention.partner == voisin)
+    data = {
+        "headcount": "5",
+        "signed_on": convention.signed_on.isoformat(),
+        "starts_on": convention.starts_on.isoformat(),
+        "habilitation_deadline_days": "5",
+        "offers": ["document", "signalement"],
+        "target_document": "24",
+        "target_signalement": "12",
+    }
+    assert client.post(f"/partners/conventions/{convention.id}/edit", data=data).status_code == 303
+    bad = client.post(
+        f"/partners/conventions/{convention.id}/edit", data={**data, "target_document": "0"}
+    )
+    assert "entre 1 et 2000" in bad.get_data(as_text=True)
+    assert 'value="24"' in client.get(f"/partners/conventions/{convention.id}/edit").get_data(
+        as_text=True
+    )
+    with app.test_request_context():
+        d = demandes.submit(
+            Account.get(Account.username == "technicien.voisin"),
+            {
+                "caisse": convention.caisse_id,
+                "offer": "document",
+                "motif": "ceam",
+                "civilite": "M.",
+                "nom": "Délai",
+                "prenom": "Test",
+                "date_naissance": date(1970, 1, 1),
+                "departement": "68",
+                "informed": True,
+                "commentaire": "CEAM pour un départ.",
+            },
+            [],
+        )
+    assert Demande.get_by_id(d.id).target_hours == 24

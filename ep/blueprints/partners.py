@@ -2,13 +2,13 @@
 
 from datetime import date
 
-from flask import Blueprint, flash, redirect, url_for
+from flask import Blueprint, flash, redirect, request, url_for
 from flask_login import current_user
 
 from .. import accounts, partners, quotas
 from ..access import allow
 from ..forms import ConventionForm, EmptyForm, FraudForm, HabilitateForm, PartnerForm, ReferentForm
-from ..models import Account, Convention, Partner, Referent
+from ..models import Account, Convention, ConventionOffer, Partner, Referent
 from ..rules import RuleError
 from ..web import refuse, render
 
@@ -80,6 +80,7 @@ def show(partner):
 def edit_convention(convention):
     """Change the convention: dates, effectif, activated offers, documents, deadline."""
     form = ConventionForm(obj=convention)
+    targets = _target_hours(convention)
     if not form.is_submitted():
         form.offers.data = sorted(convention.offer_codes())
         form.headcount.data = convention.partner.headcount
@@ -91,6 +92,7 @@ def edit_convention(convention):
                 form.convention_fields(),
                 form.offers.data,
                 headcount=form.headcount.data,
+                target_hours=targets,
             )
         except RuleError as exc:
             refuse(form, exc)
@@ -106,7 +108,26 @@ def edit_convention(convention):
         referent_form=ReferentForm(),
         roles=Referent.ROLES,
         empty=EmptyForm(),
+        targets=targets,
     )
+
+
+def _target_hours(convention):
+    """Target hours per offer: from the form when posted, else from the convention."""
+    from ..catalogue import TARGET_HOURS
+
+    saved = {
+        link.offer.code: link.target_hours
+        for link in ConventionOffer.select().where(ConventionOffer.convention == convention)
+    }
+    hours = {}
+    for code, default in TARGET_HOURS.items():
+        raw = request.form.get(f"target_{code}") if request.method == "POST" else None
+        if raw is None:
+            hours[code] = saved.get(code) or default
+        else:
+            hours[code] = int(raw) if raw.strip().isdigit() else -1
+    return hours
 
 
 @bp.route("/conventions/<int:convention_id>/referents", methods=["POST"])
@@ -130,6 +151,7 @@ def add_referent(convention):
         referent_form=form,
         roles=Referent.ROLES,
         empty=EmptyForm(),
+        targets=_target_hours(convention),
     )
 
 
