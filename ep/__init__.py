@@ -107,8 +107,30 @@ def create_app(overrides=None):
     access.init_app(app)
     web.init_app(app)
 
-    from .blueprints import accounts, audit, auth, demandes, errors, health, main, partners
+    from .blueprints import (
+        accounts,
+        audit,
+        auth,
+        demandes,
+        errors,
+        exports,
+        health,
+        main,
+        partners,
+        reviews,
+    )
 
-    for module in (auth, main, health, partners, accounts, audit, demandes, errors):
+    for module in (
+        auth,
+        main,
+        health,
+        partners,
+        accounts,
+        audit,
+        demandes,
+        reviews,
+        exports,
+        errors,
+    ):
         app.register_blueprint(module.bp)
     return app

@@ -15,7 +15,15 @@ import functools
 from flask import abort, current_app, request
 from flask_login import current_user
 
-from .models import Account, Attachment, Convention, Demande, Partner, Referent
+from .models import (
+    Account,
+    Attachment,
+    Convention,
+    Demande,
+    Partner,
+    Referent,
+    Review,
+)
 
 PUBLIC = "public"
 
@@ -113,6 +121,7 @@ LOADERS = {
     "referent_id": _loader(Referent, lambda u, r: can_see_convention(u, r.convention)),
     "demande_id": _loader(Demande, can_see_demande),
     "attachment_id": _loader(Attachment, lambda u, a: can_see_demande(u, a.demande)),
+    "review_id": _loader(Review, lambda u, r: can_see_partner(u, r.partner)),
 }
 
 

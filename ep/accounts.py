@@ -7,7 +7,7 @@ from flask import current_app, url_for
 
 from . import audit, mail, passwords, quotas, tokens
 from .db import lock, write
-from .models import Account, Caisse, Convention, Partner, now
+from .models import Account, Caisse, Convention, HabilitationRequest, Partner, now
 from .rules import RuleError
 from .text import fold
 from .workdays import add_workdays
@@ -29,7 +29,9 @@ def make_username(prenom, nom):
     return candidate
 
 
-def create_partner_account(actor, partner, profile, identity, requested_on=None, today=None):
+def create_partner_account(
+    actor, partner, profile, identity, requested_on=None, today=None, habilitation_request=None
+):
     """Create an invited gestionnaire or technicien account within the partner's quota.
 
     For a gestionnaire, `requested_on` is when the partner asked: the convention's deadline
@@ -63,6 +65,10 @@ def create_partner_account(actor, partner, profile, identity, requested_on=None,
             **extra,
         )
         audit.record("account_created", actor=actor, account=account, detail=profile)
+        if habilitation_request is not None:
+            habilitation_request.account = account
+            habilitation_request.done_at = now()
+            habilitation_request.save()
     send_invitation(account, actor)
     return account
 
@@ -180,7 +186,7 @@ def is_last_gestionnaire(account):
     return not _active_gestionnaires(account.partner_id, excluding=account).exists()
 
 
-def deactivate(actor, account, reason, fraud=False, today=None):
+def deactivate(actor, account, reason, fraud=False, review=False):
     """Inactivate an account at once, with a reason; its sessions end at their next request.
 
     A gestionnaire inactivates techniciens of their structure. A caisse agent inactivates any
@@ -193,7 +199,7 @@ def deactivate(actor, account, reason, fraud=False, today=None):
         raise RuleError("Indiquez le motif de l'inactivation.", field="reason")
     if account.state not in ("active", "invited"):
         raise RuleError("Ce compte est déjà inactif.")
-    if actor.profile == "gestionnaire" and account.profile != "technicien":
+    if actor.profile == "gestionnaire" and account.profile != "technicien" and not review:
         raise RuleError("Seule la caisse inactive un compte gestionnaire.")
     if account.profile == "gestionnaire" and not fraud and is_last_gestionnaire(account):
         raise RuleError(
@@ -348,3 +354,37 @@ def set_preferences(account, notify_by_email):
     with write():
         account.notify_by_email = bool(notify_by_email)
         account.save()
+
+
+def record_habilitation_request(agent, partner, person, received_on, today=None):
+    """The caisse records a partner's request to habilitate a gestionnaire; the convention's
+    deadline (working days) runs from its reception (§2.2)."""
+    today = today or date.today()
+    if received_on is None or received_on > today:
+        raise RuleError("La date de réception ne peut pas être dans le futur.", field="received_on")
+    convention = Convention.get_or_none(
+        (Convention.partner == partner) & (Convention.caisse == agent.caisse_id)
+    )
+    days = convention.habilitation_deadline_days if convention else 5
+    with write():
+        request = HabilitationRequest.create(
+            partner=partner,
+            caisse=agent.caisse_id,
+            person=person.strip()[:200],
+            received_on=received_on,
+            due_on=add_workdays(received_on, days),
+            created_by=agent,
+        )
+        audit.record("habilitation_requested", actor=agent, partner=partner)
+    return request
+
+
+def pending_habilitations(partner_ids):
+    return (
+        HabilitationRequest.select()
+        .where(
+            HabilitationRequest.partner.in_(list(partner_ids))
+            & HabilitationRequest.done_at.is_null()
+        )
+        .order_by(HabilitationRequest.due_on)
+    )

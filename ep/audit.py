@@ -28,6 +28,11 @@ ACTIONS = {
     "reset_requested": "Réinitialisation du mot de passe demandée",
     "partner_cut_off": "Accès de la structure coupé",
     "partner_restored": "Accès de la structure rétabli",
+    "review_requested": "Revue des habilitations demandée",
+    "review_periodicity": "Périodicité des revues modifiée",
+    "review_completed": "Revue des habilitations terminée",
+    "review_deactivated": "Compte inactivé (revue des habilitations)",
+    "habilitation_requested": "Demande d'habilitation enregistrée",
 }
 
 

@@ -117,7 +117,8 @@ def housekeeping_cmd(today):
         f"Inactivés (inutilisés) : {counts['idle']} ; inactivations programmées : "
         f"{counts['scheduled']} ; fins de convention : {counts['convention_ended']} ; "
         f"supprimés : {counts['deleted']} ; demandes purgées (fin de convention) : "
-        f"{counts['purged']}."
+        f"{counts['purged']} ; revues ouvertes : {counts['reviews_opened']} ; rappels de "
+        f"revue : {counts['reviews_reminded']}."
     )
 
 

@@ -344,3 +344,23 @@ class PreferencesForm(Form):
     notify_by_email = BooleanField(
         "Recevoir un e-mail quand le statut d'une de mes demandes change"
     )
+
+
+class ReviewRequestForm(Form):
+    due_on = DateField("À terminer avant le", [required()])
+
+
+class PeriodicityForm(Form):
+    months = IntegerField(
+        "Une revue tous les (mois, vide pour aucune)",
+        [Optional(), NumberRange(min=1, max=36, message="Entre 1 et 36 mois.")],
+    )
+
+
+class HabilitationRequestForm(Form):
+    person = StringField(
+        "Personne à habiliter (nom, prénom, fonction)",
+        [required(), Length(max=200)],
+        filters=[strip_filter],
+    )
+    received_on = DateField("Demande reçue le", [required()])

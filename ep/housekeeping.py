@@ -14,7 +14,7 @@ from datetime import date, datetime, timedelta
 
 from flask import current_app
 
-from . import accounts, attachments, audit, login
+from . import accounts, attachments, audit, login, reviews
 from .db import checkpoint, database, write
 from .models import Account, Attachment, Convention, Demande, Message, Partner
 
@@ -65,6 +65,7 @@ def run(today=None):
             counts["scheduled"] += 1
         counts["convention_ended"] = _ends_of_convention(today)
         counts["purged"] = _purge_ended_conventions(today)
+        counts["reviews_opened"], counts["reviews_reminded"] = reviews.run_dated(today)
         cutoff = datetime.combine(today, datetime.min.time()) - timedelta(
             days=current_app.config["EP_DELETE_AFTER_DAYS"]
         )

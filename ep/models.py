@@ -62,6 +62,7 @@ class Convention(BaseModel):
     ends_on = peewee.DateField(null=True)  # set when terminated; otherwise renewed tacitly
     may_receive_documents = peewee.BooleanField(default=False)
     habilitation_deadline_days = peewee.IntegerField(default=5)
+    review_every_months = peewee.IntegerField(null=True)  # periodic habilitation reviews
     created_at = peewee.DateTimeField(default=now)
 
     class Meta:
@@ -327,6 +328,61 @@ class DemandeEvent(BaseModel):
     status = peewee.CharField(max_length=20)
 
 
+class HabilitationRequest(BaseModel):
+    """A partner's request to habilitate a gestionnaire, tracked against the deadline (§2.2)."""
+
+    partner = peewee.ForeignKeyField(Partner, backref="habilitation_requests", on_delete="CASCADE")
+    caisse = peewee.ForeignKeyField(Caisse, backref="+")
+    person = peewee.CharField(max_length=200)  # who is to be habilitated, as the partner said
+    received_on = peewee.DateField()
+    due_on = peewee.DateField()
+    account = peewee.ForeignKeyField(Account, null=True, backref="+")
+    done_at = peewee.DateTimeField(null=True)
+    created_by = peewee.ForeignKeyField(Account, null=True, backref="+")
+    created_at = peewee.DateTimeField(default=now)
+
+
+REVIEW_STATUSES = {"requested": "Demandée", "in_progress": "En cours", "completed": "Terminée"}
+
+
+class Review(BaseModel):
+    """A habilitation review of a partner's accounts (§4.2)."""
+
+    partner = peewee.ForeignKeyField(Partner, backref="reviews", on_delete="CASCADE")
+    caisse = peewee.ForeignKeyField(Caisse, null=True, backref="+")  # who asked, if a caisse
+    requested_by = peewee.ForeignKeyField(Account, null=True, backref="+")
+    requested_at = peewee.DateTimeField(default=now)
+    due_on = peewee.DateField(null=True)
+    status = peewee.CharField(max_length=20, default="requested", index=True)
+    period_start = peewee.DateTimeField()
+    started_at = peewee.DateTimeField(null=True)
+    started_by = peewee.ForeignKeyField(Account, null=True, backref="+")
+    reminded_at = peewee.DateTimeField(null=True)
+    completed_at = peewee.DateTimeField(null=True)
+    completed_by = peewee.ForeignKeyField(Account, null=True, backref="+")
+
+    @property
+    def status_label(self):
+        return REVIEW_STATUSES.get(self.status, self.status)
+
+    def is_overdue(self, today=None):
+        today = today or date.today()
+        return self.status != "completed" and self.due_on is not None and self.due_on < today
+
+
+class ReviewDecision(BaseModel):
+    review = peewee.ForeignKeyField(Review, backref="decisions", on_delete="CASCADE")
+    account = peewee.ForeignKeyField(Account, backref="+")
+    decision = peewee.CharField(max_length=12)  # keep, deactivate
+    reason = peewee.CharField(max_length=300, default="")
+    attestations_confirmed = peewee.BooleanField(default=False)
+    decided_by = peewee.ForeignKeyField(Account, backref="+")
+    decided_at = peewee.DateTimeField(default=now)
+
+    class Meta:
+        indexes = ((("review", "account"), True),)
+
+
 class LoginFailure(BaseModel):
     key = peewee.CharField(max_length=120, index=True)
     at = peewee.DateTimeField(default=now)
@@ -346,6 +402,9 @@ ALL_MODELS = [
     Message,
     Attachment,
     DemandeEvent,
+    HabilitationRequest,
+    Review,
+    ReviewDecision,
     LoginFailure,
 ]
 

@@ -80,12 +80,14 @@ NAV = {
         ("main.index", "Accueil"),
         ("demandes.queue", "Demandes reçues"),
         ("partners.index", "Partenaires"),
+        ("exports.index", "Exports"),
         ("audit.index", "Journal"),
         ("main.help", "Aide"),
     ],
     "gestionnaire": [
         ("main.index", "Accueil"),
         ("accounts.index", "Comptes"),
+        ("reviews.index", "Revues"),
         ("demandes.index", "Demandes"),
         ("audit.index", "Journal"),
         ("main.help", "Aide et contacts"),
@@ -110,7 +112,9 @@ def init_app(app):
     @app.context_processor
     def _nav():
         items = NAV.get(current_user.profile, []) if current_user.is_authenticated else []
-        return {"nav_items": items, "action_labels": ACTIONS}
+        from datetime import date
+
+        return {"nav_items": items, "action_labels": ACTIONS, "today": date.today()}
 
     @app.before_request
     def _idle_timeout():

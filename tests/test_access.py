@@ -2,11 +2,12 @@
 another caisse, against one table of expected outcomes. A route missing from the table fails."""
 
 import shutil
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
 
-from ep import db
+from ep import db, reviews
 from ep.accounts import accept_cgu
 from ep.models import Account, Attachment, Convention, Demande, Partner, Referent
 
@@ -48,6 +49,7 @@ PARTNER_AND_CAISSE = outcome(
     technicien=OK,
     autre_technicien=HIDDEN,
 )
+GESTIONNAIRES = outcome(gestionnaire=OK, autre_gestionnaire=OK)
 MANAGERS = outcome(caisse=OK, autre_caisse=OK, gestionnaire=OK, autre_gestionnaire=OK)
 
 EXPECTED = {
@@ -114,6 +116,21 @@ EXPECTED = {
     ("POST", "demandes.take"): CAISSE_SCOPED,
     ("POST", "demandes.ask"): CAISSE_SCOPED,
     ("POST", "demandes.close"): CAISSE_SCOPED,
+    ("GET", "reviews.index"): GESTIONNAIRES,
+    ("POST", "reviews.start"): GESTIONNAIRES,
+    ("GET", "reviews.show"): SAME_PARTNER,
+    ("POST", "reviews.decide"): SAME_PARTNER,
+    ("POST", "reviews.complete"): outcome(gestionnaire=OK, autre_gestionnaire=HIDDEN),
+    ("GET", "reviews.export_csv"): SAME_PARTNER,
+    ("GET", "reviews.export_xlsx"): SAME_PARTNER,
+    ("POST", "reviews.ask"): CAISSE_SCOPED,
+    ("POST", "reviews.periodicity"): CAISSE_SCOPED,
+    ("POST", "partners.record_request"): CAISSE_SCOPED,
+    ("GET", "exports.index"): CAISSE_ONLY,
+    ("GET", "exports.users_csv"): CAISSE_ONLY,
+    ("GET", "exports.users_xlsx"): CAISSE_ONLY,
+    ("GET", "exports.structure_csv"): GESTIONNAIRES,
+    ("GET", "exports.structure_xlsx"): GESTIONNAIRES,
     ("GET", "audit.index"): MANAGERS,
     ("GET", "audit.export"): MANAGERS,
 }
@@ -141,6 +158,9 @@ def world(tmp_path_factory):
             .where(Demande.partner == voisin)
             .get()
             .id,
+            "review_id": reviews.request_review(
+                account("caisse.demo"), voisin, date.today() + timedelta(days=30)
+            ).id,
             "token": "jeton-invalide",
             "filename": "ep.css",
         }

@@ -5,10 +5,20 @@ from datetime import date
 from flask import Blueprint, flash, redirect, request, url_for
 from flask_login import current_user
 
-from .. import accounts, partners, quotas
+from .. import accounts, partners, quotas, reviews
 from ..access import allow
-from ..forms import ConventionForm, EmptyForm, FraudForm, HabilitateForm, PartnerForm, ReferentForm
-from ..models import Account, Convention, ConventionOffer, Partner, Referent
+from ..forms import (
+    ConventionForm,
+    EmptyForm,
+    FraudForm,
+    HabilitateForm,
+    HabilitationRequestForm,
+    PartnerForm,
+    PeriodicityForm,
+    ReferentForm,
+    ReviewRequestForm,
+)
+from ..models import Account, Convention, ConventionOffer, HabilitationRequest, Partner, Referent
 from ..rules import RuleError
 from ..web import refuse, render
 
@@ -72,6 +82,14 @@ def show(partner):
         usage=usage,
         own_convention=own,
         cut_form=FraudForm(),
+        review=reviews.open_review(partner),
+        last_review=reviews.last_completed(partner),
+        review_form=ReviewRequestForm(formdata=None),
+        periodicity_form=PeriodicityForm(
+            formdata=None, months=own.review_every_months if own else None
+        ),
+        habilitation_form=HabilitationRequestForm(formdata=None, received_on=date.today()),
+        pending_habilitations=list(accounts.pending_habilitations([partner.id])),
     )
 
 
@@ -191,8 +209,15 @@ def add_convention(partner):
 def habilitate(partner):
     """Habilitate a gestionnaire: create the account and e-mail the set-password link (§2.2)."""
     form = HabilitateForm()
+    pending = None
+    if request.args.get("request", type=int):
+        pending = HabilitationRequest.get_or_none(
+            (HabilitationRequest.id == request.args.get("request", type=int))
+            & (HabilitationRequest.partner == partner)
+            & HabilitationRequest.done_at.is_null()
+        )
     if not form.is_submitted():
-        form.requested_on.data = date.today()
+        form.requested_on.data = pending.received_on if pending else date.today()
     if form.validate_on_submit():
         try:
             account = accounts.create_partner_account(
@@ -201,6 +226,7 @@ def habilitate(partner):
                 "gestionnaire",
                 form.identity(),
                 requested_on=form.requested_on.data,
+                habilitation_request=pending,
             )
         except RuleError as exc:
             refuse(form, exc)
@@ -212,7 +238,32 @@ def habilitate(partner):
             )
             return redirect(url_for("partners.show", partner_id=partner.id), 303)
     used, quota = quotas.usage(partner, "gestionnaire")
-    return render("partners/habilitate.html", form=form, partner=partner, used=used, quota=quota)
+    return render(
+        "partners/habilitate.html",
+        form=form,
+        partner=partner,
+        used=used,
+        quota=quota,
+        pending=pending,
+    )
+
+
+@bp.route("/<int:partner_id>/habilitation-requests", methods=["POST"])
+@allow("caisse")
+def record_request(partner):
+    """Record the partner's request to habilitate a gestionnaire (deadline tracked)."""
+    form = HabilitationRequestForm()
+    try:
+        if not form.validate():
+            raise RuleError("Indiquez la personne à habiliter et la date de réception.")
+        accounts.record_habilitation_request(
+            current_user, partner, form.person.data, form.received_on.data
+        )
+    except RuleError as exc:
+        flash(exc.message, "error")
+    else:
+        flash("La demande d'habilitation est enregistrée.", "success")
+    return redirect(url_for("partners.show", partner_id=partner.id), 303)
 
 
 @bp.route("/<int:partner_id>/cut-off", methods=["POST"])

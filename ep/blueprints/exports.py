@@ -1,0 +1,90 @@
+"""User lists for caisse staff and gestionnaires (CONTRACT.md, "User export format")."""
+
+from datetime import date
+
+from flask import Blueprint, Response, request
+from flask_login import current_user
+
+from .. import exports
+from ..access import allow
+from ..models import Partner
+from ..web import csv_download, render
+
+bp = Blueprint("exports", __name__)
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def _scope():
+    """Partners and states the user asked for, within what the user may see."""
+    if current_user.profile == "caisse":
+        allowed = [p.id for p in Partner.for_caisse(current_user.caisse_id)]
+    else:
+        allowed = [current_user.partner_id]
+    wanted = request.args.getlist("partner", type=int)
+    partner_ids = [p for p in wanted if p in allowed] if wanted else allowed
+    states = request.args.getlist("statut") or None
+    states = [s for s in (states or []) if s in exports.STATUTS] or None
+    return partner_ids, states
+
+
+def _filename(ext):
+    return f"utilisateurs-{date.today().isoformat()}.{ext}"
+
+
+@bp.route("/caisse/export")
+@allow("caisse")
+def index():
+    """Choose partners and states, then download the user list."""
+    partners = list(Partner.for_caisse(current_user.caisse_id))
+    return render("exports/index.html", partners=partners, statuts=exports.STATUTS)
+
+
+@bp.route("/caisse/export/utilisateurs.csv")
+@allow("caisse")
+def users_csv():
+    """The accounts of the partners conventioned with the agent's caisse, as CSV."""
+    partner_ids, states = _scope()
+    return csv_download(
+        _filename("csv"), exports.USER_HEADER, lambda: exports.user_rows(partner_ids, states)
+    )
+
+
+@bp.route("/caisse/export/utilisateurs.xlsx")
+@allow("caisse")
+def users_xlsx():
+    """The same list as XLSX."""
+    partner_ids, states = _scope()
+    out = exports.xlsx_file(
+        exports.USER_HEADER, exports.user_rows(partner_ids, states), "Utilisateurs"
+    )
+    return Response(
+        out,
+        mimetype=XLSX,
+        headers={"Content-Disposition": f'attachment; filename="{_filename("xlsx")}"'},
+    )
+
+
+@bp.route("/accounts/export/utilisateurs.csv")
+@allow("gestionnaire")
+def structure_csv():
+    """A gestionnaire exports the structure's own user list, same format."""
+    partner_ids, states = _scope()
+    return csv_download(
+        _filename("csv"), exports.USER_HEADER, lambda: exports.user_rows(partner_ids, states)
+    )
+
+
+@bp.route("/accounts/export/utilisateurs.xlsx")
+@allow("gestionnaire")
+def structure_xlsx():
+    """The structure's own user list as XLSX."""
+    partner_ids, states = _scope()
+    out = exports.xlsx_file(
+        exports.USER_HEADER, exports.user_rows(partner_ids, states), "Utilisateurs"
+    )
+    return Response(
+        out,
+        mimetype=XLSX,
+        headers={"Content-Disposition": f'attachment; filename="{_filename("xlsx")}"'},
+    )

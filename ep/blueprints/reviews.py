@@ -1,0 +1,150 @@
+"""Habilitation reviews (§4.2): asked by the caisse, run by a gestionnaire, frozen once done."""
+
+from flask import Blueprint, Response, flash, redirect, request, url_for
+from flask_login import current_user
+
+from .. import exports, reviews
+from ..access import allow
+from ..forms import PeriodicityForm, ReviewRequestForm
+from ..models import Review
+from ..rules import RuleError
+from ..web import csv_download, is_partial, render
+
+bp = Blueprint("reviews", __name__, url_prefix="/reviews")
+
+
+@bp.route("/")
+@allow("gestionnaire")
+def index():
+    """The structure's open review (to start or resume) and its completed reviews."""
+    partner = current_user.partner
+    past = list(
+        Review.select()
+        .where((Review.partner == partner) & (Review.status == "completed"))
+        .order_by(Review.completed_at.desc())
+    )
+    return render("reviews/index.html", current=reviews.open_review(partner), past=past)
+
+
+@bp.route("/start", methods=["POST"])
+@allow("gestionnaire")
+def start():
+    """Start (or resume) the structure's review."""
+    review = reviews.start(current_user)
+    return redirect(url_for("reviews.show", review_id=review.id), 303)
+
+
+def _page(review, errors=None, status=200):
+    decided, total = reviews.progress(review)
+    return render(
+        "reviews/show.html",
+        review=review,
+        rows=reviews.rows(review),
+        decided=decided,
+        total=total,
+        errors=errors or {},
+    ), status
+
+
+@bp.route("/<int:review_id>")
+@allow("gestionnaire", "caisse")
+def show(review):
+    """The review table, or the signed-off record once completed (printable)."""
+    return _page(review)
+
+
+@bp.route("/<int:review_id>/accounts/<int:account_id>", methods=["POST"])
+@allow("gestionnaire", "caisse")
+def decide(review, account):
+    """Keep or inactivate one account; the row and the progress update in place."""
+    form = request.form
+    error = None
+    try:
+        reviews.decide(
+            current_user,
+            review,
+            account,
+            form.get("decision", ""),
+            form.get("reason", ""),
+            attestations=all(form.get(f"attest_{k}") for k in ("employment", "equipment", "email")),
+        )
+    except RuleError as exc:
+        error = exc.message
+    if is_partial():
+        row = next((r for r in reviews.rows(review) if r["account"].id == account.id), None)
+        decided, total = reviews.progress(review)
+        return render(
+            "reviews/_row_response.html",
+            review=review,
+            r=row,
+            error=error,
+            decided=decided,
+            total=total,
+        )
+    if error:
+        return _page(review, errors={account.id: error})
+    return redirect(url_for("reviews.show", review_id=review.id) + f"#compte-{account.id}", 303)
+
+
+@bp.route("/<int:review_id>/complete", methods=["POST"])
+@allow("gestionnaire")
+def complete(review):
+    """Apply the decisions and sign the review off; it cannot be edited afterwards."""
+    try:
+        reviews.complete(current_user, review)
+    except RuleError as exc:
+        flash(exc.message, "error")
+    else:
+        flash("La revue est terminée et les décisions sont appliquées.", "success")
+    return redirect(url_for("reviews.show", review_id=review.id), 303)
+
+
+@bp.route("/<int:review_id>/export.csv")
+@allow("gestionnaire", "caisse")
+def export_csv(review):
+    """The review record as CSV."""
+    return csv_download(
+        f"revue-{review.id}.csv", exports.REVIEW_HEADER, lambda: exports.review_rows(review)
+    )
+
+
+@bp.route("/<int:review_id>/export.xlsx")
+@allow("gestionnaire", "caisse")
+def export_xlsx(review):
+    """The review record as XLSX."""
+    out = exports.xlsx_file(exports.REVIEW_HEADER, exports.review_rows(review), "Revue")
+    return Response(
+        out,
+        mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        headers={"Content-Disposition": f'attachment; filename="revue-{review.id}.xlsx"'},
+    )
+
+
+@bp.route("/ask/<int:partner_id>", methods=["POST"])
+@allow("caisse")
+def ask(partner):
+    """The caisse asks the partner for a review by a due date; gestionnaires are told."""
+    form = ReviewRequestForm()
+    try:
+        reviews.request_review(current_user, partner, form.due_on.data if form.validate() else None)
+    except RuleError as exc:
+        flash(exc.message, "error")
+    else:
+        flash("La revue est demandée ; les gestionnaires de la structure sont prévenus.", "success")
+    return redirect(url_for("partners.show", partner_id=partner.id), 303)
+
+
+@bp.route("/periodicity/<int:convention_id>", methods=["POST"])
+@allow("caisse")
+def periodicity(convention):
+    """The caisse sets how often the partner's reviews open by themselves."""
+    form = PeriodicityForm()
+    try:
+        if not form.validate():
+            raise RuleError("Une périodicité entre 1 et 36 mois, ou vide.")
+        reviews.set_periodicity(current_user, convention, form.months.data)
+    except RuleError as exc:
+        flash(exc.message, "error")
+    else:
+        flash("La périodicité des revues est enregistrée.", "success")
+    return redirect(url_for("partners.show", partner_id=convention.partner_id), 303)

@@ -1,0 +1,283 @@
+"""Habilitation reviews (§4.2): the caisse asks, a gestionnaire runs the review, every account
+gets a decision, decisions are applied at completion and the record is then frozen."""
+
+from datetime import date, datetime, timedelta
+
+from flask import current_app, url_for
+
+from . import accounts, audit
+from .db import write
+from .models import Account, Convention, Demande, Review, ReviewDecision, now
+from .rules import RuleError
+
+IDLE_DAYS_SUGGESTION = 30
+REMIND_DAYS_BEFORE = 7
+
+
+def open_review(partner):
+    return (
+        Review.select()
+        .where((Review.partner == partner) & (Review.status != "completed"))
+        .order_by(Review.id.desc())
+        .first()
+    )
+
+
+def last_completed(partner):
+    return (
+        Review.select()
+        .where((Review.partner == partner) & (Review.status == "completed"))
+        .order_by(Review.completed_at.desc())
+        .first()
+    )
+
+
+def _period_start(partner):
+    last = last_completed(partner)
+    return last.completed_at if last else partner.created_at
+
+
+def _create(partner, actor, due_on, caisse=None):
+    if open_review(partner) is not None:
+        raise RuleError("Une revue des habilitations est déjà ouverte pour cette structure.")
+    review = Review.create(
+        partner=partner,
+        caisse=caisse,
+        requested_by=actor,
+        due_on=due_on,
+        period_start=_period_start(partner),
+    )
+    audit.record(
+        "review_requested",
+        actor=actor,
+        partner=partner,
+        detail=due_on.isoformat() if due_on else "",
+    )
+    return review
+
+
+def request_review(agent, partner, due_on, today=None):
+    """A caisse agent asks the partner for a review, to be completed by `due_on`."""
+    today = today or date.today()
+    if due_on is None or due_on <= today:
+        raise RuleError("Choisissez une échéance à venir.", field="due_on")
+    with write():
+        review = _create(partner, agent, due_on, caisse=agent.caisse_id)
+    _tell_gestionnaires(
+        review,
+        "Revue des habilitations demandée",
+        f"{agent.caisse.name} demande à votre structure une revue des habilitations de ses "
+        f"comptes, à terminer avant le {due_on.strftime('%d/%m/%Y')}.",
+    )
+    return review
+
+
+def set_periodicity(agent, convention, months):
+    """The caisse asks for a review every `months` months (None: no periodic review)."""
+    if months is not None and not 1 <= months <= 36:
+        raise RuleError("Une périodicité entre 1 et 36 mois.", field="months")
+    with write():
+        convention.review_every_months = months
+        convention.save()
+        audit.record(
+            "review_periodicity",
+            actor=agent,
+            partner=convention.partner_id,
+            detail=str(months or ""),
+        )
+
+
+def start(gestionnaire, today=None):
+    """A gestionnaire starts the open review, or a new one on their own initiative."""
+    partner = gestionnaire.partner
+    with write():
+        review = open_review(partner) or _create(partner, gestionnaire, None)
+        if review.status == "requested":
+            review.status = "in_progress"
+            review.started_at = now()
+            review.started_by = gestionnaire
+            review.save()
+    return review
+
+
+def accounts_under_review(review):
+    """Every account of the structure that holds access: active or invited."""
+    return list(
+        Account.select()
+        .where((Account.partner == review.partner) & (Account.state.in_(("active", "invited"))))
+        .order_by(Account.profile, Account.nom, Account.prenom)
+    )
+
+
+def rows(review, today=None):
+    """The review table: each account with its facts, suggestion and decision."""
+    today = today or date.today()
+    listed = (
+        accounts_under_review(review)
+        if review.status != "completed"
+        else [d.account for d in review.decisions.order_by(ReviewDecision.id)]
+    )
+    decisions = {d.account_id: d for d in review.decisions}
+    counts = {}
+    for demande in Demande.select(Demande.author).where(
+        (Demande.partner == review.partner) & (Demande.created_at >= review.period_start)
+    ):
+        counts[demande.author_id] = counts.get(demande.author_id, 0) + 1
+    limit = datetime.combine(today, datetime.min.time()) - timedelta(days=IDLE_DAYS_SUGGESTION)
+    result = []
+    for account in listed:
+        used = account.last_login_at or account.created_at
+        result.append(
+            {
+                "account": account,
+                "requests": counts.get(account.id, 0),
+                "suggest_inactivation": used < limit,
+                "decision": decisions.get(account.id),
+            }
+        )
+    return result
+
+
+def progress(review):
+    """(decided, total) for the accounts under review."""
+    if review.status == "completed":
+        n = review.decisions.count()
+        return n, n
+    listed = {a.id for a in accounts_under_review(review)}
+    decided = sum(1 for d in review.decisions if d.account_id in listed)
+    return decided, len(listed)
+
+
+def decide(actor, review, account, decision, reason="", attestations=False):
+    """Record the decision on one account. Nobody decides on their own account (§4.2)."""
+    if review.status == "completed":
+        raise RuleError("Cette revue est terminée : elle ne peut plus être modifiée.")
+    if account.id == actor.id:
+        raise RuleError(
+            "Vous ne pouvez pas décider pour votre propre compte : un autre "
+            "gestionnaire ou la caisse le fait.",
+            field="decision",
+        )
+    if account.partner_id != review.partner_id or account.state not in ("active", "invited"):
+        raise RuleError("Ce compte ne fait pas partie de la revue.")
+    reason = (reason or "").strip()
+    if decision not in ("keep", "deactivate"):
+        raise RuleError("Choisissez : conserver ou inactiver.", field="decision")
+    if decision == "deactivate" and not reason:
+        raise RuleError("Indiquez le motif de l'inactivation.", field="reason")
+    if decision == "keep" and account.profile == "technicien" and not attestations:
+        raise RuleError(
+            "Pour conserver un technicien, confirmez à nouveau les trois attestations.",
+            field="attestations",
+        )
+    with write():
+        if review.status == "requested":
+            review.status = "in_progress"
+            review.started_at = now()
+            review.started_by = actor
+            review.save()
+        ReviewDecision.delete().where(
+            (ReviewDecision.review == review) & (ReviewDecision.account == account)
+        ).execute()
+        return ReviewDecision.create(
+            review=review,
+            account=account,
+            decision=decision,
+            reason=reason[:300],
+            attestations_confirmed=bool(attestations) and decision == "keep",
+            decided_by=actor,
+        )
+
+
+def complete(actor, review, today=None):
+    """Apply every decision at once and freeze the review as a signed-off record."""
+    if review.status == "completed":
+        raise RuleError("Cette revue est déjà terminée.")
+    decided, total = progress(review)
+    if decided < total:
+        raise RuleError(
+            f"Il reste {total - decided} compte(s) sans décision : la revue ne "
+            "peut pas encore être terminée."
+        )
+    listed = {a.id for a in accounts_under_review(review)}
+    with write():
+        # Decisions on accounts that left meanwhile are not part of the record.
+        ReviewDecision.delete().where(
+            (ReviewDecision.review == review) & ~(ReviewDecision.account.in_(list(listed)))
+        ).execute()
+        decisions = list(review.decisions.where(ReviewDecision.decision == "deactivate"))
+        # Gestionnaires last, so that the last-gestionnaire rule sees the final picture.
+        decisions.sort(key=lambda d: d.account.profile == "gestionnaire")
+        for d in decisions:
+            accounts.deactivate(
+                d.decided_by if d.decided_by.profile == "caisse" else actor,
+                Account.get_by_id(d.account_id),
+                f"Revue des habilitations – {d.reason}",
+                review=True,
+            )
+        review.status = "completed"
+        review.completed_at = now()
+        review.completed_by = actor
+        review.save()
+        audit.record(
+            "review_completed",
+            actor=actor,
+            partner=review.partner_id,
+            detail=f"{len(listed)} comptes, {len(decisions)} inactivés",
+        )
+    return review
+
+
+def run_dated(today):
+    """Periodic reviews open by themselves; reminders go before the due date."""
+    opened = reminded = 0
+    for convention in Convention.select().where(Convention.review_every_months.is_null(False)):
+        if not convention.is_active(today) or open_review(convention.partner_id) is not None:
+            continue
+        last = last_completed(convention.partner_id)
+        base = last.completed_at.date() if last else convention.starts_on
+        due = _add_months(base, convention.review_every_months)
+        if today >= due - timedelta(days=30):
+            review = _create(
+                convention.partner,
+                None,
+                max(due, today + timedelta(days=7)),
+                caisse=convention.caisse_id,
+            )
+            _tell_gestionnaires(
+                review,
+                "Revue des habilitations à faire",
+                "La revue périodique des habilitations de votre structure est "
+                f"ouverte, à terminer avant le {review.due_on.strftime('%d/%m/%Y')}.",
+            )
+            opened += 1
+    for review in Review.select().where(
+        (Review.status != "completed") & Review.due_on.is_null(False) & Review.reminded_at.is_null()
+    ):
+        if review.due_on - timedelta(days=REMIND_DAYS_BEFORE) <= today:
+            _tell_gestionnaires(
+                review,
+                "Rappel : revue des habilitations",
+                "La revue des habilitations de votre structure est attendue "
+                f"avant le {review.due_on.strftime('%d/%m/%Y')}.",
+            )
+            review.reminded_at = now()
+            review.save()
+            reminded += 1
+    return opened, reminded
+
+
+def _add_months(day, months):
+    month = day.month - 1 + months
+    year, month = day.year + month // 12, month % 12 + 1
+    for d in (day.day, 30, 29, 28):
+        try:
+            return date(year, month, d)
+        except ValueError:
+            continue
+    raise AssertionError("unreachable")
+
+
+def _tell_gestionnaires(review, subject, text):
+    link = current_app.config["EP_BASE_URL"].rstrip("/") + url_for("reviews.index")
+    accounts.notify_partner(review.partner_id, subject, f"{text}\n\nPour la faire : {link}")
