@@ -213,8 +213,9 @@ def deactivate(actor, account, reason, fraud=False, review=False):
         account.scheduled_inactivation_on = None
         account.rotate_session()
         account.save()
+        action = "fraud_deactivated" if fraud else "review_deactivated" if review else "deactivated"
         audit.record(
-            "fraud_deactivated" if fraud else "deactivated",
+            action,
             actor=actor,
             account=account,
             detail=reason[:300],

@@ -122,6 +122,57 @@ def housekeeping_cmd(today):
     )
 
 
+@cli.command("export-users", help="Exporte la liste des utilisateurs (même contenu que le web).")
+@click.option(
+    "--format", "fmt", type=click.Choice(["csv", "xlsx"]), default="csv", show_default=True
+)
+@click.option(
+    "--caisse",
+    "caisse_name",
+    default=None,
+    help="Seulement les partenaires conventionnés avec cette caisse.",
+)
+@click.option(
+    "-o",
+    "output",
+    type=click.Path(dir_okay=False, writable=True),
+    default=None,
+    help="Fichier de sortie (par défaut : la sortie standard).",
+)
+def export_users_cmd(fmt, caisse_name, output):
+    from . import csvexport, db, exports
+    from .models import Caisse, Partner
+
+    app = _app()
+    with _context(app), db.database.connection_context():
+        if caisse_name:
+            caisse = Caisse.get_or_none(Caisse.name == caisse_name)
+            if caisse is None:
+                raise click.ClickException(f"caisse inconnue : {caisse_name}")
+            partner_ids = [p.id for p in Partner.for_caisse(caisse)]
+        else:
+            partner_ids = [p.id for p in Partner.select(Partner.id)]
+        rows = exports.user_rows(partner_ids)
+        if fmt == "xlsx":
+            if not output and sys.stdout.isatty():
+                raise click.ClickException("indiquez un fichier avec -o pour le format xlsx.")
+            data = exports.xlsx_file(exports.USER_HEADER, rows, "Utilisateurs")
+            chunks = iter(lambda: data.read(65536), b"")
+        else:
+            chunks = csvexport.stream(exports.USER_HEADER, rows)
+        out = open(output, "wb") if output else sys.stdout.buffer
+        try:
+            for chunk in chunks:
+                out.write(chunk)
+        finally:
+            if fmt == "xlsx":
+                data.close()
+            if output:
+                out.close()
+            else:
+                out.flush()
+
+
 @cli.command("backup", help="Copie cohérente de la base, même pendant que le serveur tourne.")
 @click.argument("target", type=click.Path(dir_okay=False, writable=True))
 def backup_cmd(target):

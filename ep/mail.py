@@ -29,7 +29,7 @@ def send(to, subject, body):
     else:
         outbox = Path(current_app.instance_path) / "outbox"
         outbox.mkdir(parents=True, exist_ok=True)
-        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+        stamp = datetime.now().strftime("%Y%m%d-%H%M%S-%f")
         name = f"{stamp}-{uuid.uuid4().hex[:8]}.eml"
         (outbox / name).write_bytes(bytes(msg))
     return msg

@@ -2,7 +2,7 @@
 
 from datetime import date
 
-from flask import Blueprint, Response, request
+from flask import Blueprint, request, send_file
 from flask_login import current_user
 
 from .. import exports
@@ -58,11 +58,7 @@ def users_xlsx():
     out = exports.xlsx_file(
         exports.USER_HEADER, exports.user_rows(partner_ids, states), "Utilisateurs"
     )
-    return Response(
-        out,
-        mimetype=XLSX,
-        headers={"Content-Disposition": f'attachment; filename="{_filename("xlsx")}"'},
-    )
+    return send_file(out, mimetype=XLSX, as_attachment=True, download_name=_filename("xlsx"))
 
 
 @bp.route("/accounts/export/utilisateurs.csv")
@@ -83,8 +79,4 @@ def structure_xlsx():
     out = exports.xlsx_file(
         exports.USER_HEADER, exports.user_rows(partner_ids, states), "Utilisateurs"
     )
-    return Response(
-        out,
-        mimetype=XLSX,
-        headers={"Content-Disposition": f'attachment; filename="{_filename("xlsx")}"'},
-    )
+    return send_file(out, mimetype=XLSX, as_attachment=True, download_name=_filename("xlsx"))

@@ -1,6 +1,6 @@
 """Habilitation reviews (§4.2): asked by the caisse, run by a gestionnaire, frozen once done."""
 
-from flask import Blueprint, Response, flash, redirect, request, url_for
+from flask import Blueprint, flash, redirect, request, send_file, url_for
 from flask_login import current_user
 
 from .. import exports, reviews
@@ -9,6 +9,8 @@ from ..forms import PeriodicityForm, ReviewRequestForm
 from ..models import Review
 from ..rules import RuleError
 from ..web import csv_download, is_partial, render
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 bp = Blueprint("reviews", __name__, url_prefix="/reviews")
 
@@ -113,10 +115,8 @@ def export_csv(review):
 def export_xlsx(review):
     """The review record as XLSX."""
     out = exports.xlsx_file(exports.REVIEW_HEADER, exports.review_rows(review), "Revue")
-    return Response(
-        out,
-        mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-        headers={"Content-Disposition": f'attachment; filename="revue-{review.id}.xlsx"'},
+    return send_file(
+        out, mimetype=XLSX, as_attachment=True, download_name=f"revue-{review.id}.xlsx"
     )
 
 

@@ -1,0 +1,145 @@
+"""User-list exports: the exact CSV format of CONTRACT.md, XLSX with the same rows."""
+
+import io
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from openpyxl import load_workbook
+
+from ep import accounts
+from ep.exports import USER_HEADER
+from ep.models import Account, Partner
+
+from .conftest import account
+
+HEADER = (
+    "partenaire;profil;identifiant;civilite;nom;prenom;fonction;email;telephone;statut;"
+    "cree_le;cree_par;derniere_connexion;inactive_le;derniere_revue"
+)
+
+
+def test_csv_bytes_bom_separator_header_crlf(client, login_as):
+    login_as("caisse.demo")
+    response = client.get("/caisse/export/utilisateurs.csv")
+    body = response.get_data()
+    assert response.mimetype == "text/csv"
+    assert "attachment" in response.headers["Content-Disposition"]
+    assert body.startswith(b"\xef\xbb\xbf" + HEADER.encode() + b"\r\n")
+    lines = body[3:].decode("utf-8").split("\r\n")
+    assert lines[-1] == ""
+    rows = [line.split(";") for line in lines[1:-1]]
+    assert {r[0] for r in rows} == {"CCAS de Démo", "CCAS Voisin"}
+    assert all(len(r) == 15 for r in rows)
+    tech = next(r for r in rows if r[2] == "technicien.demo")
+    assert tech[1] == "technicien" and tech[9] == "actif" and tech[11] == "gestionnaire.demo"
+    assert tech[4] == "Exemple" and tech[5] == "Théo"
+    assert len(tech[10]) == 10 and tech[10][4] == "-"  # YYYY-MM-DD
+
+
+def test_formula_cells_are_neutralised(client, login_as):
+    Account.update(
+        nom='=HYPERLINK("http://x")', prenom="+33", fonction="-2", telephone="@SUM(1)"
+    ).where(Account.username == "technicien.demo").execute()
+    login_as("caisse.demo")
+    body = client.get("/caisse/export/utilisateurs.csv").get_data().decode("utf-8-sig")
+    row = next(line for line in body.split("\r\n") if "technicien.demo" in line)
+    assert "'=HYPERLINK" in row and ";'+33;" in row and ";'-2;" in row and "'@SUM(1)" in row
+
+
+def test_deleted_accounts_are_not_listed_and_other_caisse_sees_only_its_partners(
+    client, login_as, app
+):
+    Account.update(state="deleted").where(Account.username == "technicien.voisin").execute()
+    login_as("caisse.demo")
+    body = client.get("/caisse/export/utilisateurs.csv").get_data().decode("utf-8-sig")
+    assert "technicien.voisin" not in body and "gestionnaire.voisin" in body
+    login_as("carsat.demo")
+    body = client.get("/caisse/export/utilisateurs.csv").get_data().decode("utf-8-sig")
+    assert "CCAS Voisin" not in body and "technicien.demo" in body
+
+
+def test_filters_by_partner_and_state(client, login_as, app):
+    with app.test_request_context():
+        accounts.deactivate(account("gestionnaire.demo"), account("technicien.demo"), "Départ")
+    login_as("caisse.demo")
+    voisin = Partner.get(Partner.name == "CCAS Voisin").id
+    body = (
+        client.get(f"/caisse/export/utilisateurs.csv?partner={voisin}")
+        .get_data()
+        .decode("utf-8-sig")
+    )
+    assert "CCAS de Démo" not in body and "CCAS Voisin" in body
+    body = (
+        client.get("/caisse/export/utilisateurs.csv?statut=inactive").get_data().decode("utf-8-sig")
+    )
+    lines = [line for line in body.split("\r\n")[1:] if line]
+    assert len(lines) == 1 and "technicien.demo" in lines[0] and ";inactif;" in lines[0]
+    assert lines[0].split(";")[13]  # inactive_le filled
+
+
+def test_xlsx_has_the_same_rows(client, login_as):
+    login_as("caisse.demo")
+    csv_rows = [
+        line.split(";")
+        for line in client.get("/caisse/export/utilisateurs.csv")
+        .get_data()
+        .decode("utf-8-sig")
+        .split("\r\n")
+        if line
+    ]
+    response = client.get("/caisse/export/utilisateurs.xlsx")
+    data = response.get_data()
+    response.close()
+    sheet = load_workbook(io.BytesIO(data)).active
+    xlsx_rows = [
+        [c if c is not None else "" for c in row] for row in sheet.iter_rows(values_only=True)
+    ]
+    assert xlsx_rows == csv_rows
+    assert xlsx_rows[0] == USER_HEADER
+
+
+def test_gestionnaire_exports_their_own_structure(client, login_as):
+    login_as("gestionnaire.voisin")
+    body = client.get("/accounts/export/utilisateurs.csv").get_data().decode("utf-8-sig")
+    assert "CCAS Voisin" in body and "CCAS de Démo" not in body
+    other = Partner.get(Partner.name == "CCAS de Démo").id
+    body = (
+        client.get(f"/accounts/export/utilisateurs.csv?partner={other}")
+        .get_data()
+        .decode("utf-8-sig")
+    )
+    assert "CCAS de Démo" not in body  # asking for another partner gives nothing of it
+
+
+def test_cli_export_matches_the_web_export(app, client, login_as, tmp_path):
+    login_as("caisse.demo")
+    web = client.get("/caisse/export/utilisateurs.csv").get_data()
+    from ep.db import database
+
+    database.close()
+    env = {
+        **os.environ,
+        "EP_INSTANCE_PATH": app.instance_path,
+        "EP_DATABASE_URL": app.config["EP_DATABASE_URL"],
+    }
+    ep = str(Path(sys.executable).with_name("ep"))
+    out = tmp_path / "u.csv"
+    result = subprocess.run(
+        [ep, "export-users", "--caisse", "CPAM de Démo", "-o", str(out)],
+        env=env,
+        capture_output=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert out.read_bytes() == web
+    xlsx = tmp_path / "u.xlsx"
+    result = subprocess.run(
+        [ep, "export-users", "--format", "xlsx", "-o", str(xlsx)],
+        env=env,
+        capture_output=True,
+        timeout=60,
+    )
+    assert result.returncode == 0
+    assert load_workbook(xlsx).active.max_row == 5  # header + the 4 partner accounts
