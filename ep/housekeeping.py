@@ -13,6 +13,7 @@ import time
 from datetime import date, datetime, timedelta
 
 from flask import current_app
+from peewee import fn
 
 from . import accounts, attachments, audit, login, reviews
 from .db import checkpoint, database, write
@@ -34,14 +35,13 @@ def idle_techniciens(today):
     limit = datetime.combine(today, datetime.min.time()) - timedelta(
         days=current_app.config["EP_TECHNICIEN_IDLE_DAYS"]
     )
-    for account in Account.select().where(
-        (Account.profile == "technicien") & (Account.state.in_(("active", "invited")))
-    ):
-        used = max(
-            d for d in (account.last_login_at, account.created_at, account.reactivated_at) if d
-        )
-        if used < limit:
-            yield account
+    return Account.select().where(
+        (Account.profile == "technicien")
+        & Account.state.in_(("active", "invited"))
+        & (fn.COALESCE(Account.last_login_at, Account.created_at) < limit)
+        & (Account.created_at < limit)
+        & (Account.reactivated_at.is_null() | (Account.reactivated_at < limit))
+    )
 
 
 def run(today=None):

@@ -2,10 +2,11 @@
 
 from flask import Blueprint
 from flask_login import current_user
+from peewee import fn
 
 from .. import accounts, quotas, reviews
 from ..access import allow
-from ..models import Account, Convention, Demande, Partner, Referent
+from ..models import Account, Convention, Demande, Partner, Referent, Review
 from ..web import render
 
 bp = Blueprint("main", __name__)
@@ -41,30 +42,52 @@ def index():
 
 
 def _dashboard(agent):
-    """Per partner: quotas in use, reviews, pending habilitations and open requests."""
+    """Per partner: quotas in use, reviews, pending habilitations and open requests.
+
+    A caisse may have hundreds of partners: each figure is one grouped query."""
     partners = list(Partner.for_caisse(agent.caisse_id))
-    pending = {}
-    for h in accounts.pending_habilitations([p.id for p in partners]):
-        pending.setdefault(h.partner_id, []).append(h)
-    rows = []
-    for partner in partners:
-        rows.append(
-            {
-                "partner": partner,
-                "usage": {p: quotas.usage(partner, p) for p in ("gestionnaire", "technicien")},
-                "last_review": reviews.last_completed(partner),
-                "open_review": reviews.open_review(partner),
-                "pending": pending.get(partner.id, []),
-                "open_demandes": Demande.select()
-                .where(
-                    (Demande.partner == partner)
-                    & (Demande.caisse == agent.caisse_id)
-                    & (Demande.status != "closed")
-                )
-                .count(),
-            }
+    ids = [p.id for p in partners]
+    used = {}
+    for partner_id, profile, n in (
+        Account.select(Account.partner, Account.profile, fn.COUNT(Account.id))
+        .where(Account.partner.in_(ids) & Account.state.in_(("invited", "active")))
+        .group_by(Account.partner, Account.profile)
+        .tuples()
+    ):
+        used[(partner_id, profile)] = n
+    open_demandes = dict(
+        Demande.select(Demande.partner, fn.COUNT(Demande.id))
+        .where(
+            Demande.partner.in_(ids)
+            & (Demande.caisse == agent.caisse_id)
+            & (Demande.status != "closed")
         )
-    return rows
+        .group_by(Demande.partner)
+        .tuples()
+    )
+    last_review, open_review = {}, {}
+    for review in Review.select().where(Review.partner.in_(ids)).order_by(Review.id):
+        if review.status == "completed":
+            last_review[review.partner_id] = review
+        else:
+            open_review[review.partner_id] = review
+    pending = {}
+    for h in accounts.pending_habilitations(ids):
+        pending.setdefault(h.partner_id, []).append(h)
+    return [
+        {
+            "partner": p,
+            "usage": {
+                profile: (used.get((p.id, profile), 0), quotas.limit(p.headcount, profile))
+                for profile in ("gestionnaire", "technicien")
+            },
+            "last_review": last_review.get(p.id),
+            "open_review": open_review.get(p.id),
+            "pending": pending.get(p.id, []),
+            "open_demandes": open_demandes.get(p.id, 0),
+        }
+        for p in partners
+    ]
 
 
 @bp.route("/aide")
