@@ -42,8 +42,9 @@ def build(instance):
             partners = []
             for i in range(PARTNERS):
                 p = Partner.create(name=f"Structure {i:04d}", headcount=40)
-                c = Convention.create(partner=p, caisse=cpam, signed_on=now.date(),
-                                      starts_on=now.date())
+                c = Convention.create(
+                    partner=p, caisse=cpam, signed_on=now.date(), starts_on=now.date()
+                )
                 ConventionOffer.insert_many(
                     [{"convention": c, "offer": o} for o in offers]
                 ).execute()
@@ -51,29 +52,48 @@ def build(instance):
             rows = []
             for n in range(ACCOUNTS):
                 p = partners[n % PARTNERS]
-                rows.append({
-                    "username": f"u{n:06d}", "profile": "technicien" if n % 7 else "gestionnaire",
-                    "partner": p.id, "civilite": "Mme", "nom": f"Nom{n}", "prenom": "Prénom",
-                    "fonction": "Agent", "telephone": "0102030405",
-                    "email": f"u{n}@example.org", "state": ("active", "invited", "inactive")[n % 3],
-                    "created_at": now - timedelta(days=n % 400),
-                    "search_key": f"prenom nom{n} u{n:06d}",
-                })
+                rows.append(
+                    {
+                        "username": f"u{n:06d}",
+                        "profile": "technicien" if n % 7 else "gestionnaire",
+                        "partner": p.id,
+                        "civilite": "Mme",
+                        "nom": f"Nom{n}",
+                        "prenom": "Prénom",
+                        "fonction": "Agent",
+                        "telephone": "0102030405",
+                        "email": f"u{n}@example.org",
+                        "state": ("active", "invited", "inactive")[n % 3],
+                        "created_at": now - timedelta(days=n % 400),
+                        "search_key": f"prenom nom{n} u{n:06d}",
+                    }
+                )
                 if len(rows) == 5000:
                     Account.insert_many(rows).execute()
                     rows = []
             if rows:
                 Account.insert_many(rows).execute()
             author = Account.get(Account.username == "technicien.demo")
-            demandes = [{
-                "partner": author.partner_id, "caisse": cpam, "author": author.id,
-                "offer": offers[1].id, "motif": motif.id, "assure_nom": f"Assure{n}",
-                "assure_prenom": "Test", "assure_civilite": "M.", "assure_departement": "75",
-                "assure_search": f"assure{n} test", "commentaire": "Demande de banc d'essai.",
-                "urgent": n % 10 == 0, "created_at": now - timedelta(hours=n),
-            } for n in range(10000)]
+            demandes = [
+                {
+                    "partner": author.partner_id,
+                    "caisse": cpam,
+                    "author": author.id,
+                    "offer": offers[1].id,
+                    "motif": motif.id,
+                    "assure_nom": f"Assure{n}",
+                    "assure_prenom": "Test",
+                    "assure_civilite": "M.",
+                    "assure_departement": "75",
+                    "assure_search": f"assure{n} test",
+                    "commentaire": "Demande de banc d'essai.",
+                    "urgent": n % 10 == 0,
+                    "created_at": now - timedelta(hours=n),
+                }
+                for n in range(10000)
+            ]
             for i in range(0, len(demandes), 2000):
-                Demande.insert_many(demandes[i:i + 2000]).execute()
+                Demande.insert_many(demandes[i : i + 2000]).execute()
     db.database.close()
 
 
@@ -89,12 +109,15 @@ def login(base, username):
     page = opener.open(base + "/login").read().decode()
     token = re.search(r'id="csrf_token" name="csrf_token" type="hidden" value="([^"]+)"', page)
     token = token or re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page)
-    data = urllib.parse.urlencode({"csrf_token": token.group(1), "username": username,
-                                   "password": PASSWORD}).encode()
+    data = urllib.parse.urlencode(
+        {"csrf_token": token.group(1), "username": username, "password": PASSWORD}
+    ).encode()
     opener.open(base + "/login", data)
     page = opener.open(base + "/cgu").read().decode()
     token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
-    opener.open(base + "/cgu", urllib.parse.urlencode({"csrf_token": token, "accept": "y"}).encode())
+    opener.open(
+        base + "/cgu", urllib.parse.urlencode({"csrf_token": token, "accept": "y"}).encode()
+    )
     return opener
 
 
@@ -121,12 +144,18 @@ def main():
         instance = Path(tmp) / "instance"
         t0 = time.perf_counter()
         build(instance)
-        print(f"database: {ACCOUNTS} accounts, {PARTNERS} partners, 10000 requests "
-              f"(built in {time.perf_counter() - t0:.1f} s)")
+        print(
+            f"database: {ACCOUNTS} accounts, {PARTNERS} partners, 10000 requests "
+            f"(built in {time.perf_counter() - t0:.1f} s)"
+        )
         port = free_port()
         env = {**os.environ, "EP_INSTANCE_PATH": str(instance)}
-        server = subprocess.Popen([EP, "serve", "--port", str(port)], env=env,
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        server = subprocess.Popen(
+            [EP, "serve", "--port", str(port)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         base = f"http://127.0.0.1:{port}"
         try:
             for _ in range(100):
@@ -139,10 +168,14 @@ def main():
             print(f"server memory after start and login: {peak_rss_mb(server.pid):.0f} MiB")
             for fmt in ("csv", "xlsx"):
                 ttfb, total, size = timed(caisse, f"{base}/caisse/export/utilisateurs.{fmt}")
-                print(f"export {fmt}: first byte {ttfb * 1000:.0f} ms, total {total:.2f} s, "
-                      f"{size / 1e6:.1f} MB, server peak memory {peak_rss_mb(server.pid):.0f} MiB")
-            for label, url in (("caisse queue (10 000 requests), page 1", "/demandes/queue"),
-                               ("caisse dashboard (402 partners)", "/")):
+                print(
+                    f"export {fmt}: first byte {ttfb * 1000:.0f} ms, total {total:.2f} s, "
+                    f"{size / 1e6:.1f} MB, server peak memory {peak_rss_mb(server.pid):.0f} MiB"
+                )
+            for label, url in (
+                ("caisse queue (10 000 requests), page 1", "/demandes/queue"),
+                ("caisse dashboard (402 partners)", "/"),
+            ):
                 samples = sorted(timed(caisse, base + url)[1] for _ in range(5))
                 print(f"{label}: median {samples[2] * 1000:.0f} ms")
             gest = login(base, "gestionnaire.demo")

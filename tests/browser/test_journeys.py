@@ -1,0 +1,198 @@
+"""End-to-end journeys, each from the login page as a user would, with and without JavaScript."""
+
+import io
+import re
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+from openpyxl import load_workbook
+
+from ep.demo import DEMO_PDF
+
+from .conftest import act, link_in, login, logout, mail_to, settle
+
+MODES = pytest.mark.parametrize("js", [True, False], ids=["js", "sans-js"])
+
+
+def new_page(new_context, js):
+    context = new_context(java_script_enabled=js)
+    page = context.new_page()
+    errors = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    return page, errors
+
+
+def choose(page, js, selector, **option):
+    """Pick an option; without JavaScript, ask the server for the dependent choices."""
+    page.select_option(selector, **option)
+    if js:
+        settle(page)
+    else:
+        act(page, "button:has-text('Actualiser les offres et motifs')")
+
+
+def open_demande(page, reference):
+    act(page, f"a:has-text('{reference}')")
+    assert page.locator("h1").inner_text() == f"Demande n° {reference}"
+
+
+@MODES
+def test_request_journey(new_context, server, tmp_path, js):
+    page, errors = new_page(new_context, js)
+    who = "Alice" if js else "Bruno"
+    address = f"{who.lower()}.parcours@example.org"
+
+    # A gestionnaire creates a technicien account.
+    login(page, "gestionnaire.demo")
+    act(page, "nav >> text=Comptes")
+    act(page, "text=Créer un compte technicien")
+    page.check("#civilite-0")
+    page.fill("#nom", "Parcours")
+    page.fill("#prenom", who)
+    page.fill("#fonction", "Conseillère sociale")
+    page.fill("#telephone", "01 23 45 67 89")
+    page.fill("#email", address)
+    for box in ("#attest_employment", "#attest_equipment", "#attest_email"):
+        page.check(box)
+    act(page, "button:has-text('Créer le compte et envoyer le lien')")
+    assert "est créé" in page.locator("#messages").inner_text()
+    logout(page)
+
+    # The technicien opens the e-mailed link, sets a password, accepts the CGU.
+    body = mail_to(server, address)
+    username = re.search(r"Identifiant : (\S+)", body).group(1)
+    page.goto(link_in(body))
+    secret = f"Le jardin fleurit en plein hiver {len(who) * 7}"
+    page.fill("#password", secret)
+    page.fill("#password_confirm", secret)
+    act(page, "button:has-text('Enregistrer mon mot de passe')")
+    assert "mot de passe est enregistré" in page.locator("#messages").inner_text()
+    login(page, username, secret)
+    assert page.locator("h1").inner_text() == "CCAS de Démo"
+
+    # ... and submits a request with an attachment.
+    act(page, "nav >> text=Nouvelle demande")
+    choose(page, js, "#caisse", label="CPAM de Démo")
+    choose(page, js, "#offer", value="etude_dossier")
+    page.select_option("#motif", value="c2s")
+    page.check("#civilite-1")
+    page.fill("#nom", f"Assuré{who}")
+    page.fill("#prenom", "Pierre")
+    page.fill("#date_naissance", "1958-06-14")
+    page.select_option("#departement", value="2A")
+    page.check("#informed")
+    page.fill("#commentaire", "Étude de la C2S : les justificatifs de ressources sont joints.")
+    pdf = tmp_path / "ressources.pdf"
+    pdf.write_bytes(DEMO_PDF)
+    page.set_input_files("#pieces_jointes", str(pdf))
+    act(page, "button:has-text('Envoyer la demande')")
+    heading = page.locator("h1").inner_text()
+    assert heading.startswith("Demande n° "), heading
+    reference = heading.removeprefix("Demande n° ")
+    assert page.locator("a:has-text('ressources.pdf')").count() == 1
+    logout(page)
+
+    # The caisse agent takes it, answers, and asks for more.
+    login(page, "caisse.demo")
+    act(page, "nav >> text=Demandes reçues")
+    open_demande(page, reference)
+    act(page, "button:has-text('Prendre en charge')")
+    page.fill("#body", "Nous étudions votre demande.")
+    act(page, "button:has-text('Envoyer le message')")
+    page.fill("#body", "Merci de joindre le dernier avis d'imposition.")
+    act(page, "button:has-text('Demander un complément')")
+    assert "En attente du partenaire" in page.locator("main").inner_text()
+    logout(page)
+
+    # The technicien answers.
+    login(page, username, secret)
+    act(page, "nav >> text=Demandes de la structure")
+    open_demande(page, reference)
+    page.fill("#body", "L'avis d'imposition a été remis à l'accueil de la caisse.")
+    act(page, "button:has-text('Envoyer le message')")
+    assert "En cours de traitement" in page.locator("main").inner_text()
+    logout(page)
+
+    # The caisse closes it.
+    login(page, "caisse.demo")
+    act(page, "nav >> text=Demandes reçues")
+    open_demande(page, reference)
+    page.fill("#body", "Droits ouverts, courrier envoyé à l'assuré.")
+    act(page, "button:has-text('Clôturer la demande')")
+    logout(page)
+
+    # The technicien sees it closed in the history.
+    login(page, username, secret)
+    act(page, "nav >> text=Demandes de la structure")
+    row = page.locator("tr", has=page.locator(f"a:has-text('{reference}')"))
+    assert "Clôturée" in row.inner_text()
+    assert errors == []
+
+
+def review_card(page, name):
+    return page.locator("li.review-row", has=page.locator("h3", has_text=name))
+
+
+@MODES
+def test_review_journey(new_context, server, js):
+    page, errors = new_page(new_context, js)
+    due = (date.today() + timedelta(days=30)).isoformat()
+
+    login(page, "caisse.demo")
+    act(page, "nav >> text=Partenaires")
+    act(page, "a:has-text('CCAS Voisin')")
+    page.fill("#due_on", due)
+    act(page, "button:has-text('Demander la revue')")
+    assert "La revue est demandée" in page.locator("#messages").inner_text()
+    logout(page)
+
+    login(page, "gestionnaire.voisin")
+    act(page, "nav >> text=Revues")
+    act(page, "button:has-text('Commencer la revue')")
+    assert "0 / 2" in page.locator("#review-progress").inner_text()
+    card = review_card(page, "Tania Voisin-Exemple")
+    card.get_by_label("Conserver", exact=True).check()
+    for name in ("attest_employment", "attest_equipment", "attest_email"):
+        card.locator(f"input[name={name}]").check()
+    act(page, card.locator("button:has-text('Enregistrer la décision')"))
+    assert "1 / 2" in page.locator("#review-progress").inner_text()
+    if js:  # updated in place, focus on the recorded decision
+        assert page.evaluate("document.activeElement.classList.contains('decision')")
+    logout(page)
+
+    login(page, "caisse.demo")
+    act(page, "nav >> text=Partenaires")
+    act(page, "a:has-text('CCAS Voisin')")
+    act(page, "a:has-text('Voir la revue')")
+    card = review_card(page, "Gérard Voisin-Exemple")
+    card.get_by_label("Conserver", exact=True).check()
+    act(page, card.locator("button:has-text('Enregistrer la décision')"))
+    logout(page)
+
+    login(page, "gestionnaire.voisin")
+    act(page, "nav >> text=Revues")
+    act(page, "button:has-text('Reprendre la revue')")
+    act(page, "button:has-text('Terminer la revue et appliquer les décisions')")
+    assert "La revue est terminée" in page.locator("#messages").inner_text()
+    assert "Terminée" in page.locator("main").inner_text()
+    assert errors == []
+
+
+@MODES
+def test_caisse_exports_the_user_list(new_context, server, js):
+    page, errors = new_page(new_context, js)
+    login(page, "caisse.demo")
+    act(page, "nav >> text=Exports")
+    with page.expect_download() as info:
+        page.click("button:has-text('Télécharger en CSV')")
+    data = Path(info.value.path()).read_bytes()
+    assert data.startswith(b"\xef\xbb\xbfpartenaire;profil;identifiant;")
+    assert b"technicien.demo" in data and b"gestionnaire.voisin" in data
+    page.check("text=CCAS Voisin")
+    with page.expect_download() as info:
+        page.click("button:has-text('Télécharger en Excel (XLSX)')")
+    sheet = load_workbook(io.BytesIO(Path(info.value.path()).read_bytes())).active
+    names = {row[0] for row in sheet.iter_rows(min_row=2, values_only=True)}
+    assert names == {"CCAS Voisin"}
+    assert errors == []
