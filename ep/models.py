@@ -49,8 +49,7 @@ class Partner(BaseModel):
             cls.select()
             .join(Convention)
             .where(Convention.caisse == caisse)
-            .order_by(cls.name)
-            .distinct()
+            .order_by(peewee.fn.LOWER(cls.name))
         )
 
 

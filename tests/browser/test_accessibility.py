@@ -1,0 +1,234 @@
+"""Accessibility (RGAA / WCAG 2.1 AA): axe-core on every page of every profile, after htmx
+swaps and with forms showing errors; keyboard-only request; focus; errors tied to fields.
+Screenshots of each profile's main page, desktop and phone, for a reviewer to look at."""
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from .conftest import act, axe, login, screenshot, settle
+
+
+def ids(server):
+    """Objects to visit, read from the server's own database."""
+    db = sqlite3.connect(Path(server["instance"]) / "ep.sqlite3")
+    one = lambda sql: db.execute(sql).fetchone()[0]  # noqa: E731
+    found = {
+        "ccas": one("SELECT id FROM partner WHERE name = 'CCAS de Démo'"),
+        "voisin": one("SELECT id FROM partner WHERE name = 'CCAS Voisin'"),
+        "tech": one("SELECT id FROM account WHERE username = 'technicien.demo'"),
+        "gest_voisin": one("SELECT id FROM account WHERE username = 'gestionnaire.voisin'"),
+        "demande": one("SELECT d.id FROM demande d JOIN attachment a ON a.demande_id = d.id "
+                       "JOIN partner p ON p.id = d.partner_id WHERE p.name = 'CCAS de Démo'"),
+        "demande_voisin": one("SELECT d.id FROM demande d JOIN partner p ON p.id = d.partner_id "
+                              "WHERE p.name = 'CCAS Voisin'"),
+    }
+    found["conv"] = one(
+        f"SELECT c.id FROM convention c JOIN caisse k ON k.id = c.caisse_id "
+        f"WHERE c.partner_id = {found['voisin']} AND k.name = 'CPAM de Démo'"
+    )
+    db.close()
+    return found
+
+
+PAGES = {
+    "caisse.demo": [
+        "/", "/demandes/queue", "/demandes/{demande}", "/partners/", "/partners/new",
+        "/partners/{voisin}", "/partners/conventions/{conv}/edit",
+        "/partners/{voisin}/gestionnaires/new", "/accounts/{gest_voisin}",
+        "/accounts/{gest_voisin}/edit", "/caisse/export", "/audit/", "/aide", "/preferences",
+        "/password",
+    ],
+    "gestionnaire.demo": [
+        "/", "/accounts/", "/accounts/new", "/accounts/{tech}", "/reviews/", "/demandes/",
+        "/demandes/{demande}", "/partners/{ccas}", "/audit/", "/aide", "/preferences",
+    ],
+    "technicien.demo": [
+        "/", "/demandes/new", "/demandes/", "/demandes/{demande}", "/aide", "/preferences",
+        "/password",
+    ],
+    "technicien.voisin": ["/", "/demandes/", "/demandes/{demande_voisin}"],
+}
+
+
+@pytest.mark.parametrize("user", list(PAGES))
+def test_every_page_of_every_profile_passes_axe(page, server, console_errors, user):
+    found = ids(server)
+    login(page, user)
+    violations = []
+    for path in PAGES[user]:
+        page.goto(path.format(**found))
+        settle(page)
+        assert page.locator("h1").count() == 1, path
+        violations += axe(page, user)
+    assert violations == []
+    assert console_errors == []
+
+
+def test_anonymous_pages_and_login_errors_pass_axe(page, console_errors):
+    violations = []
+    for path in ("/login", "/forgot"):
+        page.goto(path)
+        violations += axe(page)
+    page.goto("/login")
+    page.fill("#username", "personne")
+    page.fill("#password", "mauvais")
+    act(page, "button:has-text('Se connecter')")
+    assert page.locator("#error-summary").count() == 1
+    violations += axe(page, "login error")
+    assert violations == []
+    assert console_errors == []
+
+
+FORMS = [
+    ("gestionnaire.demo", "/accounts/new", "Créer le compte et envoyer le lien"),
+    ("technicien.demo", "/demandes/new", "Envoyer la demande"),
+    ("caisse.demo", "/partners/new", "Enregistrer la structure et la convention"),
+    ("technicien.demo", "/password", "Changer mon mot de passe"),
+]
+
+
+@pytest.mark.parametrize("user, path, button", FORMS, ids=[f[1] for f in FORMS])
+def test_forms_with_errors_pass_axe_focus_the_summary_and_tie_errors(
+    page, console_errors, user, path, button
+):
+    login(page, user)
+    page.goto(path)
+    act(page, f"button:has-text('{button}')")
+    assert page.locator("#error-summary").count() == 1
+    assert page.evaluate("document.activeElement.id") == "error-summary"
+    untied = page.evaluate(
+        """() => [...document.querySelectorAll('[aria-invalid="true"]')].filter(el => {
+            const ids = (el.getAttribute('aria-describedby') || '').split(/\\s+/);
+            return !ids.some(id => id && document.getElementById(id)
+                && document.getElementById(id).classList.contains('error-message'));
+        }).map(el => el.id)"""
+    )
+    assert untied == []
+    invalid = page.locator('[aria-invalid="true"]').count()
+    assert invalid >= 1
+    assert axe(page, "errors") == []
+    assert console_errors == []
+
+
+def test_htmx_swaps_pass_axe_and_move_the_focus(page, server, console_errors):
+    login(page, "gestionnaire.demo")
+    page.goto("/accounts/")
+    page.fill("#q", "theo")
+    settle(page)
+    page.wait_for_timeout(400)  # the search waits 300 ms after typing
+    settle(page)
+    assert page.locator("#account_list tbody tr").count() == 1
+    assert axe(page, "after search") == []
+    page.locator("summary").first.click()
+    act(page, "button:has-text('Inactiver maintenant')")
+    assert "est inactivé" in page.evaluate("document.activeElement.textContent")
+    assert axe(page, "after row update") == []
+    act(page, "button:has-text('Réactiver')")
+    assert "est réactivé" in page.evaluate("document.activeElement.textContent")
+
+    act(page, "nav >> text=Revues")
+    act(page, "button:has-text('Commencer')")
+    card = page.locator("li.review-row", has=page.locator("h3", has_text="Théo Exemple"))
+    card.get_by_label("Conserver", exact=True).check()
+    act(page, card.locator("button:has-text('Enregistrer la décision')"))
+    assert "attestations" in page.evaluate("document.activeElement.textContent")
+    assert axe(page, "review row with error") == []
+    assert console_errors == []
+
+    act(page, "button:has-text('Se déconnecter')")
+    login(page, "technicien.demo")
+    page.goto("/demandes/new")
+    page.select_option("#caisse", label="CPAM de Démo")
+    settle(page)
+    page.select_option("#offer", value="contact")
+    settle(page)
+    assert page.locator("#identite").count() == 0
+    assert axe(page, "demande form after swap") == []
+
+
+def tab_to(page, selector, limit=80):
+    """Press Tab until the focused element matches the selector (keyboard only)."""
+    for _ in range(limit):
+        page.keyboard.press("Tab")
+        if page.evaluate(f"document.activeElement.matches({selector!r})"):
+            return
+    raise AssertionError(f"{selector} never got the focus with Tab")
+
+
+def choose_with_keys(page, selector, wanted):
+    """Move a focused select with the arrow keys until it shows the wanted value."""
+    for _ in range(120):
+        if page.evaluate(f"document.querySelector({selector!r}).value") == wanted:
+            return
+        page.keyboard.press("ArrowDown")
+        settle(page)  # each change may ask the server for the dependent choices
+        if not page.evaluate(f"document.activeElement.matches({selector!r})"):
+            raise AssertionError(f"{selector} lost the focus after a change")
+    raise AssertionError(f"{wanted} not reachable in {selector}")
+
+
+def test_request_journey_with_the_keyboard_only(page, console_errors):
+    page.goto("/login")
+    tab_to(page, "#username")
+    page.keyboard.type("technicien.demo")
+    page.keyboard.press("Tab")
+    page.keyboard.type("mot de passe des parcours 2026")
+    page.keyboard.press("Enter")
+    settle(page)
+    if "/cgu" in page.url:
+        tab_to(page, "#accept")
+        page.keyboard.press("Space")
+        page.keyboard.press("Tab")
+        page.keyboard.press("Enter")
+        settle(page)
+    tab_to(page, "a[href='/demandes/new']")
+    page.keyboard.press("Enter")
+    settle(page)
+    tab_to(page, "#caisse")
+    choose_with_keys(page, "#caisse", page.evaluate(
+        "[...document.querySelectorAll('#caisse option')].find(o => o.text === 'CPAM de Démo').value"
+    ))
+    settle(page)
+    tab_to(page, "#offer")
+    choose_with_keys(page, "#offer", "rendez_vous")
+    settle(page)
+    tab_to(page, "#motif")
+    choose_with_keys(page, "#motif", "c2s")
+    tab_to(page, "input[name=civilite]")
+    page.keyboard.press("Space")
+    tab_to(page, "#nom")
+    page.keyboard.type("Clavier")
+    page.keyboard.press("Tab")
+    page.keyboard.type("Camille")
+    tab_to(page, "#date_naissance")
+    page.keyboard.type("03031975")
+    tab_to(page, "#departement")
+    choose_with_keys(page, "#departement", "01")
+    tab_to(page, "#informed")
+    page.keyboard.press("Space")
+    tab_to(page, "#commentaire")
+    page.keyboard.type("Rendez-vous souhaité pour une demande de C2S.")
+    tab_to(page, "button[type=submit]:not(.button--light)")
+    page.keyboard.press("Enter")
+    settle(page)
+    assert page.locator("h1").inner_text().startswith("Demande n° ")
+    assert "Camille Clavier" in page.locator("main").inner_text()
+    assert console_errors == []
+
+
+SCREENS = {"desktop": {"width": 1280, "height": 900}, "telephone": {"width": 390, "height": 844}}
+
+
+@pytest.mark.parametrize("user", ["caisse.demo", "gestionnaire.demo", "technicien.demo"])
+def test_main_pages_are_readable_on_desktop_and_phone(page, user):
+    login(page, user)
+    main = {"caisse.demo": "/", "gestionnaire.demo": "/accounts/", "technicien.demo": "/demandes/"}
+    for name, size in SCREENS.items():
+        page.set_viewport_size(size)
+        page.goto(main[user])
+        settle(page)
+        overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+        assert overflow <= 0, f"{user} {name}: {overflow}px wider than the screen"
+        screenshot(page, f"{user.split('.')[0]}-{name}")
