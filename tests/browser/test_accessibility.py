@@ -19,10 +19,14 @@ def ids(server):
         "voisin": one("SELECT id FROM partner WHERE name = 'CCAS Voisin'"),
         "tech": one("SELECT id FROM account WHERE username = 'technicien.demo'"),
         "gest_voisin": one("SELECT id FROM account WHERE username = 'gestionnaire.voisin'"),
-        "demande": one("SELECT d.id FROM demande d JOIN attachment a ON a.demande_id = d.id "
-                       "JOIN partner p ON p.id = d.partner_id WHERE p.name = 'CCAS de Démo'"),
-        "demande_voisin": one("SELECT d.id FROM demande d JOIN partner p ON p.id = d.partner_id "
-                              "WHERE p.name = 'CCAS Voisin'"),
+        "demande": one(
+            "SELECT d.id FROM demande d JOIN attachment a ON a.demande_id = d.id "
+            "JOIN partner p ON p.id = d.partner_id WHERE p.name = 'CCAS de Démo'"
+        ),
+        "demande_voisin": one(
+            "SELECT d.id FROM demande d JOIN partner p ON p.id = d.partner_id "
+            "WHERE p.name = 'CCAS Voisin'"
+        ),
     }
     found["conv"] = one(
         f"SELECT c.id FROM convention c JOIN caisse k ON k.id = c.caisse_id "
@@ -34,18 +38,42 @@ def ids(server):
 
 PAGES = {
     "caisse.demo": [
-        "/", "/demandes/queue", "/demandes/{demande}", "/partners/", "/partners/new",
-        "/partners/{voisin}", "/partners/conventions/{conv}/edit",
-        "/partners/{voisin}/gestionnaires/new", "/accounts/{gest_voisin}",
-        "/accounts/{gest_voisin}/edit", "/caisse/export", "/audit/", "/aide", "/preferences",
+        "/",
+        "/demandes/queue",
+        "/demandes/{demande}",
+        "/partners/",
+        "/partners/new",
+        "/partners/{voisin}",
+        "/partners/conventions/{conv}/edit",
+        "/partners/{voisin}/gestionnaires/new",
+        "/accounts/{gest_voisin}",
+        "/accounts/{gest_voisin}/edit",
+        "/caisse/export",
+        "/audit/",
+        "/aide",
+        "/preferences",
         "/password",
     ],
     "gestionnaire.demo": [
-        "/", "/accounts/", "/accounts/new", "/accounts/{tech}", "/reviews/", "/demandes/",
-        "/demandes/{demande}", "/partners/{ccas}", "/audit/", "/aide", "/preferences",
+        "/",
+        "/accounts/",
+        "/accounts/new",
+        "/accounts/{tech}",
+        "/reviews/",
+        "/demandes/",
+        "/demandes/{demande}",
+        "/partners/{ccas}",
+        "/audit/",
+        "/aide",
+        "/preferences",
     ],
     "technicien.demo": [
-        "/", "/demandes/new", "/demandes/", "/demandes/{demande}", "/aide", "/preferences",
+        "/",
+        "/demandes/new",
+        "/demandes/",
+        "/demandes/{demande}",
+        "/aide",
+        "/preferences",
         "/password",
     ],
     "technicien.voisin": ["/", "/demandes/", "/demandes/{demande_voisin}"],
@@ -187,9 +215,11 @@ def test_request_journey_with_the_keyboard_only(page, console_errors):
     page.keyboard.press("Enter")
     settle(page)
     tab_to(page, "#caisse")
-    choose_with_keys(page, "#caisse", page.evaluate(
-        "[...document.querySelectorAll('#caisse option')].find(o => o.text === 'CPAM de Démo').value"
-    ))
+    cpam = page.evaluate(
+        "[...document.querySelectorAll('#caisse option')]"
+        ".find(o => o.text === 'CPAM de Démo').value"
+    )
+    choose_with_keys(page, "#caisse", cpam)
     settle(page)
     tab_to(page, "#offer")
     choose_with_keys(page, "#offer", "rendez_vous")
