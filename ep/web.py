@@ -2,7 +2,7 @@
 
 import time
 
-from flask import flash, render_template, request, session
+from flask import abort, flash, render_template, request, session
 from flask_login import current_user, logout_user
 from jinja2_fragments.flask import render_block
 
@@ -117,6 +117,14 @@ def init_app(app):
         return {"nav_items": items, "action_labels": ACTIONS, "today": date.today()}
 
     @app.before_request
+    def _no_nul_bytes():
+        """A NUL byte has no business in a form; PostgreSQL would refuse it with a 500."""
+        for values in (request.args, request.form):
+            for value in values.values():
+                if "\x00" in value:
+                    abort(400)
+
+    @app.before_request
     def _idle_timeout():
         if not current_user.is_authenticated:
             return
@@ -144,6 +152,8 @@ def init_app(app):
         response.vary.add("HX-Request")
         if request.endpoint != "static":
             response.headers["Cache-Control"] = "no-store"
+        if app.config["SESSION_COOKIE_SECURE"]:
+            response.headers["Strict-Transport-Security"] = "max-age=31536000"
         return response
 
 

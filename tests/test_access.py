@@ -254,3 +254,34 @@ def test_deleted_accounts_are_out_of_everyone_s_scope(app, client, login_as):
     target = account("technicien.voisin")
     Account.update(state="deleted").where(Account.id == target.id).execute()
     assert not can_see_account(account("gestionnaire.voisin"), Account.get_by_id(target.id))
+
+
+GARBAGE = (
+    "?page=abc&q=%27%22%3C%3E&date_from=pas-une-date&date_to=2026-13-45&state=zz&status=zz"
+    "&profile=zz&caisse=abc&offer=zz&author=x&partner=abc&statut=zz&next=//evil.example.org"
+)
+
+
+@pytest.mark.parametrize("user", [u for u in USERS if u != "anonyme"])
+def test_garbage_query_strings_never_give_a_500(world, user):
+    app, values, ids, restore = world
+    client = app.test_client()
+    with client.session_transaction() as session:
+        session["_user_id"] = ids[user]
+    for method, rule in routes(app):
+        if method != "GET":
+            continue
+        url = rule.build({k: values[k] for k in rule.arguments}, append_unknown=False)[1]
+        response = client.get(url + GARBAGE)
+        assert response.status_code < 500, url
+        response.close()
+
+
+def test_nul_bytes_are_refused_politely(world):
+    app, values, ids, restore = world
+    client = app.test_client()
+    with client.session_transaction() as session:
+        session["_user_id"] = ids["technicien"]
+    response = client.post("/demandes/new", data={"commentaire": "a\x00b"})
+    assert response.status_code == 400 and "Requête incorrecte" in response.get_data(as_text=True)
+    restore()

@@ -385,3 +385,23 @@ def test_audit_trail_is_scoped_and_exportable(client, login_as, app):
     assert "Compte inactivé".encode() in body
     login_as("carsat.demo")  # CARSAT has no convention with CCAS Voisin
     assert "Tania" not in client.get("/audit/").get_data(as_text=True)
+
+
+def test_changing_the_password_ends_the_other_sessions(app):
+    first, second = app.test_client(), app.test_client()
+    for c in (first, second):
+        c.post("/login", data={"username": "technicien.demo", "password": PASSWORD})
+    new = "Une nouvelle phrase secrète"
+    first.post(
+        "/password", data={"current_password": PASSWORD, "password": new, "password_confirm": new}
+    )
+    assert first.get("/").status_code == 200
+    assert second.get("/").status_code == 302
+
+
+def test_a_deployment_may_restrict_email_domains(client, login_as, app):
+    app.config["EP_ALLOWED_EMAIL_DOMAINS"] = "ccas-demo.example.org, ville.example.org"
+    login_as("gestionnaire.demo")
+    page = client.post("/accounts/new", data=dict(TECH, email="x@gmail.example.com"))
+    assert "pas dans un domaine autorisé" in page.get_data(as_text=True)
+    assert client.post("/accounts/new", data=TECH).status_code == 303
