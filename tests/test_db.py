@@ -47,3 +47,38 @@ def test_newer_database_is_refused(app):
     db.SchemaVersion.update(version=999).execute()
     with pytest.raises(RuntimeError, match="plus récent"):
         db.upgrade()
+
+
+def columns(path):
+    import sqlite3
+
+    conn = sqlite3.connect(path)
+    try:
+        tables = [r[0] for r in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+        )]
+        return {t: sorted(r[1] for r in conn.execute(f"PRAGMA table_info({t})")) for t in tables}
+    finally:
+        conn.close()
+
+
+def test_a_version_1_database_upgrades_to_the_current_schema(tmp_path):
+    """Guards the migrations: a model changed without a migration step fails here."""
+    import sqlite3
+    from pathlib import Path
+
+    from .conftest import make_app
+
+    old = tmp_path / "old" / "instance"
+    old.mkdir(parents=True)
+    script = (Path(__file__).parent / "schema" / "v1.sql").read_text()
+    conn = sqlite3.connect(old / "ep.sqlite3")
+    conn.executescript(script)
+    conn.execute("INSERT INTO schema_version (version) VALUES (1)")
+    conn.commit()
+    conn.close()
+    make_app(tmp_path / "old")  # runs db.upgrade() on the version-1 file
+    db.database.close()
+    make_app(tmp_path / "new")
+    db.database.close()
+    assert columns(old / "ep.sqlite3") == columns(tmp_path / "new" / "instance" / "ep.sqlite3")
