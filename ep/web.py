@@ -71,6 +71,15 @@ def age(value):
     return f"il y a {int(seconds // 86400)} j"
 
 
+def filesize(n):
+    """'850 octets', '12 Ko', '1,4 Mo'."""
+    if n < 1024:
+        return f"{n} octets"
+    if n < 1024 * 1024:
+        return f"{round(n / 1024)} Ko"
+    return f"{n / 1024 / 1024:.1f} Mo".replace(".", ",")
+
+
 def datetime_fr(value):
     return value.strftime("%d/%m/%Y à %H:%M") if value else ""
 
@@ -105,6 +114,7 @@ def init_app(app):
     app.jinja_env.filters["date_fr"] = date_fr
     app.jinja_env.filters["datetime_fr"] = datetime_fr
     app.jinja_env.filters["age"] = age
+    app.jinja_env.filters["filesize"] = filesize
     app.jinja_env.globals["aria"] = aria
 
     from .audit import ACTIONS

@@ -40,43 +40,44 @@ def index():
     return render("exports/index.html", partners=partners, statuts=exports.STATUTS)
 
 
-@bp.route("/caisse/export/utilisateurs.csv")
-@allow("caisse")
-def users_csv():
-    """The accounts of the partners conventioned with the agent's caisse, as CSV."""
+def _csv():
     partner_ids, states = _scope()
     return csv_download(
         _filename("csv"), exports.USER_HEADER, lambda: exports.user_rows(partner_ids, states)
     )
+
+
+def _xlsx():
+    partner_ids, states = _scope()
+    out = exports.xlsx_file(
+        exports.USER_HEADER, exports.user_rows(partner_ids, states), "Utilisateurs"
+    )
+    return send_file(out, mimetype=XLSX, as_attachment=True, download_name=_filename("xlsx"))
+
+
+@bp.route("/caisse/export/utilisateurs.csv")
+@allow("caisse")
+def users_csv():
+    """The accounts of the partners conventioned with the agent's caisse, as CSV."""
+    return _csv()
 
 
 @bp.route("/caisse/export/utilisateurs.xlsx")
 @allow("caisse")
 def users_xlsx():
     """The same list as XLSX."""
-    partner_ids, states = _scope()
-    out = exports.xlsx_file(
-        exports.USER_HEADER, exports.user_rows(partner_ids, states), "Utilisateurs"
-    )
-    return send_file(out, mimetype=XLSX, as_attachment=True, download_name=_filename("xlsx"))
+    return _xlsx()
 
 
 @bp.route("/accounts/export/utilisateurs.csv")
 @allow("gestionnaire")
 def structure_csv():
     """A gestionnaire exports the structure's own user list, same format."""
-    partner_ids, states = _scope()
-    return csv_download(
-        _filename("csv"), exports.USER_HEADER, lambda: exports.user_rows(partner_ids, states)
-    )
+    return _csv()
 
 
 @bp.route("/accounts/export/utilisateurs.xlsx")
 @allow("gestionnaire")
 def structure_xlsx():
     """The structure's own user list as XLSX."""
-    partner_ids, states = _scope()
-    out = exports.xlsx_file(
-        exports.USER_HEADER, exports.user_rows(partner_ids, states), "Utilisateurs"
-    )
-    return send_file(out, mimetype=XLSX, as_attachment=True, download_name=_filename("xlsx"))
+    return _xlsx()
