@@ -39,7 +39,7 @@ ACTIONS = {
 def client_ip():
     if has_request_context():
         return request.remote_addr or ""
-    return "ligne de commande"
+    return "traitement automatique"
 
 
 def record(action, actor=None, account=None, partner=None, caisse=None, detail=""):

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import act, axe, login, screenshot, settle
+from .conftest import act, axe, link_in, login, mail_to, screenshot, settle
 
 
 def ids(server):
@@ -94,11 +94,22 @@ def test_every_page_of_every_profile_passes_axe(page, server, console_errors, us
     assert console_errors == []
 
 
-def test_anonymous_pages_and_login_errors_pass_axe(page, console_errors):
+def test_anonymous_pages_and_login_errors_pass_axe(page, server, console_errors):
     violations = []
     for path in ("/login", "/forgot"):
         page.goto(path)
         violations += axe(page)
+    page.goto("/forgot")
+    page.fill("#username", "technicien.voisin")
+    act(page, "button:has-text('Recevoir un lien')")
+    page.goto(link_in(mail_to(server, "technicien.voisin@example.org")))
+    assert page.locator("#password").count() == 1
+    page.fill("#password", "azerty")
+    settle(page)
+    page.wait_for_timeout(500)  # rules checked as the user types
+    settle(page)
+    assert "au moins 12" in page.locator("#password_feedback").inner_text()
+    violations += axe(page, "reset password with live feedback")
     page.goto("/login")
     page.fill("#username", "personne")
     page.fill("#password", "mauvais")
