@@ -75,20 +75,26 @@ def pending_step(user):
 
 
 def can_see_partner(user, partner):
+    """A partner's own users; a caisse while its convention with the partner has not ended
+    (at the end of a convention, only access to that caisse stops)."""
     if user.profile == "caisse":
         return (
             Convention.select()
-            .where((Convention.partner == partner) & (Convention.caisse == user.caisse_id))
+            .where(
+                (Convention.partner == partner)
+                & (Convention.caisse == user.caisse_id)
+                & Convention.not_ended()
+            )
             .exists()
         )
     return user.partner_id == partner.id
 
 
 def can_see_account(user, account):
-    if account.state == "deleted":
+    """Accounts of a partner in scope. Caisse agents are managed by nobody in the app
+    (`ep create-user`), so no view reaches them."""
+    if account.state == "deleted" or account.profile == "caisse":
         return False
-    if account.profile == "caisse":
-        return user.profile == "caisse" and account.caisse_id == user.caisse_id
     return can_see_partner(user, account.partner)
 
 
@@ -98,8 +104,13 @@ def can_see_convention(user, convention):
     return convention.partner_id == user.partner_id
 
 
+MAX_ID = 2**63 - 1
+
+
 def _loader(model, check):
     def load(user, pk):
+        if pk > MAX_ID:
+            abort(404)
         obj = model.get_or_none(model.id == pk)
         if obj is None or not check(user, obj):
             abort(404)

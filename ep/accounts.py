@@ -38,6 +38,16 @@ def create_partner_account(
     (in working days) runs from it.
     """
     today = today or date.today()
+    current = Convention.select().where(
+        (Convention.partner == partner) & Convention.not_ended(today)
+    )
+    if actor.profile == "caisse":
+        current = current.where(Convention.caisse == actor.caisse_id)
+    if not current.exists():
+        raise RuleError(
+            "Aucune convention en cours : les comptes ne sont ouverts qu'une fois la convention "
+            "signée, et tant qu'elle n'a pas pris fin."
+        )
     extra = {}
     if profile == "technicien":
         extra["attested_at"] = now()
@@ -199,7 +209,7 @@ def deactivate(actor, account, reason, fraud=False, review=False):
         raise RuleError("Indiquez le motif de l'inactivation.", field="reason")
     if account.state not in ("active", "invited"):
         raise RuleError("Ce compte est déjà inactif.")
-    if actor.profile == "gestionnaire" and account.profile != "technicien" and not review:
+    if actor.profile == "gestionnaire" and account.profile != "technicien":
         raise RuleError("Seule la caisse inactive un compte gestionnaire.")
     if account.profile == "gestionnaire" and not fraud and is_last_gestionnaire(account):
         raise RuleError(
@@ -252,8 +262,11 @@ def reactivate(actor, account):
     return account
 
 
-def schedule_inactivation(actor, account, on_date, today):
-    """The caisse sets the date a gestionnaire will be inactivated, as the partner asked."""
+def schedule_inactivation(actor, account, on_date, today, by_review=False):
+    """The caisse sets the date a gestionnaire will be inactivated, as the partner asked
+    (or a completed review decided it, 15 days ahead)."""
+    if actor.profile != "caisse" and not by_review:
+        raise RuleError("Seule la caisse programme l'inactivation d'un gestionnaire.")
     if account.profile != "gestionnaire":
         raise RuleError("Seuls les comptes gestionnaires s'inactivent à date.")
     if on_date is None or on_date < today:
@@ -328,9 +341,23 @@ def change_password(account, current, password, confirm):
     return set_password(account, password, confirm)
 
 
-def send_reset(username):
-    """E-mail a reset link if the account exists and is usable; silent otherwise."""
-    account = Account.get_or_none(Account.username == (username or "").strip())
+def send_reset(username, ip=""):
+    """E-mail a reset link if the account exists and is usable; silent otherwise.
+
+    Throttled like logins (per username and per address), so nobody can flood a mailbox;
+    the answer on screen stays the same either way."""
+    from .login import wait_seconds
+    from .models import LoginFailure
+
+    username = (username or "").strip()
+    keys = [(f"reset:{username.lower()}", 1), (f"reset-ip:{ip}", 4)]
+    at = now()
+    if any(wait_seconds(key, factor, at) > 0 for key, factor in keys):
+        return
+    with write():
+        for key, _ in keys:
+            LoginFailure.create(key=key, at=at)
+    account = Account.get_or_none(Account.username == username)
     if account is None or account.state != "active":
         return
     link = current_app.config["EP_BASE_URL"].rstrip("/") + url_for(
@@ -380,11 +407,13 @@ def record_habilitation_request(agent, partner, person, received_on, today=None)
     return request
 
 
-def pending_habilitations(partner_ids):
+def pending_habilitations(partner_ids, caisse_id):
+    """The caisse's habilitation requests not yet done, earliest deadline first."""
     return (
         HabilitationRequest.select()
         .where(
             HabilitationRequest.partner.in_(list(partner_ids))
+            & (HabilitationRequest.caisse == caisse_id)
             & HabilitationRequest.done_at.is_null()
         )
         .order_by(HabilitationRequest.due_on)

@@ -3,6 +3,7 @@ number, stored outside the static files under a random name with a SHA-256 check
 scanned by a ClamAV daemon when EP_CLAMAV_URL is set."""
 
 import hashlib
+import re
 import secrets
 import socket
 import struct
@@ -12,6 +13,7 @@ from urllib.parse import urlparse
 import filetype
 from flask import current_app
 
+from . import nir
 from .models import Attachment
 from .rules import RuleError
 
@@ -25,7 +27,10 @@ def folder():
 
 
 def _clean_name(name):
+    """A safe display name: no path, no odd characters, and never a NIR (§5)."""
     name = Path(name or "document").name
+    if nir.contains_nir(name) or nir.contains_nir(re.sub(r"[^0-9A-Ba-b]", "", name)):
+        return "document" + Path(name).suffix[:5]
     keep = "".join(c if c.isalnum() or c in " ._-()" else "_" for c in name).strip(" .")
     return (keep or "document")[:120]
 
@@ -63,12 +68,15 @@ def check(files):
     return checked
 
 
-def store(demande, message, author, checked):
-    """Write checked files to disk and record them (inside the caller's transaction)."""
+def store(demande, message, author, checked, written):
+    """Write checked files to disk and record them (inside the caller's transaction).
+
+    The paths go into `written`, so that the caller deletes them if its transaction fails."""
     created = []
     for name, mime, data in checked:
         stored = secrets.token_hex(20)
         path = folder() / stored
+        written.append(path)
         with open(path, "xb") as out:
             out.write(data)
         created.append(
@@ -93,6 +101,21 @@ def path_of(attachment):
 def erase_files(attachments):
     for a in attachments:
         path_of(a).unlink(missing_ok=True)
+
+
+class files_kept_only_if_committed:
+    """`with files_kept_only_if_committed() as written:` around a write transaction that
+    stores attachments: if it fails, the files it wrote are deleted."""
+
+    def __enter__(self):
+        self.written = []
+        return self.written
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is not None:
+            for path in self.written:
+                path.unlink(missing_ok=True)
+        return False
 
 
 def scan(data):

@@ -33,6 +33,16 @@ ACTIONS = {
     "review_completed": "Revue des habilitations terminée",
     "review_deactivated": "Compte inactivé (revue des habilitations)",
     "habilitation_requested": "Demande d'habilitation enregistrée",
+    "demande_submitted": "Demande envoyée",
+    "demande_taken": "Demande prise en charge",
+    "demande_answered": "Réponse de la caisse",
+    "demande_asked": "Complément demandé",
+    "demande_partner_replied": "Réponse du partenaire",
+    "demande_closed": "Demande clôturée",
+    "demande_viewed": "Demande consultée",
+    "attachment_downloaded": "Pièce jointe téléchargée",
+    "users_exported": "Liste des utilisateurs exportée",
+    "review_exported": "Compte rendu de revue exporté",
 }
 
 
@@ -57,3 +67,12 @@ def record(action, actor=None, account=None, partner=None, caisse=None, detail="
         detail=detail,
         ip=client_ip(),
     )
+
+
+def record_read(action, actor, partner=None, caisse=None, detail=""):
+    """Trace a read of personal data (a request, a document, a user list) in its own
+    transaction: who, what, when, from where — what a breach inquiry needs (§5)."""
+    from .db import write
+
+    with write():
+        return record(action, actor=actor, partner=partner, caisse=caisse, detail=detail)

@@ -35,9 +35,16 @@ def make_database(url):
     raise ValueError(f"EP_DATABASE_URL non reconnue : {parsed.scheme or url}")
 
 
+def bind(app):
+    """Point the process-wide database handle at this app's database."""
+    if database.obj is not None and not database.is_closed():
+        database.close()
+    database.initialize(make_database(app.config["EP_DATABASE_URL"]))
+
+
 def init_app(app):
     """Bind the database to the app; a request's connection opens on first use, closes after."""
-    database.initialize(make_database(app.config["EP_DATABASE_URL"]))
+    bind(app)
 
     @app.teardown_request
     def _close(exc):

@@ -4,7 +4,7 @@ from datetime import date
 
 from flask import current_app, url_for
 
-from . import attachments, mail, nir
+from . import attachments, audit, mail, nir
 from .catalogue import TARGET_HOURS, URGENT_MOTIFS
 from .db import write
 from .departements import CODES
@@ -174,7 +174,7 @@ def submit(author, data, files, today=None):
         (ConventionOffer.convention == convention) & (ConventionOffer.offer == offer)
     )
     target = (link.target_hours if link else None) or TARGET_HOURS.get(offer.code, 120)
-    with write():
+    with attachments.files_kept_only_if_committed() as written, write():
         demande = Demande.create(
             partner=partner,
             caisse=convention.caisse_id,
@@ -186,8 +186,15 @@ def submit(author, data, files, today=None):
             target_hours=target,
             **identity,
         )
-        attachments.store(demande, None, author, checked)
+        attachments.store(demande, None, author, checked, written)
         DemandeEvent.create(demande=demande, actor=author, action="submitted", status="submitted")
+        audit.record(
+            "demande_submitted",
+            actor=author,
+            partner=partner,
+            caisse=convention.caisse_id,
+            detail=f"demande {demande.reference}",
+        )
     return demande
 
 
@@ -202,6 +209,13 @@ def _change(demande, actor, action, status=None):
         demande.closed_at = now()
     demande.save()
     DemandeEvent.create(demande=demande, actor=actor, action=action, status=demande.status)
+    audit.record(
+        f"demande_{action}",
+        actor=actor,
+        partner=demande.partner_id,
+        caisse=demande.caisse_id,
+        detail=f"demande {demande.reference}",
+    )
     return previous != demande.status
 
 
@@ -218,7 +232,7 @@ def take(agent, demande):
         notify_author(demande)
 
 
-def _message(author, demande, body, files, kind, confirmed=False):
+def _message(author, demande, body, files, kind, written, confirmed=False):
     body = (body or "").strip()
     if len(body) > MAX_COMMENT:
         raise RuleError(f"{MAX_COMMENT} caractères au plus.", field="body")
@@ -238,7 +252,7 @@ def _message(author, demande, body, files, kind, confirmed=False):
                 field="pieces_jointes",
             )
     message = Message.create(demande=demande, author=author, kind=kind, body=body)
-    attachments.store(demande, message, author, checked)
+    attachments.store(demande, message, author, checked, written)
     return message
 
 
@@ -251,8 +265,8 @@ def reply(author, demande, body, files, confirmed=False, today=None):
         and active_convention(demande.partner, demande.caisse_id, today) is None
     ):
         raise RuleError("La convention avec cet organisme n'est plus en vigueur.")
-    with write():
-        _message(author, demande, body, files, "message", confirmed)
+    with attachments.files_kept_only_if_committed() as written, write():
+        _message(author, demande, body, files, "message", written, confirmed)
         if author.profile == "caisse":
             changed = _change(
                 demande,
@@ -275,8 +289,8 @@ def ask_more(agent, demande, body, files, confirmed=False):
         raise RuleError("Cette demande est clôturée.")
     if not (body or "").strip():
         raise RuleError("Précisez ce qui manque.", field="body")
-    with write():
-        _message(agent, demande, body, files, "ask", confirmed)
+    with attachments.files_kept_only_if_committed() as written, write():
+        _message(agent, demande, body, files, "ask", written, confirmed)
         demande.taken_by = demande.taken_by or agent
         _change(demande, agent, "asked", "waiting_partner")
     notify_author(demande)
@@ -288,7 +302,7 @@ def close(agent, demande, body, confirmed=False):
         raise RuleError("Cette demande est déjà clôturée.")
     with write():
         if (body or "").strip():
-            _message(agent, demande, body, [], "close", confirmed)
+            _message(agent, demande, body, [], "close", [], confirmed)
         _change(demande, agent, "closed", "closed")
     notify_author(demande)
 

@@ -22,6 +22,7 @@ from wtforms.validators import InputRequired, Length, NumberRange, Optional, Val
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from .models import CIVILITES, Offer, Referent
+from .web import to_id
 
 REQUIRED = "Ce champ est obligatoire."
 
@@ -303,7 +304,7 @@ class DemandeForm(Form):
 
     def data_for_rule(self):
         return {
-            "caisse": int(self.caisse.data) if (self.caisse.data or "").isdigit() else None,
+            "caisse": to_id(self.caisse.data),
             "offer": self.offer.data,
             "motif": self.motif.data,
             "urgent": self.urgent.data,

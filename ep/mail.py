@@ -12,10 +12,22 @@ from email.utils import formatdate, make_msgid
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
-from flask import current_app
+from flask import current_app, g, has_request_context
 
 
 def send(to, subject, body):
+    """Send one e-mail; a delivery failure is logged and reported, never raised: what the
+    user just did is saved, and the app says the message did not leave (web.py)."""
+    try:
+        return _send(to, subject, body)
+    except (OSError, smtplib.SMTPException) as exc:
+        current_app.logger.error("e-mail not sent (%s): %s", subject, exc.__class__.__name__)
+        if has_request_context():
+            g.mail_failures = g.get("mail_failures", 0) + 1
+        return None
+
+
+def _send(to, subject, body):
     msg = EmailMessage()
     msg["From"] = current_app.config["EP_MAIL_FROM"]
     msg["To"] = to

@@ -37,18 +37,19 @@ class Partner(BaseModel):
     name = peewee.CharField(max_length=160, unique=True)
     headcount = peewee.IntegerField()
     cut_off_at = peewee.DateTimeField(null=True)
+    cut_off_by = peewee.ForeignKeyField(Caisse, null=True, backref="+")  # only it restores
     created_at = peewee.DateTimeField(default=now)
 
     def __str__(self):
         return self.name
 
     @classmethod
-    def for_caisse(cls, caisse):
-        """Partners conventioned with a caisse, by name."""
+    def for_caisse(cls, caisse, today=None):
+        """Partners with a convention with this caisse that has not ended, by name."""
         return (
             cls.select()
             .join(Convention)
-            .where(Convention.caisse == caisse)
+            .where((Convention.caisse == caisse) & Convention.not_ended(today))
             .order_by(peewee.fn.LOWER(cls.name))
         )
 
@@ -70,6 +71,11 @@ class Convention(BaseModel):
     def is_active(self, today=None):
         today = today or date.today()
         return self.starts_on <= today and (self.ends_on is None or today < self.ends_on)
+
+    @classmethod
+    def not_ended(cls, today=None):
+        """Signed and not terminated: the caisse manages the partner (even before the start)."""
+        return cls.ends_on.is_null() | (cls.ends_on > (today or date.today()))
 
     def offer_codes(self):
         return {

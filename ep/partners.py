@@ -1,5 +1,7 @@
 """Partner structures and their conventions with a caisse (§1, §2.1)."""
 
+from datetime import date
+
 from . import audit
 from .db import write
 from .models import Account, Convention, ConventionOffer, Offer, Partner, Referent, now
@@ -7,18 +9,34 @@ from .rules import RuleError
 
 
 def create_partner(actor, name, headcount, convention_fields, offer_codes):
-    """A caisse agent records a new partner and its convention with the agent's caisse."""
+    """A caisse agent records a partner and its convention with the agent's caisse.
+
+    A partner may be conventioned with several caisses: when a structure of that name is
+    already known (through another caisse), the convention is added to it; when this caisse's
+    own convention with it has ended, the new one replaces it.
+    """
     name = name.strip()
     with write():
-        if Partner.select().where(Partner.name == name).exists():
+        partner = Partner.get_or_none(Partner.name == name)
+        if partner is None:
+            partner = Partner.create(name=name, headcount=headcount)
+            audit.record("partner_created", actor=actor, partner=partner, detail=name)
+        existing = Convention.get_or_none(
+            (Convention.partner == partner) & (Convention.caisse == actor.caisse_id)
+        )
+        if existing is not None and (existing.ends_on is None or existing.ends_on > date.today()):
             raise RuleError(
-                "Une structure porte déjà ce nom. Si elle est conventionnée avec une autre "
-                "caisse, demandez à celle-ci ; sinon choisissez un nom distinct.",
-                field="name",
+                "Cette structure a déjà une convention en cours avec votre caisse.", field="name"
             )
-        partner = Partner.create(name=name, headcount=headcount)
-        audit.record("partner_created", actor=actor, partner=partner, detail=name)
-        _create_convention(actor, partner, convention_fields, offer_codes)
+        if existing is None:
+            _create_convention(actor, partner, convention_fields, offer_codes)
+        else:  # a new convention after the end of the previous one
+            _check_dates(convention_fields)
+            for key, value in convention_fields.items():
+                setattr(existing, key, value)
+            existing.save()
+            _set_offers(existing, offer_codes)
+            audit.record("convention_created", actor=actor, partner=partner, detail="renouvelée")
     return partner
 
 
@@ -107,6 +125,7 @@ def cut_off(actor, partner, reason):
         raise RuleError("L'accès de cette structure est déjà coupé.")
     with write():
         partner.cut_off_at = now()
+        partner.cut_off_by = actor.caisse_id
         partner.save()
         for account in Account.select().where(Account.partner == partner):
             account.rotate_session()
@@ -126,7 +145,10 @@ def restore(actor, partner):
     """The caisse restores a partner's access after a cut-off."""
     if partner.cut_off_at is None:
         raise RuleError("L'accès de cette structure n'est pas coupé.")
+    if partner.cut_off_by_id not in (None, actor.caisse_id):
+        raise RuleError("Seule la caisse qui a coupé l'accès peut le rétablir.")
     with write():
         partner.cut_off_at = None
+        partner.cut_off_by = None
         partner.save()
         audit.record("partner_restored", actor=actor, partner=partner)

@@ -209,9 +209,21 @@ def complete(actor, review, today=None):
         # Gestionnaires last, so that the last-gestionnaire rule sees the final picture.
         decisions.sort(key=lambda d: d.account.profile == "gestionnaire")
         for d in decisions:
+            target = Account.get_by_id(d.account_id)
+            if target.profile == "gestionnaire" and d.decided_by.profile != "caisse":
+                # A gestionnaire is inactivated by the caisse, 15 days after the partner's
+                # request (§2.2): the review's decision becomes that request.
+                accounts.schedule_inactivation(
+                    actor,
+                    target,
+                    date.today() + timedelta(days=15),
+                    date.today(),
+                    by_review=True,
+                )
+                continue
             accounts.deactivate(
                 d.decided_by if d.decided_by.profile == "caisse" else actor,
-                Account.get_by_id(d.account_id),
+                target,
                 f"Revue des habilitations – {d.reason}",
                 review=True,
             )

@@ -1,5 +1,6 @@
 """Request plumbing: user loading, idle timeout, security headers, template helpers."""
 
+import re
 import time
 
 from flask import abort, flash, render_template, request, session
@@ -20,7 +21,7 @@ CSP = (
 def load_user(user_id):
     """The account behind a session cookie, if that session is still valid server-side."""
     pk, _, token = (user_id or "").partition(":")
-    if not pk.isdigit() or not token:
+    if to_id(pk) is None or not token:
         return None
     account = Account.get_or_none((Account.id == int(pk)) & (Account.session_token == token))
     if account is None or account.state != "active":
@@ -28,6 +29,23 @@ def load_user(user_id):
     if account.partner_id and Partner.get_by_id(account.partner_id).cut_off_at is not None:
         return None
     return account
+
+
+def to_id(value):
+    """An int from ASCII digits that fits a database key, else None ('²', '9'*30, 'abc')."""
+    value = (value or "").strip()
+    if re.fullmatch(r"[0-9]{1,18}", value):
+        return int(value)
+    return None
+
+
+def arg_id(name):
+    return to_id(request.args.get(name))
+
+
+def page_number():
+    """?page=N, 1 when missing or absurd."""
+    return max(1, min(arg_id("page") or 1, 1_000_000))
 
 
 def is_partial():
@@ -150,6 +168,19 @@ def init_app(app):
             )
             return
         session["seen"] = now
+
+    @app.after_request
+    def _mail_failures(response):
+        from flask import g
+
+        if g.get("mail_failures"):
+            flash(
+                "Attention : l'action est enregistrée, mais un e-mail n'a pas pu être envoyé "
+                "(messagerie injoignable). Prévenez la personne autrement ou renvoyez le lien "
+                "plus tard.",
+                "warning",
+            )
+        return response
 
     @app.after_request
     def _headers(response):

@@ -68,7 +68,7 @@ EXPECTED = {
     ("GET", "partners.show"): outcome(
         caisse=OK, autre_caisse=HIDDEN, gestionnaire=OK, autre_gestionnaire=HIDDEN
     ),
-    # The other caisse may record its own convention with a partner it does not know yet.
+    # Another caisse conventions a partner it does not see yet through partners.create.
     ("GET", "partners.add_convention"): outcome(caisse=OK, autre_caisse=HIDDEN),
     ("POST", "partners.add_convention"): outcome(caisse=OK, autre_caisse=HIDDEN),
     ("GET", "partners.edit_convention"): CAISSE_SCOPED,
@@ -136,8 +136,16 @@ EXPECTED = {
 }
 
 
+@pytest.fixture
+def world(_world):
+    """The module's app, its database handle bound again (another test may have built an
+    app of its own meanwhile: the peewee handle is process-wide)."""
+    db.bind(_world[0])
+    return _world
+
+
 @pytest.fixture(scope="module")
-def world(tmp_path_factory):
+def _world(tmp_path_factory):
     """One app and a pristine copy of its database, restored before each state-changing call."""
     from ep import demo
 
@@ -256,10 +264,13 @@ def test_deleted_accounts_are_out_of_everyone_s_scope(app, client, login_as):
     assert not can_see_account(account("gestionnaire.voisin"), Account.get_by_id(target.id))
 
 
-GARBAGE = (
+GARBAGES = [
     "?page=abc&q=%27%22%3C%3E&date_from=pas-une-date&date_to=2026-13-45&state=zz&status=zz"
-    "&profile=zz&caisse=abc&offer=zz&author=x&partner=abc&statut=zz&next=//evil.example.org"
-)
+    "&profile=zz&caisse=abc&offer=zz&author=x&partner=abc&statut=zz&next=//evil.example.org",
+    "?page=99999999999999999999999&caisse=99999999999999999999999&author=%C2%B2"
+    "&partner=99999999999999999999999&request=99999999999999999999999&offer=contact",
+    "?caisse=%C2%B2&author=99999999999999999999999&page=-3&request=%C2%B2",
+]
 
 
 @pytest.mark.parametrize("user", [u for u in USERS if u != "anonyme"])
@@ -272,9 +283,15 @@ def test_garbage_query_strings_never_give_a_500(world, user):
         if method != "GET":
             continue
         url = rule.build({k: values[k] for k in rule.arguments}, append_unknown=False)[1]
-        response = client.get(url + GARBAGE)
-        assert response.status_code < 500, url
-        response.close()
+        for garbage in GARBAGES:
+            response = client.get(url + garbage)
+            assert response.status_code < 500, url + garbage
+            response.close()
+        if any(a.endswith("_id") for a in rule.arguments):
+            huge = {k: (10**25 if k.endswith("_id") else values[k]) for k in rule.arguments}
+            response = client.get(rule.build(huge, append_unknown=False)[1])
+            assert response.status_code in (403, 404), rule.endpoint
+            response.close()
 
 
 def test_nul_bytes_are_refused_politely(world):
@@ -285,3 +302,39 @@ def test_nul_bytes_are_refused_politely(world):
     response = client.post("/demandes/new", data={"commentaire": "a\x00b"})
     assert response.status_code == 400 and "Requête incorrecte" in response.get_data(as_text=True)
     restore()
+
+
+def snapshot(app):
+    """Every business table's rows (the audit trail and login failures aside)."""
+    import sqlite3
+
+    path = app.config["EP_DATABASE_URL"][len("sqlite:///") :]
+    conn = sqlite3.connect(path)
+    try:
+        tables = [
+            r[0]
+            for r in conn.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' "
+                "AND name NOT IN ('audit_event', 'login_failure')"
+            )
+        ]
+        return {t: conn.execute(f"SELECT * FROM {t} ORDER BY 1").fetchall() for t in tables}
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize("user", list(USERS))
+def test_get_never_changes_state(world, user):
+    app, values, ids, restore = world
+    restore()
+    before = snapshot(app)
+    client = app.test_client()
+    with client.session_transaction() as session:
+        if ids[user]:
+            session["_user_id"] = ids[user]
+    for method, rule in routes(app):
+        if method == "GET":
+            url = rule.build({k: values[k] for k in rule.arguments}, append_unknown=False)[1]
+            client.get(url).close()
+    db.database.close()
+    assert snapshot(app) == before

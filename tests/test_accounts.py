@@ -405,3 +405,110 @@ def test_a_deployment_may_restrict_email_domains(client, login_as, app):
     page = client.post("/accounts/new", data=dict(TECH, email="x@gmail.example.com"))
     assert "pas dans un domaine autorisé" in page.get_data(as_text=True)
     assert client.post("/accounts/new", data=TECH).status_code == 303
+
+
+def test_caisse_agents_are_out_of_reach_of_every_view(client, login_as):
+    agent = login_as("caisse.demo")
+    other = account("carsat.demo")
+    for target in (agent, other):
+        assert client.post(f"/accounts/{target.id}/fraud", data={"reason": "x"}).status_code == 404
+        assert client.post(f"/accounts/{target.id}/reactivate").status_code == 404
+        assert client.get(f"/accounts/{target.id}").status_code == 404
+    assert account("caisse.demo").state == "active"
+
+
+def test_quota_message_says_how_to_free_a_place(ctx):
+    gest = account("gestionnaire.voisin")
+    for i in range(4):
+        accounts.create_technicien(gest, identity(nom=f"Q{i}", email=f"q{i}@example.org"), True)
+    with pytest.raises(RuleError) as exc:
+        accounts.create_technicien(gest, identity(nom="Q5", email="q5@example.org"), True)
+    assert "Pour libérer une place, inactivez un compte technicien" in exc.value.message
+    assert "effectif" in exc.value.message
+
+
+def test_techniciens_stay_active_when_their_creator_is_inactivated(ctx, app):
+    caisse = account("caisse.demo")
+    accounts.deactivate(caisse, account("gestionnaire.demo"), "Identifiants volés", fraud=True)
+    assert account("technicien.demo").state == "active"
+    assert account("technicien.demo").created_by.username == "gestionnaire.demo"
+
+
+@pytest.mark.parametrize("n", [6])
+def test_forgot_password_requests_are_throttled(client, outbox, n):
+    for _ in range(n):
+        response = client.post("/forgot", data={"username": "technicien.demo"})
+        assert response.status_code == 303
+    assert len(outbox()) == 5  # the sixth is silently dropped: same answer on screen
+
+
+def test_audit_records_where_from_and_the_automatic_events(client, app):
+    client.post(
+        "/login",
+        data={"username": "technicien.demo", "password": PASSWORD},
+        environ_base={"REMOTE_ADDR": "10.1.2.3"},
+    )
+    event = (
+        AuditEvent.select().where(AuditEvent.action == "login").order_by(AuditEvent.id.desc()).get()
+    )
+    assert event.ip == "10.1.2.3" and event.actor.username == "technicien.demo"
+    from ep import housekeeping
+
+    Account.update(created_at=now() - timedelta(days=100)).where(
+        Account.username == "technicien.voisin"
+    ).execute()
+    with app.app_context():
+        housekeeping.run(date.today())
+    auto = AuditEvent.get(AuditEvent.action == "auto_deactivated")
+    assert auto.actor is None and auto.ip == "traitement automatique"
+    assert auto.account.username == "technicien.voisin"
+
+
+def test_mail_failure_keeps_the_action_and_warns(client, login_as, app, tmp_path):
+    from .conftest import free_port
+
+    app.config["EP_MAIL_URL"] = f"smtp://127.0.0.1:{free_port()}"  # nobody listens there
+    login_as("gestionnaire.demo")
+    response = client.post("/accounts/new", data=TECH, follow_redirects=True)
+    assert response.status_code == 200
+    assert "pas pu être envoyé (messagerie injoignable)" in response.get_data(as_text=True)
+    assert Account.get(Account.email == TECH["email"]).state == "invited"
+
+
+def test_review_decision_on_a_gestionnaire_becomes_a_scheduled_inactivation(ctx):
+    from ep import reviews
+
+    caisse = account("caisse.demo")
+    ccas = account("gestionnaire.demo").partner
+    second = accounts.create_partner_account(
+        caisse, ccas, "gestionnaire", identity(prenom="Seconde", email="seconde@example.org")
+    )
+    Account.update(state="active").where(Account.id == second.id).execute()
+    gest = account("gestionnaire.demo")
+    review = reviews.start(gest)
+    reviews.decide(gest, review, Account.get_by_id(second.id), "deactivate", "Départ")
+    reviews.decide(gest, review, account("technicien.demo"), "keep", attestations=True)
+    reviews.decide(caisse, review, gest, "keep")
+    reviews.complete(gest, review)
+    later = Account.get_by_id(second.id)
+    assert later.state == "active"
+    assert later.scheduled_inactivation_on == date.today() + timedelta(days=15)
+
+
+def test_schedule_with_less_than_15_days_warns(client, login_as, app):
+    with app.test_request_context():
+        second = accounts.create_partner_account(
+            account("caisse.demo"),
+            account("gestionnaire.demo").partner,
+            "gestionnaire",
+            identity(prenom="Autre", email="autre@example.org"),
+        )
+    Account.update(state="active").where(Account.id == second.id).execute()
+    login_as("caisse.demo")
+    soon = (date.today() + timedelta(days=3)).isoformat()
+    page = client.post(
+        f"/accounts/{account('gestionnaire.demo').id}/schedule",
+        data={"on_date": soon},
+        follow_redirects=True,
+    ).get_data(as_text=True)
+    assert "moins de 15 jours de préavis" in page

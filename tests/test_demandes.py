@@ -406,3 +406,43 @@ def test_ended_convention_stops_new_messages_to_that_caisse(ctx):
     with pytest.raises(RuleError, match="plus en vigueur"):
         demandes.reply(account("technicien.demo"), d, "Voici l'avis.", [])
     assert Partner.get_by_id(d.partner_id).name == "CCAS de Démo"
+
+
+def test_a_nir_in_a_file_name_is_not_kept(ctx):
+    d = demandes.submit(
+        account("technicien.demo"),
+        rule_data(),
+        [upload(DEMO_PDF, "attestation 1 85 05 78 006 048 30.pdf")],
+    )
+    assert d.attachments.get().filename == "document.pdf"
+
+
+def test_health_words_in_messages_need_a_confirmation(ctx):
+    d = demandes.submit(account("technicien.demo"), rule_data(), [])
+    with pytest.raises(demandes.NeedsConfirmation):
+        demandes.reply(account("technicien.demo"), d, "Il sort d'une chimiothérapie.", [])
+    with pytest.raises(demandes.NeedsConfirmation):
+        demandes.ask_more(account("caisse.demo"), d, "Précisez le diagnostic.", [])
+    demandes.reply(
+        account("technicien.demo"), d, "Il sort d'une chimiothérapie.", [], confirmed=True
+    )
+
+
+def test_reading_a_request_or_a_document_is_traced(client, login_as, app):
+    from ep.models import AuditEvent
+
+    with app.test_request_context():
+        d = demandes.submit(account("technicien.demo"), rule_data(), [upload(DEMO_PDF, "a.pdf")])
+        attachment_id = d.attachments.get().id
+    login_as("caisse.demo")
+    client.get(f"/demandes/{d.id}")
+    client.get(f"/demandes/attachments/{attachment_id}").close()
+    actions = [
+        e.action
+        for e in AuditEvent.select()
+        .where(AuditEvent.actor == account("caisse.demo"))
+        .order_by(AuditEvent.id)
+    ]
+    assert actions[-2:] == ["demande_viewed", "attachment_downloaded"]
+    event = AuditEvent.select().order_by(AuditEvent.id.desc()).get()
+    assert event.detail.startswith(f"demande {d.reference}") and "Essai" not in event.detail

@@ -193,3 +193,33 @@ def test_end_of_convention_destroys_the_personal_data_of_its_requests(app):
     database.close()
     raw = b"".join(p.read_bytes() for p in Path(app.instance_path).glob("ep.sqlite3*"))
     assert b"Exemplaire" not in raw
+
+
+def test_a_mail_outage_does_not_stop_the_dated_rules(app):
+    from ep.models import Review
+
+    from .conftest import free_port
+
+    with app.test_request_context():
+        accounts.deactivate(account("gestionnaire.demo"), account("technicien.demo"), "Départ")
+    tech_id = account("technicien.demo").id
+    convention = Convention.get(Convention.partner == Partner.get(Partner.name == "CCAS Voisin"))
+    Convention.update(review_every_months=1).where(Convention.id == convention.id).execute()
+    database.close()
+    env = {
+        **os.environ,
+        "EP_INSTANCE_PATH": app.instance_path,
+        "EP_DATABASE_URL": app.config["EP_DATABASE_URL"],
+        "EP_MAIL_URL": f"smtp://127.0.0.1:{free_port()}",
+    }
+    today = date.today() + timedelta(days=200)
+    result = subprocess.run(
+        [EP, "housekeeping", "--today", today.isoformat()],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert Account.get_by_id(tech_id).state == "deleted"
+    assert Review.select().count() == 1  # the periodic review opened, its e-mail failed

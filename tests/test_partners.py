@@ -1,6 +1,8 @@
 from datetime import date
 
-from ep.models import Account, AuditEvent, Convention, Partner
+import pytest
+
+from ep.models import Account, AuditEvent, Caisse, Convention, Partner
 
 from .conftest import PASSWORD, link_in
 
@@ -59,10 +61,81 @@ def test_convention_cannot_start_before_signature(client, login_as):
     assert not Partner.select().where(Partner.name == NEW_PARTNER["name"]).exists()
 
 
-def test_partner_names_are_unique(client, login_as):
+def test_one_convention_per_caisse_and_partner(client, login_as):
     login_as("caisse.demo")
     response = client.post("/partners/new", data=dict(NEW_PARTNER, name="CCAS Voisin"))
-    assert "Une structure porte déjà ce nom" in response.get_data(as_text=True)
+    assert "déjà une convention en cours" in response.get_data(as_text=True)
+    assert Convention.select().count() == 3
+
+
+def test_a_second_caisse_conventions_an_existing_partner(client, login_as):
+    login_as("carsat.demo")  # CCAS Voisin is conventioned with the CPAM only
+    voisin = Partner.get(Partner.name == "CCAS Voisin")
+    assert client.get(f"/partners/{voisin.id}").status_code == 404
+    response = client.post("/partners/new", data=dict(NEW_PARTNER, name="CCAS Voisin"))
+    assert response.status_code == 303
+    assert Partner.select().where(Partner.name == "CCAS Voisin").count() == 1
+    assert {c.caisse.name for c in Convention.select().where(Convention.partner == voisin)} == {
+        "CPAM de Démo",
+        "CARSAT de Démo",
+    }
+    assert client.get(f"/partners/{voisin.id}").status_code == 200
+
+
+def test_ended_convention_stops_that_caisse_only(client, login_as):
+    ccas = Partner.get(Partner.name == "CCAS de Démo")
+    carsat = (
+        Convention.select()
+        .join(Caisse)
+        .where((Convention.partner == ccas) & (Caisse.name == "CARSAT de Démo"))
+        .get()
+    )
+    Convention.update(ends_on=date(2026, 1, 1)).where(Convention.id == carsat.id).execute()
+    login_as("carsat.demo")
+    assert client.get(f"/partners/{ccas.id}").status_code == 404
+    assert (
+        client.get(f"/accounts/{Account.get(Account.username == 'technicien.demo').id}").status_code
+        == 404
+    )
+    assert "CCAS de Démo" not in client.get("/").get_data(as_text=True)
+    body = client.get("/caisse/export/utilisateurs.csv").get_data().decode("utf-8-sig")
+    assert "CCAS de Démo" not in body
+    login_as("caisse.demo")
+    assert client.get(f"/partners/{ccas.id}").status_code == 200
+    # The CARSAT may sign a new convention later: it replaces the ended one.
+    login_as("carsat.demo")
+    assert (
+        client.post("/partners/new", data=dict(NEW_PARTNER, name="CCAS de Démo")).status_code == 303
+    )
+    assert Convention.get_by_id(carsat.id).ends_on is None
+    assert client.get(f"/partners/{ccas.id}").status_code == 200
+
+
+def test_no_account_without_a_convention_in_force(ctx):
+    from ep import accounts
+    from ep.rules import RuleError
+
+    voisin = Partner.get(Partner.name == "CCAS Voisin")
+    Convention.update(ends_on=date(2026, 1, 1)).where(Convention.partner == voisin).execute()
+    with pytest.raises(RuleError, match="Aucune convention en cours"):
+        accounts.create_technicien(
+            Account.get(Account.username == "gestionnaire.voisin"),
+            {k: v for k, v in IDENTITY.items() if k != "requested_on"},
+            True,
+        )
+
+
+def test_only_the_caisse_that_cut_off_restores(client, login_as):
+    ccas = Partner.get(Partner.name == "CCAS de Démo")
+    login_as("carsat.demo")
+    client.post(f"/partners/{ccas.id}/cut-off", data={"reason": "Soupçon de fraude"})
+    login_as("caisse.demo")
+    page = client.post(f"/partners/{ccas.id}/restore", follow_redirects=True).get_data(as_text=True)
+    assert "Seule la caisse qui a coupé" in page
+    assert Partner.get_by_id(ccas.id).cut_off_at is not None
+    login_as("carsat.demo")
+    client.post(f"/partners/{ccas.id}/restore")
+    assert Partner.get_by_id(ccas.id).cut_off_at is None
 
 
 def test_caisse_habilitates_a_gestionnaire_who_sets_a_password(client, login_as, outbox):

@@ -1,7 +1,7 @@
 """Accounts of a partner structure: gestionnaires manage techniciens, the caisse manages
 gestionnaires and may cut off any account at once (§2.2, §4.1)."""
 
-from datetime import date
+from datetime import date, timedelta
 
 from flask import Blueprint, abort, flash, redirect, request, url_for
 from flask_login import current_user
@@ -82,8 +82,6 @@ def create():
 @allow("gestionnaire", "caisse")
 def show(account):
     """One account: identity, state, history of its lifecycle events."""
-    if account.profile == "caisse":
-        abort(404)
     events = list(
         AuditEvent.select()
         .where(AuditEvent.account == account)
@@ -188,9 +186,13 @@ def schedule(account):
         accounts.schedule_inactivation(current_user, account, form.on_date.data, date.today())
     except RuleError as exc:
         return _after_action(account, "", error=exc.message)
-    return _after_action(
-        account, f"Inactivation programmée le {form.on_date.data.strftime('%d/%m/%Y')}."
-    )
+    message = f"Inactivation programmée le {form.on_date.data.strftime('%d/%m/%Y')}."
+    if form.on_date.data < date.today() + timedelta(days=15):
+        message += (
+            " Attention : moins de 15 jours de préavis, alors que la convention prévoit "
+            "que le partenaire la demande 15 jours avant."
+        )
+    return _after_action(account, message)
 
 
 @bp.route("/<int:account_id>/edit", methods=["GET", "POST"])

@@ -1,12 +1,12 @@
 """The audit trail, as a partner's gestionnaires and its caisses may read it (§4.1, §5)."""
 
-from flask import Blueprint, request
+from flask import Blueprint
 from flask_login import current_user
 
 from ..access import allow
 from ..audit import ACTIONS
 from ..models import AuditEvent, Convention
-from ..web import csv_download, render
+from ..web import csv_download, page_number, render
 
 bp = Blueprint("audit", __name__, url_prefix="/audit")
 
@@ -26,7 +26,7 @@ def scoped_events(user):
 @allow("gestionnaire", "caisse")
 def index():
     """Who did what, on whom, when and from where; newest first."""
-    page = max(1, request.args.get("page", 1, type=int))
+    page = page_number()
     query = scoped_events(current_user)
     events = list(query.paginate(page, PER_PAGE))
     has_next = query.paginate(page + 1, PER_PAGE).exists()

@@ -161,7 +161,7 @@ def forgot():
     """Ask for a reset link; the same answer whether the account exists or not."""
     form = ForgotForm()
     if form.validate_on_submit():
-        accounts.send_reset(form.username.data)
+        accounts.send_reset(form.username.data, request.remote_addr or "")
         flash(
             "Si cet identifiant correspond à un compte actif, un lien de réinitialisation vient "
             "d'être envoyé à l'adresse e-mail du compte.",

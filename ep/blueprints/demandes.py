@@ -5,7 +5,7 @@ from datetime import datetime, time, timedelta
 from flask import Blueprint, abort, current_app, flash, redirect, request, send_file, url_for
 from flask_login import current_user
 
-from .. import attachments, demandes
+from .. import attachments, audit, demandes
 from ..access import allow
 from ..departements import DEPARTEMENTS
 from ..forms import DemandeFilterForm, DemandeForm, MessageForm, options
@@ -23,7 +23,7 @@ from ..models import (
 )
 from ..rules import RuleError
 from ..text import fold
-from ..web import refuse, render
+from ..web import arg_id, page_number, refuse, render, to_id
 
 bp = Blueprint("demandes", __name__, url_prefix="/demandes")
 
@@ -43,7 +43,7 @@ def _choices(form, partner):
     form.caisse.choices = options([("", "— Choisir —")] + [(str(c.id), c.name) for c in caisses])
     if len(caisses) == 1 and not form.caisse.data:
         form.caisse.data = str(caisses[0].id)
-    caisse_id = int(form.caisse.data) if (form.caisse.data or "").isdigit() else None
+    caisse_id = to_id(form.caisse.data)
     offers = demandes.available_offers(partner, caisse_id)
     form.offer.choices = options([("", "— Choisir —")] + [(o.code, o.label) for o in offers])
     offer = next((o for o in offers if o.code == form.offer.data), None)
@@ -103,10 +103,10 @@ def _filtered(form, base):
         query = query.where(Demande.status == form.status.data)
     if form.offer.data:
         query = query.join_from(Demande, Offer).where(Offer.code == form.offer.data)
-    if (form.caisse.data or "").isdigit():
-        query = query.where(Demande.caisse == int(form.caisse.data))
-    if (form.author.data or "").isdigit():
-        query = query.where(Demande.author == int(form.author.data))
+    if to_id(form.caisse.data):
+        query = query.where(Demande.caisse == to_id(form.caisse.data))
+    if to_id(form.author.data):
+        query = query.where(Demande.author == to_id(form.author.data))
     if form.date_from.data:
         query = query.where(Demande.created_at >= datetime.combine(form.date_from.data, time()))
     if form.date_to.data:
@@ -125,10 +125,6 @@ def _filter_form(status_default=""):
         [("", "Toutes")] + [(o.code, o.label) for o in Offer.select().order_by(Offer.position)]
     )
     return form
-
-
-def _page():
-    return max(1, request.args.get("page", 1, type=int))
 
 
 @bp.route("/")
@@ -153,7 +149,7 @@ def index():
 
 def _list(template, form, query):
     size = current_app.config["EP_PAGE_SIZE"]
-    page = _page()
+    page = page_number()
     total = query.count()
     rows = list(query.paginate(page, size))
     args = {k: v for k, v in request.args.items() if k != "page" and v}
@@ -179,7 +175,7 @@ def queue():
     form.author.choices = options([("", "Tous")])
     form.validate()
     query = _filtered(form, Demande.select().where(Demande.caisse == current_user.caisse_id))
-    partner_id = request.args.get("partner", type=int)
+    partner_id = arg_id("partner")
     if partner_id and partners.where(Convention.partner == partner_id).exists():
         query = query.where(Demande.partner == partner_id)
     query = query.order_by(Demande.urgent.desc(), Demande.created_at, Demande.id)
@@ -190,6 +186,13 @@ def queue():
 @allow("technicien", "gestionnaire", "caisse")
 def show(demande):
     """One request: the assuré, the exchanges, the documents, the history."""
+    audit.record_read(
+        "demande_viewed",
+        current_user._get_current_object(),
+        partner=demande.partner_id,
+        caisse=demande.caisse_id,
+        detail=f"demande {demande.reference}",
+    )
     return _show(demande, MessageForm(formdata=None))
 
 
@@ -296,6 +299,14 @@ def download(attachment):
     path = attachments.path_of(attachment)
     if not path.exists():
         abort(404)
+    demande = attachment.demande
+    audit.record_read(
+        "attachment_downloaded",
+        current_user._get_current_object(),
+        partner=demande.partner_id,
+        caisse=demande.caisse_id,
+        detail=f"demande {demande.reference}, pièce {attachment.id}",
+    )
     return send_file(
         path,
         mimetype=attachment.content_type,

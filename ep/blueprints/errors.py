@@ -13,8 +13,9 @@ PAGES = {
     413: ("Fichier trop volumineux", "L'envoi dépasse la taille autorisée."),
     500: (
         "Erreur technique",
-        "Une erreur inattendue est survenue. Rien n'a été enregistré par cette action. "
-        "Réessayez, puis prévenez votre gestionnaire ou votre caisse si le problème continue.",
+        "Une erreur inattendue est survenue et l'action n'a peut-être pas abouti : vérifiez "
+        "son résultat avant de recommencer, puis prévenez votre gestionnaire ou votre caisse "
+        "si le problème continue.",
     ),
 }
 

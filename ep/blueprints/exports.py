@@ -5,7 +5,7 @@ from datetime import date
 from flask import Blueprint, request, send_file
 from flask_login import current_user
 
-from .. import exports
+from .. import audit, exports
 from ..access import allow
 from ..models import Partner
 from ..web import csv_download, render
@@ -25,6 +25,12 @@ def _scope():
     partner_ids = [p for p in wanted if p in allowed] if wanted else allowed
     states = request.args.getlist("statut") or None
     states = [s for s in (states or []) if s in exports.STATUTS] or None
+    audit.record_read(
+        "users_exported",
+        current_user._get_current_object(),
+        partner=current_user.partner_id,
+        detail=f"{len(partner_ids)} structure(s)",
+    )
     return partner_ids, states
 
 

@@ -72,7 +72,7 @@ def _dashboard(agent):
         else:
             open_review[review.partner_id] = review
     pending = {}
-    for h in accounts.pending_habilitations(ids):
+    for h in accounts.pending_habilitations(ids, agent.caisse_id):
         pending.setdefault(h.partner_id, []).append(h)
     return [
         {

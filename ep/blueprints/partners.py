@@ -20,7 +20,7 @@ from ..forms import (
 )
 from ..models import Account, Convention, ConventionOffer, HabilitationRequest, Partner, Referent
 from ..rules import RuleError
-from ..web import refuse, render
+from ..web import arg_id, refuse, render, to_id
 
 bp = Blueprint("partners", __name__, url_prefix="/partners")
 
@@ -89,7 +89,9 @@ def show(partner):
             formdata=None, months=own.review_every_months if own else None
         ),
         habilitation_form=HabilitationRequestForm(formdata=None, received_on=date.today()),
-        pending_habilitations=list(accounts.pending_habilitations([partner.id])),
+        pending_habilitations=list(
+            accounts.pending_habilitations([partner.id], current_user.caisse_id)
+        ),
     )
 
 
@@ -144,7 +146,7 @@ def _target_hours(convention):
         if raw is None:
             hours[code] = saved.get(code) or default
         else:
-            hours[code] = int(raw) if raw.strip().isdigit() else -1
+            hours[code] = to_id(raw) if to_id(raw) is not None else -1
     return hours
 
 
@@ -210,10 +212,11 @@ def habilitate(partner):
     """Habilitate a gestionnaire: create the account and e-mail the set-password link (§2.2)."""
     form = HabilitateForm()
     pending = None
-    if request.args.get("request", type=int):
+    if arg_id("request"):
         pending = HabilitationRequest.get_or_none(
-            (HabilitationRequest.id == request.args.get("request", type=int))
+            (HabilitationRequest.id == arg_id("request"))
             & (HabilitationRequest.partner == partner)
+            & (HabilitationRequest.caisse == current_user.caisse_id)
             & HabilitationRequest.done_at.is_null()
         )
     if not form.is_submitted():

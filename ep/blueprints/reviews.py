@@ -3,7 +3,7 @@
 from flask import Blueprint, flash, redirect, request, send_file, url_for
 from flask_login import current_user
 
-from .. import exports, reviews
+from .. import audit, exports, reviews
 from ..access import allow
 from ..forms import PeriodicityForm, ReviewRequestForm
 from ..models import Review
@@ -105,6 +105,9 @@ def complete(review):
 @allow("gestionnaire", "caisse")
 def export_csv(review):
     """The review record as CSV."""
+    audit.record_read(
+        "review_exported", current_user._get_current_object(), partner=review.partner_id
+    )
     return csv_download(
         f"revue-{review.id}.csv", exports.REVIEW_HEADER, lambda: exports.review_rows(review)
     )
@@ -114,6 +117,9 @@ def export_csv(review):
 @allow("gestionnaire", "caisse")
 def export_xlsx(review):
     """The review record as XLSX."""
+    audit.record_read(
+        "review_exported", current_user._get_current_object(), partner=review.partner_id
+    )
     out = exports.xlsx_file(exports.REVIEW_HEADER, exports.review_rows(review), "Revue")
     return send_file(
         out, mimetype=XLSX, as_attachment=True, download_name=f"revue-{review.id}.xlsx"

@@ -12,7 +12,7 @@ CREATE TABLE "login_failure" ("id" INTEGER NOT NULL PRIMARY KEY, "key" VARCHAR(1
 CREATE TABLE "message" ("id" INTEGER NOT NULL PRIMARY KEY, "demande_id" INTEGER NOT NULL, "author_id" INTEGER NOT NULL, "kind" VARCHAR(20) NOT NULL, "body" TEXT NOT NULL, "created_at" DATETIME NOT NULL, FOREIGN KEY ("demande_id") REFERENCES "demande" ("id") ON DELETE CASCADE, FOREIGN KEY ("author_id") REFERENCES "account" ("id"));
 CREATE TABLE "motif" ("id" INTEGER NOT NULL PRIMARY KEY, "offer_id" INTEGER NOT NULL, "code" VARCHAR(40) NOT NULL, "label" VARCHAR(200) NOT NULL, "position" INTEGER NOT NULL, FOREIGN KEY ("offer_id") REFERENCES "offer" ("id"));
 CREATE TABLE "offer" ("id" INTEGER NOT NULL PRIMARY KEY, "code" VARCHAR(40) NOT NULL, "label" VARCHAR(200) NOT NULL, "position" INTEGER NOT NULL, "concerns_assure" INTEGER NOT NULL);
-CREATE TABLE "partner" ("id" INTEGER NOT NULL PRIMARY KEY, "name" VARCHAR(160) NOT NULL, "headcount" INTEGER NOT NULL, "cut_off_at" DATETIME, "created_at" DATETIME NOT NULL);
+CREATE TABLE "partner" ("id" INTEGER NOT NULL PRIMARY KEY, "name" VARCHAR(160) NOT NULL, "headcount" INTEGER NOT NULL, "cut_off_at" DATETIME, "cut_off_by_id" INTEGER, "created_at" DATETIME NOT NULL, FOREIGN KEY ("cut_off_by_id") REFERENCES "caisse" ("id"));
 CREATE TABLE "referent" ("id" INTEGER NOT NULL PRIMARY KEY, "convention_id" INTEGER NOT NULL, "role" VARCHAR(20) NOT NULL, "name" VARCHAR(120) NOT NULL, "function" VARCHAR(120) NOT NULL, "phone" VARCHAR(30) NOT NULL, "email" VARCHAR(254) NOT NULL, FOREIGN KEY ("convention_id") REFERENCES "convention" ("id") ON DELETE CASCADE);
 CREATE TABLE "review" ("id" INTEGER NOT NULL PRIMARY KEY, "partner_id" INTEGER NOT NULL, "caisse_id" INTEGER, "requested_by_id" INTEGER, "requested_at" DATETIME NOT NULL, "due_on" DATE, "status" VARCHAR(20) NOT NULL, "period_start" DATETIME NOT NULL, "started_at" DATETIME, "started_by_id" INTEGER, "reminded_at" DATETIME, "completed_at" DATETIME, "completed_by_id" INTEGER, FOREIGN KEY ("partner_id") REFERENCES "partner" ("id") ON DELETE CASCADE, FOREIGN KEY ("caisse_id") REFERENCES "caisse" ("id"), FOREIGN KEY ("requested_by_id") REFERENCES "account" ("id"), FOREIGN KEY ("started_by_id") REFERENCES "account" ("id"), FOREIGN KEY ("completed_by_id") REFERENCES "account" ("id"));
 CREATE TABLE "review_decision" ("id" INTEGER NOT NULL PRIMARY KEY, "review_id" INTEGER NOT NULL, "account_id" INTEGER NOT NULL, "decision" VARCHAR(12) NOT NULL, "reason" VARCHAR(300) NOT NULL, "attestations_confirmed" INTEGER NOT NULL, "decided_by_id" INTEGER NOT NULL, "decided_at" DATETIME NOT NULL, FOREIGN KEY ("review_id") REFERENCES "review" ("id") ON DELETE CASCADE, FOREIGN KEY ("account_id") REFERENCES "account" ("id"), FOREIGN KEY ("decided_by_id") REFERENCES "account" ("id"));
@@ -62,6 +62,7 @@ CREATE INDEX "message_demande_id" ON "message" ("demande_id");
 CREATE INDEX "motif_offer_id" ON "motif" ("offer_id");
 CREATE UNIQUE INDEX "motif_offer_id_code" ON "motif" ("offer_id", "code");
 CREATE UNIQUE INDEX "offer_code" ON "offer" ("code");
+CREATE INDEX "partner_cut_off_by_id" ON "partner" ("cut_off_by_id");
 CREATE UNIQUE INDEX "partner_name" ON "partner" ("name");
 CREATE INDEX "referent_convention_id" ON "referent" ("convention_id");
 CREATE INDEX "review_caisse_id" ON "review" ("caisse_id");
