@@ -446,3 +446,10 @@ def test_reading_a_request_or_a_document_is_traced(client, login_as, app):
     assert actions[-2:] == ["demande_viewed", "attachment_downloaded"]
     event = AuditEvent.select().order_by(AuditEvent.id.desc()).get()
     assert event.detail.startswith(f"demande {d.reference}") and "Essai" not in event.detail
+
+
+def test_the_assure_name_never_goes_into_the_pushed_address(client, login_as):
+    login_as("technicien.demo")
+    response = client.get("/demandes/?q=fictive&status=open", headers={"HX-Request": "true"})
+    assert response.headers["HX-Push-Url"] == "/demandes/?status=open"
+    assert "Lucie Fictive" in response.get_data(as_text=True)

@@ -2,7 +2,17 @@
 
 from datetime import datetime, time, timedelta
 
-from flask import Blueprint, abort, current_app, flash, redirect, request, send_file, url_for
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    make_response,
+    redirect,
+    request,
+    send_file,
+    url_for,
+)
 from flask_login import current_user
 
 from .. import attachments, audit, demandes
@@ -23,7 +33,7 @@ from ..models import (
 )
 from ..rules import RuleError
 from ..text import fold
-from ..web import arg_id, page_number, refuse, render, to_id
+from ..web import arg_id, is_partial, page_number, refuse, render, to_id
 
 bp = Blueprint("demandes", __name__, url_prefix="/demandes")
 
@@ -153,16 +163,24 @@ def _list(template, form, query):
     total = query.count()
     rows = list(query.paginate(page, size))
     args = {k: v for k, v in request.args.items() if k != "page" and v}
-    return render(
-        template,
-        block="demande_list",
-        form=form,
-        rows=rows,
-        page=page,
-        total=total,
-        pages=max(1, -(-total // size)),
-        args=args,
+    response = make_response(
+        render(
+            template,
+            block="demande_list",
+            form=form,
+            rows=rows,
+            page=page,
+            total=total,
+            pages=max(1, -(-total // size)),
+            args=args,
+        )
     )
+    if is_partial():
+        # The filters go into the address bar (bookmarkable), the assuré's name does not:
+        # browser history is no place for it.
+        kept = {k: v for k, v in request.args.items() if k != "q" and v}
+        response.headers["HX-Push-Url"] = url_for(request.endpoint, **kept)
+    return response
 
 
 @bp.route("/queue")
