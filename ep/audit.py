@@ -31,6 +31,7 @@ ACTIONS = {
     "review_requested": "Revue des habilitations demandée",
     "review_periodicity": "Périodicité des revues modifiée",
     "review_completed": "Revue des habilitations terminée",
+    "review_overdue": "Revue des habilitations en retard",
     "review_deactivated": "Compte inactivé (revue des habilitations)",
     "habilitation_requested": "Demande d'habilitation enregistrée",
     "demande_submitted": "Demande envoyée",

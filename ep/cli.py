@@ -118,7 +118,7 @@ def housekeeping_cmd(today):
         f"{counts['scheduled']} ; fins de convention : {counts['convention_ended']} ; "
         f"supprimés : {counts['deleted']} ; demandes purgées (fin de convention) : "
         f"{counts['purged']} ; revues ouvertes : {counts['reviews_opened']} ; rappels de "
-        f"revue : {counts['reviews_reminded']}."
+        f"revue (dont retards) : {counts['reviews_reminded']}."
     )
 
 

@@ -363,6 +363,7 @@ class Review(BaseModel):
     started_at = peewee.DateTimeField(null=True)
     started_by = peewee.ForeignKeyField(Account, null=True, backref="+")
     reminded_at = peewee.DateTimeField(null=True)
+    overdue_notified_at = peewee.DateTimeField(null=True)
     completed_at = peewee.DateTimeField(null=True)
     completed_by = peewee.ForeignKeyField(Account, null=True, backref="+")
 

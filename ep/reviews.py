@@ -276,6 +276,22 @@ def run_dated(today):
             review.reminded_at = now()
             review.save()
             reminded += 1
+    for review in Review.select().where(
+        (Review.status != "completed")
+        & (Review.due_on < today)
+        & Review.overdue_notified_at.is_null()
+    ):
+        _tell_gestionnaires(
+            review,
+            "Revue des habilitations en retard",
+            "La revue des habilitations de votre structure devait être terminée "
+            f"le {review.due_on.strftime('%d/%m/%Y')} : elle est en retard, et "
+            "la caisse le voit sur son tableau de bord.",
+        )
+        review.overdue_notified_at = now()
+        review.save()
+        audit.record("review_overdue", partner=review.partner_id, caisse=review.caisse_id)
+        reminded += 1
     return opened, reminded
 
 

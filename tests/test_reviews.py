@@ -228,8 +228,14 @@ def test_periodic_review_opens_by_itself_and_reminds(ctx, outbox):
     assert reviews.run_dated(due - timedelta(days=8)) == (0, 0)
     assert reviews.run_dated(due - timedelta(days=7)) == (0, 1)
     assert reviews.run_dated(due - timedelta(days=6)) == (0, 0)  # reminded once
+    assert reviews.run_dated(due + timedelta(days=1)) == (0, 1)  # overdue: told once
+    assert reviews.run_dated(due + timedelta(days=2)) == (0, 0)
     subjects = [m["Subject"] for m in outbox()]
-    assert subjects == ["Revue des habilitations à faire", "Rappel : revue des habilitations"]
+    assert subjects == [
+        "Revue des habilitations à faire",
+        "Rappel : revue des habilitations",
+        "Revue des habilitations en retard",
+    ]
 
 
 def test_habilitation_request_tracked_against_the_deadline(client, login_as, app):
