@@ -43,35 +43,19 @@ def test_init_is_idempotent_and_demo_loads_once(env):
     assert count(env, "account") == accounts == 6
 
 
+CREATE_AGENT = ["create-user", "--role", "caisse", "--caisse", "CPAM de Test"]
+CREATE_AGENT += ["--username", "agent.test", "--email", "agent@example.org"]
+
+
+def create_agent(env):
+    return ep(env, *CREATE_AGENT, stdin="une phrase de passe robuste\n")
+
+
 def test_create_user_reads_the_password_from_stdin(env):
-    result = ep(
-        env,
-        "create-user",
-        "--role",
-        "caisse",
-        "--caisse",
-        "CPAM de Test",
-        "--username",
-        "agent.test",
-        "--email",
-        "agent@example.org",
-        stdin="une phrase de passe robuste\n",
-    )
+    result = create_agent(env)
     assert result.returncode == 0, result.stderr
     assert count(env, "caisse") == 1
-    duplicate = ep(
-        env,
-        "create-user",
-        "--role",
-        "caisse",
-        "--caisse",
-        "CPAM de Test",
-        "--username",
-        "agent.test",
-        "--email",
-        "agent@example.org",
-        stdin="une phrase de passe robuste\n",
-    )
+    duplicate = create_agent(env)
     assert duplicate.returncode != 0
     assert duplicate.stderr.strip().count("\n") == 0 and "existe déjà" in duplicate.stderr
     assert "Traceback" not in duplicate.stderr
