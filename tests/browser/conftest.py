@@ -72,6 +72,11 @@ def server(tmp_path_factory):
         "EP_DEMO_PASSWORD": PASSWORD,
         "EP_BASE_URL": base,
     }
+    # EP_BROWSER_DATABASE_URL runs the journeys on another database (an empty PostgreSQL
+    # database, for instance); by default a SQLite file in the temporary instance folder.
+    env.pop("EP_DATABASE_URL", None)
+    if os.environ.get("EP_BROWSER_DATABASE_URL"):
+        env["EP_DATABASE_URL"] = os.environ["EP_BROWSER_DATABASE_URL"]
     subprocess.run([EP, "init", "--demo"], env=env, check=True, capture_output=True, timeout=120)
     process = subprocess.Popen(
         [EP, "serve", "--port", str(port)],
