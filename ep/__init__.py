@@ -20,7 +20,7 @@ DEFAULTS = {
     "EP_SECURE_COOKIES": False,
     "EP_LOGIN_FREE_FAILURES": 5,
     "EP_LOGIN_MAX_FAILURES_PER_DAY": 25,
-    "EP_LOGIN_IP_FACTOR": 4,
+    "EP_LOGIN_IP_FACTOR": 1,  # raise it when a whole CCAS shares one address (NAT)
     # Accounts.
     "EP_INVITE_HOURS": 72,
     "EP_RESET_HOURS": 2,

@@ -310,6 +310,7 @@ def erase(account, today):
     account.inactivation_reason = ""
     account.rotate_session()
     account.save()
+    HabilitationRequest.update(person="").where(HabilitationRequest.account == account).execute()
     audit.record("deleted", account=account)
 
 

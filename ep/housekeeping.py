@@ -50,7 +50,8 @@ def run(today=None):
     counts = {"idle": 0, "scheduled": 0, "convention_ended": 0, "deleted": 0, "purged": 0}
     with write():
         for account in list(idle_techniciens(today)):
-            _deactivate(account, "Compte inutilisé depuis 3 mois", "auto_deactivated", today)
+            days = current_app.config["EP_TECHNICIEN_IDLE_DAYS"]
+            _deactivate(account, f"Compte inutilisé depuis {days} jours", "auto_deactivated", today)
             counts["idle"] += 1
         for account in Account.select().where(
             (Account.scheduled_inactivation_on <= today)

@@ -3,8 +3,8 @@
 Failures are counted per username and per client address over 24 hours. After
 EP_LOGIN_FREE_FAILURES failures each further attempt must wait 1, 2, 4… minutes (at most an
 hour) after the last failure; at EP_LOGIN_MAX_FAILURES_PER_DAY the key is blocked until the
-oldest failure is a day old. A client address gets EP_LOGIN_IP_FACTOR times more room, since
-a whole CCAS often shares one address.
+oldest failure is a day old. A client address gets the same limits, times EP_LOGIN_IP_FACTOR
+(1 by default; raise it when a whole CCAS reaches the server through one address).
 """
 
 from datetime import timedelta

@@ -40,18 +40,6 @@ def create_partner(actor, name, headcount, convention_fields, offer_codes):
     return partner
 
 
-def add_convention(actor, partner, convention_fields, offer_codes):
-    """A caisse agent records its own caisse's convention with an existing partner."""
-    with write():
-        if (
-            Convention.select()
-            .where((Convention.partner == partner) & (Convention.caisse == actor.caisse_id))
-            .exists()
-        ):
-            raise RuleError("Cette structure a déjà une convention avec votre caisse.")
-        return _create_convention(actor, partner, convention_fields, offer_codes)
-
-
 def _check_dates(fields):
     if fields["starts_on"] < fields["signed_on"]:
         raise RuleError("La convention ne peut pas prendre effet avant sa signature.", "starts_on")

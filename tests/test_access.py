@@ -68,9 +68,6 @@ EXPECTED = {
     ("GET", "partners.show"): outcome(
         caisse=OK, autre_caisse=HIDDEN, gestionnaire=OK, autre_gestionnaire=HIDDEN
     ),
-    # Another caisse conventions a partner it does not see yet through partners.create.
-    ("GET", "partners.add_convention"): outcome(caisse=OK, autre_caisse=HIDDEN),
-    ("POST", "partners.add_convention"): outcome(caisse=OK, autre_caisse=HIDDEN),
     ("GET", "partners.edit_convention"): CAISSE_SCOPED,
     ("POST", "partners.edit_convention"): CAISSE_SCOPED,
     ("POST", "partners.add_referent"): CAISSE_SCOPED,

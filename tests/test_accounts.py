@@ -130,6 +130,12 @@ def test_password_policy_accepts(ctx, password):
     assert Account.get_by_id(created.id).state == "active"
 
 
+def test_password_fields_allow_paste(client, login_as):
+    login_as("technicien.demo")
+    page = client.get("/password").get_data(as_text=True)
+    assert "onpaste" not in page and "paste" not in page.lower().replace("coller", "")
+
+
 def test_password_rules_are_checked_as_the_user_types(client):
     response = client.post(
         "/password-check", data={"password": "azerty"}, headers={"HX-Request": "true"}
@@ -315,6 +321,8 @@ def test_search_ignores_case_and_accents(client, login_as, app):
     assert "<html" not in partial and 'id="account_list"' in partial and "Théo" in partial
     filtered = client.get("/accounts/?state=invited").get_data(as_text=True)
     assert "Hélène" in filtered and "Théo" not in filtered
+    gestionnaires = client.get("/accounts/?profile=gestionnaire").get_data(as_text=True)
+    assert "Gaëlle Exemple" in gestionnaires and "Théo" not in gestionnaires
     assert "1 / 3" in page and "techniciens" in page
     assert " hx_" not in page and 'hx-trigger="input changed delay:300ms, search"' in page
 

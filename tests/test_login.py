@@ -85,7 +85,7 @@ def test_unknown_usernames_are_throttled_like_real_ones(ctx):
 
 def test_one_client_address_is_throttled_across_usernames(ctx):
     t0 = now()
-    for i in range(20):
+    for i in range(5):
         with pytest.raises(RuleError, match="incorrect"):
             login.authenticate(f"nom{i}", "non", "10.0.0.3", at=t0 + timedelta(seconds=i))
     with pytest.raises(RuleError, match="Trop de tentatives"):
@@ -141,3 +141,13 @@ def test_responses_carry_a_strict_csp(client):
     assert "unsafe-inline" not in csp and "unsafe-eval" not in csp
     assert "script-src 'self'" in csp
     assert response.headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_a_shared_address_can_get_more_room(ctx, app):
+    app.config["EP_LOGIN_IP_FACTOR"] = 4
+    t0 = now()
+    for i in range(20):
+        with pytest.raises(RuleError, match="incorrect"):
+            login.authenticate(f"nom{i}", "non", "10.0.0.8", at=t0 + timedelta(seconds=i))
+    with pytest.raises(RuleError, match="Trop de tentatives"):
+        login.authenticate("autre", "non", "10.0.0.8", at=t0 + timedelta(seconds=25))

@@ -270,3 +270,67 @@ def test_habilitation_request_tracked_against_the_deadline(client, login_as, app
     assert "Aucune demande en attente" in client.get(f"/partners/{partner.id}").get_data(
         as_text=True
     )
+
+
+def test_bad_review_request_comes_back_with_the_message_by_the_field(client, login_as):
+    login_as("caisse.demo")
+    partner = voisin()
+    yesterday = (date.today() - timedelta(days=1)).isoformat()
+    response = client.post(f"/reviews/ask/{partner.id}", data={"due_on": yesterday})
+    page = response.get_data(as_text=True)
+    assert response.status_code == 200 and 'id="due_on-error"' in page
+    assert "échéance à venir" in page and not Review.select().exists()
+    convention = Convention.get(Convention.partner == partner)
+    page = client.post(f"/reviews/periodicity/{convention.id}", data={"months": "99"}).get_data(
+        as_text=True
+    )
+    assert 'id="months-error"' in page and "Entre 1 et 36 mois" in page
+    page = client.post(f"/partners/{partner.id}/cut-off", data={"reason": ""}).get_data(
+        as_text=True
+    )
+    assert 'id="reason-error"' in page and Partner.get_by_id(partner.id).cut_off_at is None
+    page = client.post(
+        f"/partners/{partner.id}/habilitation-requests",
+        data={"person": "X", "received_on": "2999-01-01"},
+    ).get_data(as_text=True)
+    assert 'id="received_on-error"' in page
+
+
+def test_deleting_an_account_erases_the_name_in_its_habilitation_request(ctx):
+    from ep.models import HabilitationRequest
+
+    caisse = account("caisse.demo")
+    request = accounts.record_habilitation_request(
+        caisse, voisin(), "Mme Exemple, adjointe", date.today()
+    )
+    created = accounts.create_partner_account(
+        caisse,
+        voisin(),
+        "gestionnaire",
+        {
+            "civilite": "Mme",
+            "nom": "Exemple",
+            "prenom": "Eva",
+            "fonction": "Adjointe",
+            "telephone": "0102030405",
+            "email": "eva@example.org",
+        },
+        habilitation_request=request,
+    )
+    accounts.erase(Account.get_by_id(created.id), date.today())
+    assert HabilitationRequest.get_by_id(request.id).person == ""
+
+
+def test_caisse_dashboard_figures(client, login_as, app):
+    with app.test_request_context():
+        gest, caisse = account("gestionnaire.voisin"), account("caisse.demo")
+        review = reviews.start(gest)
+        reviews.decide(gest, review, account("technicien.voisin"), "keep", attestations=True)
+        reviews.decide(caisse, review, gest, "keep")
+        reviews.complete(gest, review)
+    login_as("caisse.demo")
+    page = client.get("/").get_data(as_text=True)
+    row = page[page.index("CCAS Voisin") :]
+    row = row[: row.index("</tr>")]
+    assert "1 / 2 gestionnaires, 1 / 5 techniciens" in row
+    assert date.today().strftime("%d/%m/%Y") in row  # last completed review

@@ -115,7 +115,8 @@ def _password_age_step(user):
     """A password older than the configured period must be changed (conventions §2.2)."""
     max_age = timedelta(days=current_app.config["EP_PASSWORD_MAX_AGE_DAYS"])
     if user.password_changed_at and user.password_changed_at < datetime.now() - max_age:
-        flash("Votre mot de passe a plus d'un an : choisissez-en un nouveau.", "warning")
+        days = current_app.config["EP_PASSWORD_MAX_AGE_DAYS"]
+        flash(f"Votre mot de passe a plus de {days} jours : choisissez-en un nouveau.", "warning")
         return redirect(url_for("auth.change_password"), 303)
     return None
 

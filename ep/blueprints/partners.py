@@ -60,6 +60,11 @@ def create():
 @allow("caisse", "gestionnaire")
 def show(partner):
     """A partner's conventions, quotas and accounts, as its caisse or gestionnaire sees them."""
+    return render_show(partner)
+
+
+def render_show(partner, **forms):
+    """The partner page; `forms` replaces a blank form by one coming back with its errors."""
     conventions = Convention.select().where(Convention.partner == partner)
     if current_user.profile == "caisse":
         conventions = conventions.where(Convention.caisse == current_user.caisse_id)
@@ -74,6 +79,15 @@ def show(partner):
         own = Convention.get_or_none(
             (Convention.partner == partner) & (Convention.caisse == current_user.caisse_id)
         )
+    blank = {
+        "cut_form": FraudForm(formdata=None),
+        "review_form": ReviewRequestForm(formdata=None),
+        "periodicity_form": PeriodicityForm(
+            formdata=None, months=own.review_every_months if own else None
+        ),
+        "habilitation_form": HabilitationRequestForm(formdata=None, received_on=date.today()),
+    }
+    blank.update(forms)
     return render(
         "partners/show.html",
         partner=partner,
@@ -81,17 +95,12 @@ def show(partner):
         accounts=accounts_,
         usage=usage,
         own_convention=own,
-        cut_form=FraudForm(),
         review=reviews.open_review(partner),
         last_review=reviews.last_completed(partner),
-        review_form=ReviewRequestForm(formdata=None),
-        periodicity_form=PeriodicityForm(
-            formdata=None, months=own.review_every_months if own else None
-        ),
-        habilitation_form=HabilitationRequestForm(formdata=None, received_on=date.today()),
         pending_habilitations=list(
             accounts.pending_habilitations([partner.id], current_user.caisse_id)
         ),
+        **blank,
     )
 
 
@@ -185,27 +194,6 @@ def delete_referent(referent):
     return redirect(url_for("partners.edit_convention", convention_id=convention_id), 303)
 
 
-@bp.route("/<int:partner_id>/conventions/new", methods=["GET", "POST"])
-@allow("caisse")
-def add_convention(partner):
-    """Record the agent's caisse's convention with a partner already known to the app."""
-    form = ConventionForm()
-    if not form.is_submitted():
-        form.offers.data = [choice.value for choice in form.offers.choices]
-        form.headcount.data = partner.headcount
-    if form.validate_on_submit():
-        try:
-            partners.add_convention(
-                current_user, partner, form.convention_fields(), form.offers.data
-            )
-        except RuleError as exc:
-            refuse(form, exc)
-        else:
-            flash("La convention est enregistrée.", "success")
-            return redirect(url_for("partners.show", partner_id=partner.id), 303)
-    return render("partners/convention_new.html", form=form, partner=partner)
-
-
 @bp.route("/<int:partner_id>/gestionnaires/new", methods=["GET", "POST"])
 @allow("caisse")
 def habilitate(partner):
@@ -256,17 +244,17 @@ def habilitate(partner):
 def record_request(partner):
     """Record the partner's request to habilitate a gestionnaire (deadline tracked)."""
     form = HabilitationRequestForm()
-    try:
-        if not form.validate():
-            raise RuleError("Indiquez la personne à habiliter et la date de réception.")
-        accounts.record_habilitation_request(
-            current_user, partner, form.person.data, form.received_on.data
-        )
-    except RuleError as exc:
-        flash(exc.message, "error")
-    else:
-        flash("La demande d'habilitation est enregistrée.", "success")
-    return redirect(url_for("partners.show", partner_id=partner.id), 303)
+    if form.validate():
+        try:
+            accounts.record_habilitation_request(
+                current_user, partner, form.person.data, form.received_on.data
+            )
+        except RuleError as exc:
+            refuse(form, exc)
+        else:
+            flash("La demande d'habilitation est enregistrée.", "success")
+            return redirect(url_for("partners.show", partner_id=partner.id), 303)
+    return render_show(partner, habilitation_form=form)
 
 
 @bp.route("/<int:partner_id>/cut-off", methods=["POST"])
@@ -274,13 +262,18 @@ def record_request(partner):
 def cut_off(partner):
     """Cut off the whole structure at once (fraud, breach): nobody of it can log in (§4.1)."""
     form = FraudForm()
-    try:
-        partners.cut_off(current_user, partner, form.reason.data if form.validate() else "")
-    except RuleError as exc:
-        flash(exc.message, "error")
-    else:
-        flash(f"L'accès de {partner.name} est coupé ; ses gestionnaires sont prévenus.", "success")
-    return redirect(url_for("partners.show", partner_id=partner.id), 303)
+    if form.validate():
+        try:
+            partners.cut_off(current_user, partner, form.reason.data)
+        except RuleError as exc:
+            refuse(form, exc)
+        else:
+            flash(
+                f"L'accès de {partner.name} est coupé ; ses gestionnaires sont prévenus.",
+                "success",
+            )
+            return redirect(url_for("partners.show", partner_id=partner.id), 303)
+    return render_show(partner, cut_form=form)
 
 
 @bp.route("/<int:partner_id>/restore", methods=["POST"])

@@ -8,7 +8,8 @@ from ..access import allow
 from ..forms import PeriodicityForm, ReviewRequestForm
 from ..models import Review
 from ..rules import RuleError
-from ..web import csv_download, is_partial, render
+from ..web import csv_download, is_partial, refuse, render
+from .partners import render_show
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
@@ -131,13 +132,18 @@ def export_xlsx(review):
 def ask(partner):
     """The caisse asks the partner for a review by a due date; gestionnaires are told."""
     form = ReviewRequestForm()
-    try:
-        reviews.request_review(current_user, partner, form.due_on.data if form.validate() else None)
-    except RuleError as exc:
-        flash(exc.message, "error")
-    else:
-        flash("La revue est demandée ; les gestionnaires de la structure sont prévenus.", "success")
-    return redirect(url_for("partners.show", partner_id=partner.id), 303)
+    if form.validate():
+        try:
+            reviews.request_review(current_user, partner, form.due_on.data)
+        except RuleError as exc:
+            refuse(form, exc)
+        else:
+            flash(
+                "La revue est demandée ; les gestionnaires de la structure sont prévenus.",
+                "success",
+            )
+            return redirect(url_for("partners.show", partner_id=partner.id), 303)
+    return render_show(partner, review_form=form)
 
 
 @bp.route("/periodicity/<int:convention_id>", methods=["POST"])
@@ -145,12 +151,12 @@ def ask(partner):
 def periodicity(convention):
     """The caisse sets how often the partner's reviews open by themselves."""
     form = PeriodicityForm()
-    try:
-        if not form.validate():
-            raise RuleError("Une périodicité entre 1 et 36 mois, ou vide.")
-        reviews.set_periodicity(current_user, convention, form.months.data)
-    except RuleError as exc:
-        flash(exc.message, "error")
-    else:
-        flash("La périodicité des revues est enregistrée.", "success")
-    return redirect(url_for("partners.show", partner_id=convention.partner_id), 303)
+    if form.validate():
+        try:
+            reviews.set_periodicity(current_user, convention, form.months.data)
+        except RuleError as exc:
+            refuse(form, exc)
+        else:
+            flash("La périodicité des revues est enregistrée.", "success")
+            return redirect(url_for("partners.show", partner_id=convention.partner_id), 303)
+    return render_show(convention.partner, periodicity_form=form)
