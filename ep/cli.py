@@ -173,6 +173,45 @@ def export_users_cmd(fmt, caisse_name, output):
                 out.flush()
 
 
+@cli.command("maintenance", help="Annonce une maintenance à tous les utilisateurs (§3.2).")
+@click.option(
+    "--start",
+    "start",
+    type=click.DateTime(formats=["%Y-%m-%d %H:%M"]),
+    help="Début, « AAAA-MM-JJ HH:MM ».",
+)
+@click.option(
+    "--end",
+    "end",
+    type=click.DateTime(formats=["%Y-%m-%d %H:%M"]),
+    help="Fin, « AAAA-MM-JJ HH:MM ».",
+)
+@click.option("--message", default="", help="Texte affiché (par défaut : dates et durée).")
+@click.option("--clear", is_flag=True, help="Retire toutes les annonces à venir.")
+def maintenance_cmd(start, end, message, clear):
+    from . import db
+    from .models import Announcement, now
+
+    app = _app()
+    with _context(app):
+        db.upgrade()
+        with db.database.connection_context():
+            if clear:
+                n = Announcement.delete().where(Announcement.ends_at > now()).execute()
+                click.echo(f"{n} annonce(s) retirée(s).")
+                return
+            if not start or not end or end <= start:
+                raise click.ClickException("indiquez --start et --end, la fin après le début.")
+            text = message.strip() or (
+                "Maintenance prévue du "
+                f"{start.strftime('%d/%m/%Y à %H:%M')} au {end.strftime('%d/%m/%Y à %H:%M')} : "
+                "l'Espace Partenaires sera indisponible pendant ce temps."
+            )
+            with db.write():
+                Announcement.create(message=text, starts_at=start, ends_at=end)
+            click.echo(f"Annonce enregistrée : {text}")
+
+
 @cli.command("backup", help="Copie cohérente de la base, même pendant que le serveur tourne.")
 @click.argument("target", type=click.Path(dir_okay=False, writable=True))
 def backup_cmd(target):

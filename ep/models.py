@@ -1,7 +1,7 @@
 """Tables, their invariants and named queries."""
 
 import secrets
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 import peewee
 from flask_login import UserMixin
@@ -389,6 +389,25 @@ class ReviewDecision(BaseModel):
         indexes = ((("review", "account"), True),)
 
 
+class Announcement(BaseModel):
+    """A maintenance announced to every user beforehand (§3.2)."""
+
+    message = peewee.TextField()
+    starts_at = peewee.DateTimeField()
+    ends_at = peewee.DateTimeField()
+    created_at = peewee.DateTimeField(default=now)
+
+    @classmethod
+    def shown(cls, at=None):
+        """Announcements to show now: from a week before the maintenance until its end."""
+        at = at or now()
+        return (
+            cls.select()
+            .where((cls.ends_at > at) & (cls.starts_at <= at + timedelta(days=7)))
+            .order_by(cls.starts_at)
+        )
+
+
 class LoginFailure(BaseModel):
     key = peewee.CharField(max_length=120, index=True)
     at = peewee.DateTimeField(default=now)
@@ -411,6 +430,7 @@ ALL_MODELS = [
     HabilitationRequest,
     Review,
     ReviewDecision,
+    Announcement,
     LoginFailure,
 ]
 

@@ -142,7 +142,20 @@ def init_app(app):
         items = NAV.get(current_user.profile, []) if current_user.is_authenticated else []
         from datetime import date
 
-        return {"nav_items": items, "action_labels": ACTIONS, "today": date.today()}
+        from peewee import PeeweeException
+
+        from .models import Announcement
+
+        try:
+            announcements = list(Announcement.shown())
+        except PeeweeException:  # an error page must render even when the database does not
+            announcements = []
+        return {
+            "nav_items": items,
+            "action_labels": ACTIONS,
+            "today": date.today(),
+            "announcements": announcements,
+        }
 
     @app.before_request
     def _no_nul_bytes():

@@ -127,3 +127,31 @@ def test_backup_is_a_consistent_copy(env, tmp_path):
         assert conn.execute("SELECT count(*) FROM account").fetchone()[0] == 6
     again = ep(env, "backup", str(target))
     assert again.returncode != 0 and "existe déjà" in again.stderr
+
+
+def test_maintenance_is_announced_to_users_beforehand(env):
+    from datetime import datetime, timedelta
+
+    assert ep(env, "init", "--demo").returncode == 0
+    start = (datetime.now() + timedelta(days=2)).replace(second=0, microsecond=0)
+    end = start + timedelta(hours=3)
+    result = ep(
+        env,
+        "maintenance",
+        "--start",
+        start.strftime("%Y-%m-%d %H:%M"),
+        "--end",
+        end.strftime("%Y-%m-%d %H:%M"),
+    )
+    assert result.returncode == 0, result.stderr
+    assert start.strftime("%d/%m/%Y à %H:%M") in result.stdout
+
+    from ep import create_app
+
+    app = create_app({"EP_INSTANCE_PATH": env["EP_INSTANCE_PATH"], "TESTING": True})
+    page = app.test_client().get("/login").get_data(as_text=True)
+    assert "Maintenance :" in page and start.strftime("%d/%m/%Y à %H:%M") in page
+    bad = ep(env, "maintenance", "--start", "2026-12-01 20:00", "--end", "2026-12-01 19:00")
+    assert bad.returncode != 0 and len(bad.stderr.strip().splitlines()) == 1
+    assert ep(env, "maintenance", "--clear").returncode == 0
+    assert "Maintenance :" not in app.test_client().get("/login").get_data(as_text=True)
