@@ -11,6 +11,7 @@ A view with neither is refused: nothing can be forgotten.
 """
 
 import functools
+from datetime import date
 
 from flask import abort, current_app, request
 from flask_login import current_user
@@ -100,7 +101,8 @@ def can_see_account(user, account):
 
 def can_see_convention(user, convention):
     if user.profile == "caisse":
-        return convention.caisse_id == user.caisse_id
+        ended = convention.ends_on is not None and convention.ends_on <= date.today()
+        return convention.caisse_id == user.caisse_id and not ended
     return convention.partner_id == user.partner_id
 
 

@@ -129,9 +129,12 @@ def send_invitation(account, actor=None):
         "Si vous n'attendiez pas ce message, ignorez-le et prévenez votre gestionnaire.\n\n"
         "Espace Partenaires\n"
     )
-    mail.send(account.email, "Votre accès à l'Espace Partenaires", body)
+    sent = mail.send(account.email, "Votre accès à l'Espace Partenaires", body)
     with write():
-        audit.record("invitation_sent", actor=actor, account=account)
+        audit.record(
+            "invitation_sent" if sent else "invitation_failed", actor=actor, account=account
+        )
+    return bool(sent)
 
 
 def personal_words(account):
@@ -315,13 +318,17 @@ def erase(account, today):
 
 
 def notify_partner(partner_id, subject, body):
-    """E-mail the partner's active gestionnaires (no assuré data, ever)."""
+    """E-mail the partner's active gestionnaires (no assuré data, ever); True when every
+    message left."""
+    sent = True
     for gestionnaire in Account.select().where(
         (Account.partner == partner_id)
         & (Account.profile == "gestionnaire")
         & (Account.state == "active")
     ):
-        mail.send(gestionnaire.email, subject, f"Bonjour,\n\n{body}\n\nEspace Partenaires\n")
+        message = f"Bonjour,\n\n{body}\n\nEspace Partenaires\n"
+        sent = bool(mail.send(gestionnaire.email, subject, message)) and sent
+    return sent
 
 
 def accept_cgu(account, version):
@@ -351,7 +358,10 @@ def send_reset(username, ip=""):
     from .models import LoginFailure
 
     username = (username or "").strip()
-    keys = [(f"reset:{username.lower()}", 1), (f"reset-ip:{ip}", 4)]
+    keys = [
+        (f"reset:{username.lower()}", 1),
+        (f"reset-ip:{ip}", current_app.config["EP_LOGIN_IP_FACTOR"]),
+    ]
     at = now()
     if any(wait_seconds(key, factor, at) > 0 for key, factor in keys):
         return

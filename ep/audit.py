@@ -15,6 +15,7 @@ ACTIONS = {
     "caisse_agent_created": "Agent de caisse créé",
     "invitation_sent": "Lien d'activation envoyé",
     "password_set": "Mot de passe défini",
+    "invitation_failed": "Lien d'activation non envoyé (messagerie injoignable)",
     "deactivated": "Compte inactivé",
     "fraud_deactivated": "Compte inactivé immédiatement par la caisse",
     "auto_deactivated": "Compte inactivé (inutilisé)",
@@ -48,8 +49,10 @@ ACTIONS = {
 
 
 def client_ip():
+    """Where the action came from: the client's address, the command line, or the daily
+    automatic run of `ep serve`."""
     if has_request_context():
-        return request.remote_addr or ""
+        return request.remote_addr or "ligne de commande"
     return "traitement automatique"
 
 

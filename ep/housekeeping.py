@@ -97,32 +97,37 @@ def _ends_of_convention(today):
 
 
 def _purge_ended_conventions(today):
-    """Personal data is destroyed at the end of the convention (§5, `002_…` annexe 3): the
-    assuré's identity, comments, messages and documents of that convention's requests go;
-    the requests themselves stay as anonymous records (dates, offers, statuses)."""
+    """Personal data is destroyed at the end of the convention (§5, `002_…` annexe 3)."""
+    return sum(
+        purge_convention(c, today) for c in Convention.select().where(Convention.ends_on <= today)
+    )
+
+
+def purge_convention(convention, today):
+    """Erase the assuré's identity, comments, messages and documents of the requests made
+    under this convention; the requests stay as anonymous records (dates, offers, statuses)."""
     n = 0
-    for convention in Convention.select().where(Convention.ends_on <= today):
-        purged = Demande.select().where(
-            (Demande.partner == convention.partner_id)
-            & (Demande.caisse == convention.caisse_id)
-            & (Demande.purged_at.is_null())
-        )
-        for demande in purged:
-            files = list(Attachment.select().where(Attachment.demande == demande))
-            Attachment.delete().where(Attachment.demande == demande).execute()
-            attachments.erase_files(files)
-            Message.update(body="").where(Message.demande == demande).execute()
-            Demande.update(
-                assure_civilite="",
-                assure_nom="",
-                assure_prenom="",
-                assure_date_naissance=None,
-                assure_departement="",
-                assure_search="",
-                commentaire="",
-                purged_at=datetime.combine(today, datetime.min.time()),
-            ).where(Demande.id == demande.id).execute()
-            n += 1
+    purged = Demande.select().where(
+        (Demande.partner == convention.partner_id)
+        & (Demande.caisse == convention.caisse_id)
+        & (Demande.purged_at.is_null())
+    )
+    for demande in purged:
+        files = list(Attachment.select().where(Attachment.demande == demande))
+        Attachment.delete().where(Attachment.demande == demande).execute()
+        attachments.erase_files(files)
+        Message.update(body="").where(Message.demande == demande).execute()
+        Demande.update(
+            assure_civilite="",
+            assure_nom="",
+            assure_prenom="",
+            assure_date_naissance=None,
+            assure_departement="",
+            assure_search="",
+            commentaire="",
+            purged_at=datetime.combine(today, datetime.min.time()),
+        ).where(Demande.id == demande.id).execute()
+        n += 1
     return n
 
 

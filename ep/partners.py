@@ -31,6 +31,9 @@ def create_partner(actor, name, headcount, convention_fields, offer_codes):
         if existing is None:
             _create_convention(actor, partner, convention_fields, offer_codes)
         else:  # a new convention after the end of the previous one
+            from .housekeeping import purge_convention
+
+            purge_convention(existing, date.today())  # the old one's personal data goes first
             _check_dates(convention_fields)
             for key, value in convention_fields.items():
                 setattr(existing, key, value)
@@ -133,7 +136,16 @@ def restore(actor, partner):
     """The caisse restores a partner's access after a cut-off."""
     if partner.cut_off_at is None:
         raise RuleError("L'accès de cette structure n'est pas coupé.")
-    if partner.cut_off_by_id not in (None, actor.caisse_id):
+    cutter_still_there = (
+        Convention.select()
+        .where(
+            (Convention.partner == partner)
+            & (Convention.caisse == partner.cut_off_by_id)
+            & Convention.not_ended()
+        )
+        .exists()
+    )
+    if partner.cut_off_by_id not in (None, actor.caisse_id) and cutter_still_there:
         raise RuleError("Seule la caisse qui a coupé l'accès peut le rétablir.")
     with write():
         partner.cut_off_at = None

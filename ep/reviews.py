@@ -190,7 +190,8 @@ def decide(actor, review, account, decision, reason="", attestations=False):
 
 
 def complete(actor, review, today=None):
-    """Apply every decision at once and freeze the review as a signed-off record."""
+    """Apply the decisions and freeze the review as a signed-off record."""
+    today = today or date.today()
     if review.status == "completed":
         raise RuleError("Cette revue est déjà terminée.")
     decided, total = progress(review)
@@ -208,18 +209,16 @@ def complete(actor, review, today=None):
         decisions = list(review.decisions.where(ReviewDecision.decision == "deactivate"))
         # Gestionnaires last, so that the last-gestionnaire rule sees the final picture.
         decisions.sort(key=lambda d: d.account.profile == "gestionnaire")
+        scheduled = 0
         for d in decisions:
             target = Account.get_by_id(d.account_id)
             if target.profile == "gestionnaire" and d.decided_by.profile != "caisse":
                 # A gestionnaire is inactivated by the caisse, 15 days after the partner's
                 # request (§2.2): the review's decision becomes that request.
                 accounts.schedule_inactivation(
-                    actor,
-                    target,
-                    date.today() + timedelta(days=15),
-                    date.today(),
-                    by_review=True,
+                    actor, target, today + timedelta(days=15), today, by_review=True
                 )
+                scheduled += 1
                 continue
             accounts.deactivate(
                 d.decided_by if d.decided_by.profile == "caisse" else actor,
@@ -235,7 +234,8 @@ def complete(actor, review, today=None):
             "review_completed",
             actor=actor,
             partner=review.partner_id,
-            detail=f"{len(listed)} comptes, {len(decisions)} inactivés",
+            detail=f"{len(listed)} comptes, {len(decisions) - scheduled} inactivés, "
+            f"{scheduled} inactivation(s) programmée(s)",
         )
     return review
 
@@ -266,13 +266,12 @@ def run_dated(today):
     for review in Review.select().where(
         (Review.status != "completed") & Review.due_on.is_null(False) & Review.reminded_at.is_null()
     ):
-        if review.due_on - timedelta(days=REMIND_DAYS_BEFORE) <= today:
-            _tell_gestionnaires(
-                review,
-                "Rappel : revue des habilitations",
-                "La revue des habilitations de votre structure est attendue "
-                f"avant le {review.due_on.strftime('%d/%m/%Y')}.",
-            )
+        if review.due_on - timedelta(days=REMIND_DAYS_BEFORE) <= today and _tell_gestionnaires(
+            review,
+            "Rappel : revue des habilitations",
+            "La revue des habilitations de votre structure est attendue "
+            f"avant le {review.due_on.strftime('%d/%m/%Y')}.",
+        ):
             review.reminded_at = now()
             review.save()
             reminded += 1
@@ -281,13 +280,15 @@ def run_dated(today):
         & (Review.due_on < today)
         & Review.overdue_notified_at.is_null()
     ):
-        _tell_gestionnaires(
+        told = _tell_gestionnaires(
             review,
             "Revue des habilitations en retard",
             "La revue des habilitations de votre structure devait être terminée "
             f"le {review.due_on.strftime('%d/%m/%Y')} : elle est en retard, et "
             "la caisse le voit sur son tableau de bord.",
         )
+        if not told:
+            continue  # tried again at the next run
         review.overdue_notified_at = now()
         review.save()
         audit.record("review_overdue", partner=review.partner_id, caisse=review.caisse_id)
@@ -307,5 +308,6 @@ def _add_months(day, months):
 
 
 def _tell_gestionnaires(review, subject, text):
+    """True when every gestionnaire got the message (otherwise it is sent again next day)."""
     link = current_app.config["EP_BASE_URL"].rstrip("/") + url_for("reviews.index")
-    accounts.notify_partner(review.partner_id, subject, f"{text}\n\nPour la faire : {link}")
+    return accounts.notify_partner(review.partner_id, subject, f"{text}\n\nPour la faire : {link}")

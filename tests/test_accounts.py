@@ -520,3 +520,32 @@ def test_schedule_with_less_than_15_days_warns(client, login_as, app):
         follow_redirects=True,
     ).get_data(as_text=True)
     assert "moins de 15 jours de préavis" in page
+
+
+def test_caisse_journal_keeps_out_another_caisse_s_events(client, login_as):
+    from ep.models import Demande
+
+    carsat_demande = (
+        Demande.select()
+        .join(Partner)
+        .where(Partner.name == "CCAS de Démo")
+        .where(Demande.caisse == account("carsat.demo").caisse_id)
+        .get()
+    )
+    login_as("carsat.demo")
+    client.get(f"/demandes/{carsat_demande.id}")
+    login_as("caisse.demo")
+    page = client.get("/audit/").get_data(as_text=True)
+    assert "Karim Démo-Carsat" not in page  # the CARSAT agent's reads are not the CPAM's
+    assert "Compte créé" in page  # account events of the shared partner are
+
+
+def test_a_failed_invitation_is_recorded_as_such(client, login_as, app):
+    from .conftest import free_port
+
+    app.config["EP_MAIL_URL"] = f"smtp://127.0.0.1:{free_port()}"
+    login_as("gestionnaire.demo")
+    client.post("/accounts/new", data=TECH)
+    created = Account.get(Account.email == TECH["email"])
+    actions = [e.action for e in AuditEvent.select().where(AuditEvent.account == created)]
+    assert "invitation_failed" in actions and "invitation_sent" not in actions

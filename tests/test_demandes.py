@@ -453,3 +453,12 @@ def test_the_assure_name_never_goes_into_the_pushed_address(client, login_as):
     response = client.get("/demandes/?q=fictive&status=open", headers={"HX-Request": "true"})
     assert response.headers["HX-Push-Url"] == "/demandes/?status=open"
     assert "Lucie Fictive" in response.get_data(as_text=True)
+
+
+def test_pager_links_keep_the_name_out_of_history_too(client, login_as, app):
+    app.config["EP_PAGE_SIZE"] = 1
+    login_as("technicien.demo")
+    response = client.get(
+        "/demandes/?q=e&page=2", headers={"HX-Request": "true", "HX-Boosted": "true"}
+    )
+    assert response.headers["HX-Push-Url"] == "/demandes/?page=2"

@@ -252,3 +252,47 @@ def test_caisse_sets_target_hours_per_offer_used_by_new_requests(client, login_a
             [],
         )
     assert Demande.get_by_id(d.id).target_hours == 24
+
+
+def test_ended_convention_closes_its_pages_to_the_caisse(client, login_as):
+    voisin = Partner.get(Partner.name == "CCAS Voisin")
+    convention = Convention.get(Convention.partner == voisin)
+    Convention.update(ends_on=date(2026, 1, 1)).where(Convention.id == convention.id).execute()
+    login_as("caisse.demo")
+    assert client.get(f"/partners/conventions/{convention.id}/edit").status_code == 404
+    assert (
+        client.post(f"/reviews/periodicity/{convention.id}", data={"months": "99"}).status_code
+        == 404
+    )
+
+
+def test_renewing_a_convention_first_destroys_the_old_one_s_personal_data(client, login_as):
+    from ep.models import Demande
+
+    ccas = Partner.get(Partner.name == "CCAS de Démo")
+    carsat = (
+        Convention.select()
+        .join(Caisse)
+        .where((Convention.partner == ccas) & (Caisse.name == "CARSAT de Démo"))
+        .get()
+    )
+    Convention.update(ends_on=date(2026, 1, 1)).where(Convention.id == carsat.id).execute()
+    login_as("carsat.demo")  # no housekeeping ran since the end
+    assert (
+        client.post("/partners/new", data=dict(NEW_PARTNER, name="CCAS de Démo")).status_code == 303
+    )
+    old = Demande.get(Demande.caisse == carsat.caisse_id)
+    assert old.assure_nom == "" and old.purged_at is not None
+
+
+def test_a_cut_off_can_be_lifted_when_the_cutting_caisse_has_left(client, login_as):
+    ccas = Partner.get(Partner.name == "CCAS de Démo")
+    login_as("carsat.demo")
+    client.post(f"/partners/{ccas.id}/cut-off", data={"reason": "Soupçon de fraude"})
+    Convention.update(ends_on=date(2026, 1, 1)).where(
+        (Convention.partner == ccas)
+        & (Convention.caisse == Caisse.get(Caisse.name == "CARSAT de Démo"))
+    ).execute()
+    login_as("caisse.demo")
+    client.post(f"/partners/{ccas.id}/restore")
+    assert Partner.get_by_id(ccas.id).cut_off_at is None

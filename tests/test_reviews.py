@@ -334,3 +334,16 @@ def test_caisse_dashboard_figures(client, login_as, app):
     row = row[: row.index("</tr>")]
     assert "1 / 2 gestionnaires, 1 / 5 techniciens" in row
     assert date.today().strftime("%d/%m/%Y") in row  # last completed review
+
+
+def test_a_reminder_that_could_not_be_sent_is_tried_again(ctx, app):
+    from .conftest import free_port
+
+    review = reviews.request_review(
+        account("caisse.demo"), voisin(), date.today() + timedelta(days=5)
+    )
+    app.config["EP_MAIL_URL"] = f"smtp://127.0.0.1:{free_port()}"
+    assert reviews.run_dated(date.today()) == (0, 0)
+    assert Review.get_by_id(review.id).reminded_at is None
+    app.config["EP_MAIL_URL"] = None
+    assert reviews.run_dated(date.today()) == (0, 1)

@@ -17,8 +17,18 @@ def scoped_events(user):
     """Events about the user's structure, or about the partners and agents of their caisse."""
     query = AuditEvent.select().order_by(AuditEvent.at.desc(), AuditEvent.id.desc())
     if user.profile == "caisse":
-        partners = Convention.select(Convention.partner).where(Convention.caisse == user.caisse_id)
-        return query.where(AuditEvent.partner.in_(partners) | (AuditEvent.caisse == user.caisse_id))
+        # Partners whose convention with this caisse has not ended; of their events, those
+        # that concern no caisse in particular (accounts, logins) or this one.
+        partners = Convention.select(Convention.partner).where(
+            (Convention.caisse == user.caisse_id) & Convention.not_ended()
+        )
+        return query.where(
+            (
+                AuditEvent.partner.in_(partners)
+                & (AuditEvent.caisse.is_null() | (AuditEvent.caisse == user.caisse_id))
+            )
+            | (AuditEvent.caisse == user.caisse_id)
+        )
     return query.where(AuditEvent.partner == user.partner_id)
 
 

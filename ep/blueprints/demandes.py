@@ -33,7 +33,7 @@ from ..models import (
 )
 from ..rules import RuleError
 from ..text import fold
-from ..web import arg_id, is_partial, page_number, refuse, render, to_id
+from ..web import arg_id, page_number, refuse, render, to_id
 
 bp = Blueprint("demandes", __name__, url_prefix="/demandes")
 
@@ -175,7 +175,7 @@ def _list(template, form, query):
             args=args,
         )
     )
-    if is_partial():
+    if request.htmx:  # fragments, boosted links (the pager) and boosted forms alike
         # The filters go into the address bar (bookmarkable), the assuré's name does not:
         # browser history is no place for it.
         kept = {k: v for k, v in request.args.items() if k != "q" and v}

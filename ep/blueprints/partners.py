@@ -52,6 +52,13 @@ def create():
             refuse(form, exc)
         else:
             flash(f"La structure {partner.name} et sa convention sont enregistrées.", "success")
+            if partner.headcount != form.headcount.data:
+                flash(
+                    "Cette structure était déjà connue : son effectif enregistré "
+                    f"({partner.headcount}) est conservé ; modifiez-le sur la convention "
+                    "si besoin.",
+                    "info",
+                )
             return redirect(url_for("partners.show", partner_id=partner.id), 303)
     return render("partners/new.html", form=form)
 

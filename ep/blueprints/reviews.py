@@ -98,7 +98,11 @@ def complete(review):
     except RuleError as exc:
         flash(exc.message, "error")
     else:
-        flash("La revue est terminée et les décisions sont appliquées.", "success")
+        flash(
+            "La revue est terminée : les inactivations de techniciens sont faites, celles de "
+            "gestionnaires sont programmées à 15 jours.",
+            "success",
+        )
     return redirect(url_for("reviews.show", review_id=review.id), 303)
 
 
