@@ -32,6 +32,13 @@ def test_each_profile_has_its_own_home(client, login_as, user, expected):
     assert 'href="#contenu"' in page and 'aria-live="polite"' in page
 
 
+def test_technicien_home_lists_the_requests_waiting_for_the_partner(client, login_as):
+    login_as("technicien.demo")
+    page = client.get("/").get_data(as_text=True)
+    assert "une réponse de votre structure (1)" in page
+    assert "Demande n° 000001" in page
+
+
 def test_french_404(client, login_as):
     login_as("technicien.demo")
     response = client.get("/nulle-part")

@@ -38,7 +38,14 @@ def index():
             usage=usage,
             pending=pending,
         )
-    return render("main/index_technicien.html", partner=partner, conventions=conventions)
+    waiting = list(
+        Demande.select()
+        .where((Demande.partner == partner) & (Demande.status == "waiting_partner"))
+        .order_by(Demande.updated_at)
+    )
+    return render(
+        "main/index_technicien.html", partner=partner, conventions=conventions, waiting=waiting
+    )
 
 
 def _dashboard(agent):
