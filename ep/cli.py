@@ -140,7 +140,7 @@ def housekeeping_cmd(today):
     help="Fichier de sortie (par défaut : la sortie standard).",
 )
 def export_users_cmd(fmt, caisse_name, output):
-    from . import csvexport, db, exports
+    from . import csvexport, db, exports, xlsx
     from .models import Caisse, Partner
 
     app = _app()
@@ -156,8 +156,8 @@ def export_users_cmd(fmt, caisse_name, output):
         if fmt == "xlsx":
             if not output and sys.stdout.isatty():
                 raise click.ClickException("indiquez un fichier avec -o pour le format xlsx.")
-            data = exports.xlsx_file(exports.USER_HEADER, rows, "Utilisateurs")
-            chunks = iter(lambda: data.read(65536), b"")
+            neutral = ([csvexport.cell(v) for v in row] for row in rows)
+            chunks = xlsx.stream(exports.USER_HEADER, neutral, "Utilisateurs")
         else:
             chunks = csvexport.stream(exports.USER_HEADER, rows)
         out = open(output, "wb") if output else sys.stdout.buffer
@@ -165,8 +165,6 @@ def export_users_cmd(fmt, caisse_name, output):
             for chunk in chunks:
                 out.write(chunk)
         finally:
-            if fmt == "xlsx":
-                data.close()
             if output:
                 out.close()
             else:

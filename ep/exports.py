@@ -1,12 +1,7 @@
 """User lists and review records as CSV and XLSX (CONTRACT.md, "User export format")."""
 
-import tempfile
-
-from openpyxl import Workbook
 from peewee import JOIN
 
-from . import csvexport
-from .db import database
 from .models import Account, Partner, Review, ReviewDecision
 
 USER_HEADER = [
@@ -76,24 +71,6 @@ def user_rows(partner_ids, states=None, batch=2000):
             _day(a.inactivated_at),
             _day(reviewed.get(a.id)),
         ]
-
-
-def xlsx_file(header, rows, title):
-    """Write an XLSX in openpyxl's streaming mode to a temporary file; return it, rewound."""
-    book = Workbook(write_only=True)
-    sheet = book.create_sheet(title)
-    sheet.append(header)
-    for row in rows:
-        sheet.append([csvexport.cell(v) for v in row])
-    out = tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024)
-    book.save(out)
-    out.seek(0)
-    return out
-
-
-def with_connection(rows):
-    with database.connection_context():
-        yield from rows
 
 
 REVIEW_HEADER = [

@@ -2,17 +2,15 @@
 
 from datetime import date
 
-from flask import Blueprint, request, send_file
+from flask import Blueprint, request
 from flask_login import current_user
 
 from .. import audit, exports
 from ..access import allow
 from ..models import Partner
-from ..web import csv_download, render
+from ..web import csv_download, render, xlsx_download
 
 bp = Blueprint("exports", __name__)
-
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 def _scope():
@@ -55,10 +53,12 @@ def _csv():
 
 def _xlsx():
     partner_ids, states = _scope()
-    out = exports.xlsx_file(
-        exports.USER_HEADER, exports.user_rows(partner_ids, states), "Utilisateurs"
+    return xlsx_download(
+        _filename("xlsx"),
+        exports.USER_HEADER,
+        lambda: exports.user_rows(partner_ids, states),
+        "Utilisateurs",
     )
-    return send_file(out, mimetype=XLSX, as_attachment=True, download_name=_filename("xlsx"))
 
 
 @bp.route("/caisse/export/utilisateurs.csv")

@@ -1,6 +1,6 @@
 """Habilitation reviews (§4.2): asked by the caisse, run by a gestionnaire, frozen once done."""
 
-from flask import Blueprint, flash, redirect, request, send_file, url_for
+from flask import Blueprint, flash, redirect, request, url_for
 from flask_login import current_user
 
 from .. import audit, exports, reviews
@@ -8,10 +8,8 @@ from ..access import allow
 from ..forms import PeriodicityForm, ReviewRequestForm
 from ..models import Review
 from ..rules import RuleError
-from ..web import csv_download, is_partial, refuse, render
+from ..web import csv_download, is_partial, refuse, render, xlsx_download
 from .partners import render_show
-
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 bp = Blueprint("reviews", __name__, url_prefix="/reviews")
 
@@ -125,9 +123,11 @@ def export_xlsx(review):
     audit.record_read(
         "review_exported", current_user._get_current_object(), partner=review.partner_id
     )
-    out = exports.xlsx_file(exports.REVIEW_HEADER, exports.review_rows(review), "Revue")
-    return send_file(
-        out, mimetype=XLSX, as_attachment=True, download_name=f"revue-{review.id}.xlsx"
+    return xlsx_download(
+        f"revue-{review.id}.xlsx",
+        exports.REVIEW_HEADER,
+        lambda: exports.review_rows(review),
+        "Revue",
     )
 
 
