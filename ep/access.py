@@ -13,7 +13,7 @@ A view with neither is refused: nothing can be forgotten.
 import functools
 from datetime import date
 
-from flask import abort, current_app, request
+from flask import abort, current_app, make_response, request, url_for
 from flask_login import current_user
 
 from .models import (
@@ -38,7 +38,7 @@ def allow(*profiles, setup=False):
         @functools.wraps(view)
         def wrapper(**kwargs):
             if not current_user.is_authenticated:
-                return current_app.login_manager.unauthorized()
+                return _to_login()
             if current_user.profile not in profiles:
                 abort(403)
             for name in list(kwargs):
@@ -55,6 +55,18 @@ def allow(*profiles, setup=False):
         return wrapper
 
     return decorator
+
+
+def _to_login():
+    """Send an expired or anonymous session to the login page. An htmx fragment request is
+    told to load the whole page (HX-Redirect), so the login form never lands inside a row."""
+    from .web import is_partial
+
+    if is_partial():
+        response = make_response("", 401)
+        response.headers["HX-Redirect"] = url_for("auth.login", next=request.full_path)
+        return response
+    return current_app.login_manager.unauthorized()
 
 
 def public(view):

@@ -151,3 +151,11 @@ def test_a_shared_address_can_get_more_room(ctx, app):
             login.authenticate(f"nom{i}", "non", "10.0.0.8", at=t0 + timedelta(seconds=i))
     with pytest.raises(RuleError, match="Trop de tentatives"):
         login.authenticate("autre", "non", "10.0.0.8", at=t0 + timedelta(seconds=25))
+
+
+def test_an_expired_session_sends_htmx_fragments_to_the_login_page(client):
+    response = client.get("/accounts/?q=x", headers={"HX-Request": "true"})
+    assert response.status_code == 401
+    assert response.headers["HX-Redirect"].startswith("/login?next=")
+    boosted = client.get("/accounts/", headers={"HX-Request": "true", "HX-Boosted": "true"})
+    assert boosted.status_code == 302  # a whole-page navigation just goes to the login page
