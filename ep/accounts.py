@@ -337,7 +337,7 @@ def accept_cgu(account, version):
         account.cgu_version = version
         account.cgu_accepted_at = now()
         account.save()
-        audit.record("cgu_accepted", actor=account, account=account, detail=version)
+        audit.record("cgu_accepted", actor=account, account=account, detail=f"version {version}")
 
 
 def change_password(account, current, password, confirm):

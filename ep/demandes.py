@@ -78,7 +78,9 @@ def check_free_text(text, field, health_confirmed):
     words = suggests_health_data(text)
     if words and not health_confirmed:
         raise NeedsConfirmation(
-            "Ce texte semble contenir des données de santé (« " + "», « ".join(words) + " »). "
+            "Ce texte semble contenir des données de santé ("
+            + ", ".join(f"« {w} »" for w in words)
+            + "). "
             "Ne transmettez que ce qui est strictement nécessaire à la demande : relisez, "
             "puis confirmez si ces informations sont indispensables.",
             field=field,
@@ -86,7 +88,8 @@ def check_free_text(text, field, health_confirmed):
         )
 
 
-def _identity(data, today):
+def _identity_errors(data, today):
+    """[(field, message)] for the assuré's identity; empty when it is complete and plausible."""
     errors = []
     if data.get("civilite") not in CIVILITES:
         errors.append(("civilite", "Choisissez la civilité de l'assuré."))
@@ -107,8 +110,7 @@ def _identity(data, today):
         errors.append(("departement", "Choisissez le département de résidence dans la liste."))
     if not data.get("informed"):
         errors.append(("informed", "L'assuré doit avoir été informé de la démarche."))
-    if errors:
-        raise RuleError(errors[0][1], field=errors[0][0], errors=errors)
+    return errors
 
 
 def submit(author, data, files, today=None):
@@ -120,32 +122,39 @@ def submit(author, data, files, today=None):
     """
     today = today or date.today()
     partner = author.partner
+    errors = []  # every refusal at once, in the order of the form
     convention = active_convention(partner, data.get("caisse"), today)
     if convention is None:
-        raise RuleError(
-            "Choisissez un organisme avec lequel votre structure a une convention en vigueur.",
-            field="caisse",
+        errors.append(
+            (
+                "caisse",
+                "Choisissez une caisse avec laquelle votre structure a une convention en vigueur.",
+            )
         )
     offer = Offer.get_or_none(Offer.code == data.get("offer"))
-    if offer is None or offer.code not in convention.offer_codes():
-        raise RuleError(
-            "Cette offre n'est pas activée pour votre structure auprès de cet organisme.",
-            field="offer",
+    motif = None
+    if offer is None:
+        errors.append(("offer", "Choisissez une offre de service."))
+    elif convention is not None and offer.code not in convention.offer_codes():
+        errors.append(
+            ("offer", "Cette offre n'est pas activée pour votre structure auprès de cette caisse.")
         )
-    motif = Motif.get_or_none((Motif.offer == offer) & (Motif.code == data.get("motif")))
-    if motif is None:
-        raise RuleError("Choisissez un motif de cette offre.", field="motif")
+    else:
+        motif = Motif.get_or_none((Motif.offer == offer) & (Motif.code == data.get("motif")))
+        if motif is None:
+            errors.append(("motif", "Choisissez un motif de cette offre."))
+    if offer is None or offer.concerns_assure:
+        errors += _identity_errors(data, today)
+        errors += [(k, NIR_REFUSED) for k in ("nom", "prenom") if nir.contains_nir(data.get(k))]
     comment = (data.get("commentaire") or "").strip()
     if not comment:
-        raise RuleError("Décrivez la demande en quelques lignes.", field="commentaire")
-    if len(comment) > MAX_COMMENT:
-        raise RuleError(f"{MAX_COMMENT} caractères au plus.", field="commentaire")
+        errors.append(("commentaire", "Décrivez la demande en quelques lignes."))
+    elif len(comment) > MAX_COMMENT:
+        errors.append(("commentaire", f"{MAX_COMMENT} caractères au plus."))
+    if errors:
+        raise RuleError(errors[0][1], field=errors[0][0], errors=errors)
     identity = {}
     if offer.concerns_assure:
-        _identity(data, today)
-        for key in ("nom", "prenom"):
-            if nir.contains_nir(data[key]):
-                raise RuleError(NIR_REFUSED, field=key)
         identity = {
             "assure_civilite": data["civilite"],
             "assure_nom": data["nom"].strip(),
@@ -300,9 +309,13 @@ def close(agent, demande, body, confirmed=False):
     """The caisse closes the request, with a last word for the partner."""
     if demande.status == "closed":
         raise RuleError("Cette demande est déjà clôturée.")
+    if not (body or "").strip():
+        raise RuleError(
+            "Indiquez la réponse apportée ou le motif de clôture : le partenaire la lira.",
+            field="body",
+        )
     with write():
-        if (body or "").strip():
-            _message(agent, demande, body, [], "close", [], confirmed)
+        _message(agent, demande, body, [], "close", [], confirmed)
         _change(demande, agent, "closed", "closed")
     notify_author(demande)
 

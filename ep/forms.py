@@ -183,14 +183,17 @@ class TechnicienForm(IdentityForm):
     attest_employment = BooleanField(
         "La personne travaille pour la structure (salariée, agente ou bénévole).",
         [InputRequired(message="Cette attestation est obligatoire.")],
+        description="Attestation d'appartenance à la structure",
     )
     attest_equipment = BooleanField(
         "Elle utilise un équipement professionnel protégé par un anti-virus.",
         [InputRequired(message="Cette attestation est obligatoire.")],
+        description="Attestation d'équipement protégé",
     )
     attest_email = BooleanField(
         "Son adresse e-mail est professionnelle et rattachée à la structure.",
         [InputRequired(message="Cette attestation est obligatoire.")],
+        description="Attestation d'e-mail professionnel",
     )
 
     def attested(self):
@@ -250,6 +253,7 @@ class CguForm(Form):
     accept = BooleanField(
         "J'ai lu les conditions générales d'utilisation et je m'engage à les respecter.",
         [InputRequired(message="Vous devez accepter les conditions pour continuer.")],
+        description="Acceptation des CGU",
     )
 
 
@@ -280,7 +284,7 @@ class AccountFilterForm(Form):
 
 
 class DemandeForm(Form):
-    caisse = SelectField("Organisme d'affiliation de l'assuré", validate_choice=False)
+    caisse = SelectField("Caisse destinataire (celle de l'assuré)", validate_choice=False)
     offer = SelectField("Offre de service", validate_choice=False)
     motif = SelectField("Motif", validate_choice=False)
     urgent = BooleanField("Situation urgente ou complexe (traitée en priorité)")
@@ -293,14 +297,33 @@ class DemandeForm(Form):
     departement = SelectField("Département de résidence", validate_choice=False)
     informed = BooleanField(
         "L'assuré a été informé de cette démarche et de la transmission de "
-        "ses informations à la caisse."
+        "ses informations à la caisse.",
+        description="Information de l'assuré",
     )
     commentaire = TextAreaField("Description de la demande", [Optional(), Length(max=4000)])
     pieces_jointes = MultipleFileField("Pièces jointes (PDF, JPEG ou PNG)")
     confirm_health = BooleanField(
-        "Je confirme que ces informations sont strictement nécessaires à la demande."
+        "Je confirme que ces informations sont strictement nécessaires à la demande.",
+        description="Confirmation",
     )
     confirm_duplicate = BooleanField("Envoyer quand même une nouvelle demande.")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Checked by the rule (demandes.submit), marked here for the user: "(obligatoire)".
+        for name in (
+            "caisse",
+            "offer",
+            "motif",
+            "civilite",
+            "nom",
+            "prenom",
+            "date_naissance",
+            "departement",
+            "informed",
+            "commentaire",
+        ):
+            self[name].flags.required = True
 
     def data_for_rule(self):
         return {
@@ -335,7 +358,7 @@ class DemandeFilterForm(Form):
     q = StringField("Nom de l'assuré", [Optional(), Length(max=100)])
     status = SelectField("Statut", validate_choice=False)
     offer = SelectField("Offre", validate_choice=False)
-    caisse = SelectField("Organisme", validate_choice=False)
+    caisse = SelectField("Caisse", validate_choice=False)
     author = SelectField("Auteur", validate_choice=False)
     date_from = DateField("Envoyée depuis le", [Optional()])
     date_to = DateField("Envoyée jusqu'au", [Optional()])
@@ -353,7 +376,7 @@ class ReviewRequestForm(Form):
 
 class PeriodicityForm(Form):
     months = IntegerField(
-        "Une revue tous les (mois, vide pour aucune)",
+        "Revue automatique tous les … mois",
         [Optional(), NumberRange(min=1, max=36, message="Entre 1 et 36 mois.")],
     )
 

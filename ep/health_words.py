@@ -65,5 +65,14 @@ _PATTERN = re.compile(r"\b(" + "|".join(re.escape(s) for s in STEMS) + r")")
 
 
 def suggests_health_data(text):
-    """The words of the text that look like health data (empty when none)."""
-    return sorted({m.group(1).strip() for m in _PATTERN.finditer(fold(text or ""))})
+    """The words of the text, as typed, that look like health data (empty when none)."""
+    text = text or ""
+    found = []
+    for word in re.findall(r"[\w-]+", text):
+        if _PATTERN.match(fold(word) + " ") and word not in found:
+            found.append(word)
+    for m in _PATTERN.finditer(fold(text)):  # two-word stems ("fausse couche")
+        stem = m.group(1).strip()
+        if " " in stem and stem not in found:
+            found.append(stem)
+    return found

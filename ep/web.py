@@ -71,6 +71,14 @@ def aria(field, describedby):
     return attrs
 
 
+def status_label(demande):
+    """A request's status in the words of whoever reads it: the caisse waits for the partner,
+    the partner has a complement to provide."""
+    if demande.status == "waiting_partner" and current_user.profile != "caisse":
+        return "Complément à fournir"
+    return demande.status_label
+
+
 def date_fr(value):
     return value.strftime("%d/%m/%Y") if value else ""
 
@@ -109,7 +117,7 @@ NAV = {
         ("partners.index", "Partenaires"),
         ("exports.index", "Exports"),
         ("audit.index", "Journal"),
-        ("main.help", "Aide"),
+        ("main.help", "Aide et contacts"),
     ],
     "gestionnaire": [
         ("main.index", "Accueil"),
@@ -134,6 +142,10 @@ def init_app(app):
     app.jinja_env.filters["age"] = age
     app.jinja_env.filters["filesize"] = filesize
     app.jinja_env.globals["aria"] = aria
+    app.jinja_env.globals["status_label"] = status_label
+    from .departements import DEPARTEMENTS
+
+    app.jinja_env.globals["departements"] = dict(DEPARTEMENTS)
 
     from .audit import ACTIONS
 

@@ -462,3 +462,46 @@ def test_pager_links_keep_the_name_out_of_history_too(client, login_as, app):
         "/demandes/?q=e&page=2", headers={"HX-Request": "true", "HX-Boosted": "true"}
     )
     assert response.headers["HX-Push-Url"] == "/demandes/?page=2"
+
+
+def test_closing_needs_a_word_for_the_partner(ctx):
+    d = demandes.submit(account("technicien.demo"), rule_data(), [])
+    with pytest.raises(RuleError, match="motif de clôture") as exc:
+        demandes.close(account("caisse.demo"), d, "  ")
+    assert exc.value.field == "body" and Demande.get_by_id(d.id).status == "submitted"
+
+
+def test_every_error_of_the_request_form_at_once(client, login_as):
+    login_as("technicien.demo")
+    page = client.post("/demandes/new", data={"caisse": str(cpam())}).get_data(as_text=True)
+    for field in (
+        "offer",
+        "civilite",
+        "nom",
+        "prenom",
+        "date_naissance",
+        "departement",
+        "informed",
+        "commentaire",
+    ):
+        assert f'id="{field}-error"' in page, field
+    assert "Choisissez une offre de service." in page
+    assert page.count("(obligatoire)") >= 9
+
+
+def test_health_warning_quotes_the_words_as_typed(ctx):
+    with pytest.raises(demandes.NeedsConfirmation) as exc:
+        demandes.submit(
+            account("technicien.demo"),
+            rule_data(commentaire="Personne dépressive et diabétique."),
+            [],
+        )
+    assert "« dépressive », « diabétique »" in exc.value.message
+
+
+def test_the_partner_reads_complement_a_fournir(client, login_as):
+    login_as("technicien.demo")
+    page = client.get("/demandes/?status=waiting_partner").get_data(as_text=True)
+    assert "Complément à fournir" in page and "En attente du partenaire" not in page
+    login_as("caisse.demo")
+    assert "En attente du partenaire" in client.get("/demandes/queue").get_data(as_text=True)

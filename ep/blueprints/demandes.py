@@ -127,7 +127,10 @@ def _filtered(form, base):
 
 def _filter_form(status_default=""):
     form = DemandeFilterForm(request.args)
-    statuses = [("", "Tous"), ("open", "En cours (non clôturées)")] + list(DEMANDE_STATUSES.items())
+    labels = dict(DEMANDE_STATUSES)
+    if current_user.profile != "caisse":
+        labels["waiting_partner"] = "Complément à fournir"
+    statuses = [("", "Tous"), ("open", "En cours (non clôturées)")] + list(labels.items())
     form.status.choices = options(statuses)
     if "status" not in request.args:
         form.status.data = status_default

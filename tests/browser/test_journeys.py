@@ -20,6 +20,10 @@ def new_page(new_context, js):
     page = context.new_page()
     errors = []
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    dialogs = []
+    # Irreversible actions ask "are you sure?" (hx-confirm); the user says yes.
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.accept()))
+    page.dialogs = dialogs
     return page, errors
 
 
@@ -174,6 +178,10 @@ def test_review_journey(new_context, server, js):
     act(page, "nav >> text=Revues")
     act(page, "button:has-text('Reprendre la revue')")
     act(page, "button:has-text('Terminer la revue et appliquer les décisions')")
+    if js:
+        assert page.dialogs == [
+            "Terminer la revue et appliquer les décisions ? Elle ne pourra plus être modifiée."
+        ]
     assert "La revue est terminée" in page.locator("#messages").inner_text()
     assert "Terminée" in page.locator("main").inner_text()
     assert errors == []
