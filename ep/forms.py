@@ -158,6 +158,11 @@ class ConventionForm(Form):
 class PartnerForm(ConventionForm):
     name = StringField("Nom de la structure", [required(), Length(max=160)], filters=[strip_filter])
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # The name comes first on the page, so first in the error summary too.
+        self._fields = {"name": self._fields.pop("name"), **self._fields}
+
 
 class ReferentForm(Form):
     role = SelectField("Rôle", choices=options(Referent.ROLES.items()), validators=[required()])

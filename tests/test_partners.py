@@ -50,6 +50,8 @@ def test_bad_input_comes_back_by_the_field_and_saves_nothing(client, login_as):
     assert 'id="name-error"' in page and "Ce champ est obligatoire." in page
     assert 'id="headcount-error"' in page
     assert 'aria-describedby="name-error"' in page
+    summary = page[page.index('id="error-summary"') :]
+    assert summary.index("Nom de la structure") < summary.index("Effectif")
     assert Partner.select().count() == 2
 
 
