@@ -290,7 +290,7 @@ def ask(demande):
 @bp.route("/<int:demande_id>/close", methods=["POST"])
 @allow("caisse")
 def close(demande):
-    """Close the request, with an optional last message."""
+    """Close the request, with a last message for the partner (required)."""
     return _act(
         demande,
         lambda form: demandes.close(

@@ -70,6 +70,20 @@ def show(partner):
     return render_show(partner)
 
 
+def submit_on_partner_page(partner, form, form_name, rule, success):
+    """The small forms of the partner page: on success a flash and back to the page; on bad
+    input or a refusal, the page again with this form showing its errors by the field."""
+    if form.validate():
+        try:
+            rule()
+        except RuleError as exc:
+            refuse(form, exc)
+        else:
+            flash(success, "success")
+            return redirect(url_for("partners.show", partner_id=partner.id), 303)
+    return render_show(partner, **{form_name: form})
+
+
 def render_show(partner, **forms):
     """The partner page; `forms` replaces a blank form by one coming back with its errors."""
     conventions = Convention.select().where(Convention.partner == partner)
@@ -251,17 +265,15 @@ def habilitate(partner):
 def record_request(partner):
     """Record the partner's request to habilitate a gestionnaire (deadline tracked)."""
     form = HabilitationRequestForm()
-    if form.validate():
-        try:
-            accounts.record_habilitation_request(
-                current_user, partner, form.person.data, form.received_on.data
-            )
-        except RuleError as exc:
-            refuse(form, exc)
-        else:
-            flash("La demande d'habilitation est enregistrée.", "success")
-            return redirect(url_for("partners.show", partner_id=partner.id), 303)
-    return render_show(partner, habilitation_form=form)
+    return submit_on_partner_page(
+        partner,
+        form,
+        "habilitation_form",
+        lambda: accounts.record_habilitation_request(
+            current_user, partner, form.person.data, form.received_on.data
+        ),
+        "La demande d'habilitation est enregistrée.",
+    )
 
 
 @bp.route("/<int:partner_id>/cut-off", methods=["POST"])
@@ -269,18 +281,13 @@ def record_request(partner):
 def cut_off(partner):
     """Cut off the whole structure at once (fraud, breach): nobody of it can log in (§4.1)."""
     form = FraudForm()
-    if form.validate():
-        try:
-            partners.cut_off(current_user, partner, form.reason.data)
-        except RuleError as exc:
-            refuse(form, exc)
-        else:
-            flash(
-                f"L'accès de {partner.name} est coupé ; ses gestionnaires sont prévenus.",
-                "success",
-            )
-            return redirect(url_for("partners.show", partner_id=partner.id), 303)
-    return render_show(partner, cut_form=form)
+    return submit_on_partner_page(
+        partner,
+        form,
+        "cut_form",
+        lambda: partners.cut_off(current_user, partner, form.reason.data),
+        f"L'accès de {partner.name} est coupé ; ses gestionnaires sont prévenus.",
+    )
 
 
 @bp.route("/<int:partner_id>/restore", methods=["POST"])

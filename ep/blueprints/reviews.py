@@ -8,8 +8,8 @@ from ..access import allow
 from ..forms import PeriodicityForm, ReviewRequestForm
 from ..models import Review
 from ..rules import RuleError
-from ..web import csv_download, is_partial, refuse, render, xlsx_download
-from .partners import render_show
+from ..web import csv_download, is_partial, render, xlsx_download
+from .partners import submit_on_partner_page
 
 bp = Blueprint("reviews", __name__, url_prefix="/reviews")
 
@@ -136,18 +136,13 @@ def export_xlsx(review):
 def ask(partner):
     """The caisse asks the partner for a review by a due date; gestionnaires are told."""
     form = ReviewRequestForm()
-    if form.validate():
-        try:
-            reviews.request_review(current_user, partner, form.due_on.data)
-        except RuleError as exc:
-            refuse(form, exc)
-        else:
-            flash(
-                "La revue est demandée ; les gestionnaires de la structure sont prévenus.",
-                "success",
-            )
-            return redirect(url_for("partners.show", partner_id=partner.id), 303)
-    return render_show(partner, review_form=form)
+    return submit_on_partner_page(
+        partner,
+        form,
+        "review_form",
+        lambda: reviews.request_review(current_user, partner, form.due_on.data),
+        "La revue est demandée ; les gestionnaires de la structure sont prévenus.",
+    )
 
 
 @bp.route("/periodicity/<int:convention_id>", methods=["POST"])
@@ -155,12 +150,10 @@ def ask(partner):
 def periodicity(convention):
     """The caisse sets how often the partner's reviews open by themselves."""
     form = PeriodicityForm()
-    if form.validate():
-        try:
-            reviews.set_periodicity(current_user, convention, form.months.data)
-        except RuleError as exc:
-            refuse(form, exc)
-        else:
-            flash("La périodicité des revues est enregistrée.", "success")
-            return redirect(url_for("partners.show", partner_id=convention.partner_id), 303)
-    return render_show(convention.partner, periodicity_form=form)
+    return submit_on_partner_page(
+        convention.partner,
+        form,
+        "periodicity_form",
+        lambda: reviews.set_periodicity(current_user, convention, form.months.data),
+        "La périodicité des revues est enregistrée.",
+    )
