@@ -88,15 +88,16 @@ def pending_step(user):
 
 
 def can_see_partner(user, partner):
-    """A partner's own users; a caisse while its convention with the partner has not ended
-    (at the end of a convention, only access to that caisse stops)."""
+    """A partner's own users; a caisse while its convention with the partner is in force:
+    accepted by the structure (a pending one shows its name only) and not ended (at the end
+    of a convention, only access to that caisse stops)."""
     if user.profile == "caisse":
         return (
             Convention.select()
             .where(
                 (Convention.partner == partner)
                 & (Convention.caisse == user.caisse_id)
-                & Convention.not_ended()
+                & Convention.in_force()
             )
             .exists()
         )
@@ -114,7 +115,11 @@ def can_see_account(user, account):
 def can_see_convention(user, convention):
     if user.profile == "caisse":
         ended = convention.ends_on is not None and convention.ends_on <= date.today()
-        return convention.caisse_id == user.caisse_id and not ended
+        return (
+            convention.caisse_id == user.caisse_id
+            and convention.state == "accepted"
+            and not ended
+        )
     return convention.partner_id == user.partner_id
 
 

@@ -1,5 +1,6 @@
 """The database: deferred handle, pragmas, per-request connection, schema versions."""
 
+import contextlib
 import sqlite3
 from urllib.parse import unquote, urlparse
 
@@ -85,7 +86,49 @@ def _migrator():
 # the schema: bump models.SCHEMA_VERSION, add the step here (playhouse.migrate operations),
 # and keep tests/schema/v1.sql as it is: test_db proves that version 1 upgrades to the
 # same schema as a fresh database.
-MIGRATIONS = {}
+def _v2_siret_pending_conventions_per_caisse_cut_off(migrator, migrate):
+    """Schema 2: structures identified by SIRET (names no longer unique), conventions that a
+    structure accepts, and cut-offs per convention instead of per structure."""
+    import peewee as pw
+
+    migrate(
+        migrator.add_column("partner", "siret", pw.CharField(max_length=14, null=True)),
+        migrator.add_index("partner", ("siret",), True),
+        migrator.drop_index("partner", "partner_name"),
+        migrator.add_index("partner", ("name",), False),
+        migrator.add_column(
+            "convention", "state", pw.CharField(max_length=10, default="accepted")
+        ),
+        migrator.add_column("convention", "proposed_by_id", pw.IntegerField(null=True)),
+        migrator.add_column("convention", "decided_at", pw.DateTimeField(null=True)),
+        migrator.add_column("convention", "decided_by_id", pw.IntegerField(null=True)),
+        migrator.add_column("convention", "cut_off_at", pw.DateTimeField(null=True)),
+        migrator.add_column(
+            "convention", "cut_off_reason", pw.CharField(max_length=300, default="")
+        ),
+    )
+    # A structure-wide cut-off becomes the cut-off of the convention of the caisse that made
+    # it; one made before the cutting caisse was recorded stops every channel.
+    database.execute_sql(
+        "UPDATE convention SET cut_off_at = (SELECT p.cut_off_at FROM partner p "
+        "WHERE p.id = convention.partner_id) WHERE partner_id IN (SELECT id FROM partner "
+        "WHERE cut_off_at IS NOT NULL AND (cut_off_by_id IS NULL "
+        "OR cut_off_by_id = convention.caisse_id))"
+    )
+    if is_sqlite():  # SQLite drops a column named in a foreign key by rebuilding the table
+        migrate(
+            migrator.drop_index("partner", "partner_cut_off_by_id"),
+            migrator.drop_column("partner", "cut_off_by_id", legacy=True),
+            migrator.drop_column("partner", "cut_off_at"),
+        )
+    else:
+        migrate(
+            migrator.drop_column("partner", "cut_off_by_id"),
+            migrator.drop_column("partner", "cut_off_at"),
+        )
+
+
+MIGRATIONS = {2: _v2_siret_pending_conventions_per_caisse_cut_off}
 
 
 def current_version():
@@ -99,7 +142,7 @@ def upgrade():
     from . import models
 
     latest = current_version()
-    with database.connection_context():
+    with database.connection_context(), _foreign_keys_off():
         with database.atomic():
             if not SchemaVersion.table_exists():
                 database.create_tables(models.ALL_MODELS)
@@ -120,6 +163,23 @@ def upgrade():
                 row.save()
             models.seed_reference_data()
             return start, latest
+
+
+@contextlib.contextmanager
+def _foreign_keys_off():
+    """SQLite's procedure for schema changes: a table rebuilt by a migration must not fire
+    the ON DELETE actions of the rows that point to it. Checked again before re-enabling."""
+    if not is_sqlite():
+        yield
+        return
+    database.execute_sql("PRAGMA foreign_keys = OFF")
+    try:
+        yield
+        broken = database.execute_sql("PRAGMA foreign_key_check").fetchall()
+        if broken:
+            raise RuntimeError(f"Migration interrompue : clés étrangères rompues {broken[:3]}")
+    finally:
+        database.execute_sql("PRAGMA foreign_keys = ON")
 
 
 def checkpoint():

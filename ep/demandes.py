@@ -46,16 +46,17 @@ def active_convention(partner, caisse_id, today=None):
     convention = Convention.get_or_none(
         (Convention.partner == partner) & (Convention.caisse == caisse_id)
     )
-    return convention if convention and convention.is_active(today) else None
+    return convention if convention and convention.is_open(today) else None
 
 
 def available_caisses(partner, today=None):
-    """Caisses the partner may address: an active convention with at least one offer."""
+    """Caisses the partner may address: an active convention, not cut off, with at least one
+    offer."""
     today = today or date.today()
     return [
         c.caisse
         for c in Convention.select().where(Convention.partner == partner)
-        if c.is_active(today) and c.offer_codes()
+        if c.is_open(today) and c.offer_codes()
     ]
 
 

@@ -76,8 +76,8 @@ def load(password=None, today=None):
     with write():
         cpam = Caisse.create(name="CPAM de Démo")
         carsat = Caisse.create(name="CARSAT de Démo")
-        ccas = Partner.create(name="CCAS de Démo", headcount=12)
-        voisin = Partner.create(name="CCAS Voisin", headcount=5)
+        ccas = Partner.create(name="CCAS de Démo", siret="26800000700016", headcount=12)
+        voisin = Partner.create(name="CCAS Voisin", siret="26800001500019", headcount=5)
         start = today - timedelta(days=200)
         offers = list(Offer.select())
         for partner, caisse, docs in (

@@ -157,11 +157,21 @@ class ConventionForm(Form):
 
 class PartnerForm(ConventionForm):
     name = StringField("Nom de la structure", [required(), Length(max=160)], filters=[strip_filter])
+    siret = StringField(
+        "SIRET de la structure (14 chiffres)",
+        [required(), Length(max=40)],
+        filters=[strip_filter],
+        description="SIRET",
+    )
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        # The name comes first on the page, so first in the error summary too.
-        self._fields = {"name": self._fields.pop("name"), **self._fields}
+        # The name and SIRET come first on the page, so first in the error summary too.
+        self._fields = {
+            "name": self._fields.pop("name"),
+            "siret": self._fields.pop("siret"),
+            **self._fields,
+        }
 
 
 class ReferentForm(Form):

@@ -13,7 +13,7 @@ from flask import current_app
 
 from . import audit, passwords
 from .db import write
-from .models import Account, LoginFailure, Partner, now
+from .models import Account, LoginFailure, now
 from .rules import RuleError
 
 BAD_CREDENTIALS = "Identifiant ou mot de passe incorrect."
@@ -81,9 +81,10 @@ def authenticate(username, password, ip, at=None):
 
 
 def _cut_off(account):
-    if account.partner_id is None:
-        return False
-    return Partner.get_by_id(account.partner_id).cut_off_at is not None
+    """Every channel of the structure is cut off (or none is in force)."""
+    from .partners import has_open_channel
+
+    return account.partner_id is not None and not has_open_channel(account.partner_id)
 
 
 def logout(account):

@@ -8,7 +8,7 @@ from flask_login import UserMixin
 
 from .db import database, is_sqlite
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 PROFILES = {"caisse": "Agent de caisse", "gestionnaire": "Gestionnaire", "technicien": "Technicien"}
 STATES = {"invited": "Invité", "active": "Actif", "inactive": "Inactif", "deleted": "Supprimé"}
@@ -34,22 +34,29 @@ class Caisse(BaseModel):
 
 
 class Partner(BaseModel):
-    name = peewee.CharField(max_length=160, unique=True)
+    # A structure is identified by its SIRET, not its name: two CCAS may share a name, and
+    # a caisse must never reach a structure by typing its name (schema 2). Structures
+    # recorded before schema 2 have none until their caisse fills it in.
+    siret = peewee.CharField(max_length=14, null=True, unique=True)
+    name = peewee.CharField(max_length=160, index=True)
     headcount = peewee.IntegerField()
-    cut_off_at = peewee.DateTimeField(null=True)
-    cut_off_by = peewee.ForeignKeyField(Caisse, null=True, backref="+")  # only it restores
     created_at = peewee.DateTimeField(default=now)
 
     def __str__(self):
         return self.name
 
+    @property
+    def siret_label(self):
+        s = self.siret or ""
+        return f"{s[:3]} {s[3:6]} {s[6:9]} {s[9:]}" if len(s) == 14 else ""
+
     @classmethod
     def for_caisse(cls, caisse, today=None):
-        """Partners with a convention with this caisse that has not ended, by name."""
+        """Partners whose convention with this caisse is in force (accepted, not ended)."""
         return (
             cls.select()
             .join(Convention)
-            .where((Convention.caisse == caisse) & Convention.not_ended(today))
+            .where((Convention.caisse == caisse) & Convention.in_force(today))
             .order_by(peewee.fn.LOWER(cls.name))
         )
 
@@ -64,18 +71,54 @@ class Convention(BaseModel):
     habilitation_deadline_days = peewee.IntegerField(default=5)
     review_every_months = peewee.IntegerField(null=True)  # periodic habilitation reviews
     created_at = peewee.DateTimeField(default=now)
+    # A convention recorded with a structure that already exists waits for one of the
+    # structure's gestionnaires to accept it: until then the caisse sees its name only.
+    state = peewee.CharField(max_length=10, default="accepted")  # pending, accepted, refused
+    proposed_by_id = peewee.IntegerField(null=True)  # the caisse agent (Account id)
+    decided_at = peewee.DateTimeField(null=True)
+    decided_by_id = peewee.IntegerField(null=True)  # the gestionnaire who accepted/refused
+    # The caisse's cut-off (§4.1) stops this caisse's channel with the structure only.
+    cut_off_at = peewee.DateTimeField(null=True)
+    cut_off_reason = peewee.CharField(max_length=300, default="")
 
     class Meta:
         indexes = ((("partner", "caisse"), True),)
 
+    @property
+    def is_pending(self):
+        return self.state == "pending"
+
+    @property
+    def is_cut_off(self):
+        return self.cut_off_at is not None
+
     def is_active(self, today=None):
+        """Accepted, started and not ended."""
         today = today or date.today()
-        return self.starts_on <= today and (self.ends_on is None or today < self.ends_on)
+        return (
+            self.state == "accepted"
+            and self.starts_on <= today
+            and (self.ends_on is None or today < self.ends_on)
+        )
+
+    def is_open(self, today=None):
+        """Active and not cut off: the structure's users work with this caisse."""
+        return self.is_active(today) and self.cut_off_at is None
 
     @classmethod
     def not_ended(cls, today=None):
         """Signed and not terminated: the caisse manages the partner (even before the start)."""
         return cls.ends_on.is_null() | (cls.ends_on > (today or date.today()))
+
+    @classmethod
+    def in_force(cls, today=None):
+        """Accepted by both sides and not ended: the caisse manages the structure."""
+        return (cls.state == "accepted") & cls.not_ended(today)
+
+    @classmethod
+    def open_channel(cls, today=None):
+        """In force and not cut off: the structure's users work with this caisse."""
+        return cls.in_force(today) & cls.cut_off_at.is_null()
 
     def offer_codes(self):
         return {

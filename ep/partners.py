@@ -2,45 +2,152 @@
 
 from datetime import date
 
-from . import audit
-from .db import write
-from .models import Account, Convention, ConventionOffer, Offer, Partner, Referent, now
+from . import audit, mail
+from .accounts import notify_partner
+from .db import lock, write
+from .models import (
+    Account,
+    Caisse,
+    Convention,
+    ConventionOffer,
+    Offer,
+    Partner,
+    Referent,
+    now,
+)
 from .rules import RuleError
 
 
-def create_partner(actor, name, headcount, convention_fields, offer_codes):
-    """A caisse agent records a partner and its convention with the agent's caisse.
+def normalise_siret(raw):
+    """The 14 digits of a SIRET typed with or without spaces; RuleError when it is not one
+    (length, Luhn key of the SIREN and of the whole number, checked by python-stdnum)."""
+    from stdnum import exceptions
+    from stdnum.fr import siret
 
-    A partner may be conventioned with several caisses: when a structure of that name is
-    already known (through another caisse), the convention is added to it; when this caisse's
-    own convention with it has ended, the new one replaces it.
+    try:
+        return siret.validate(raw or "")
+    except exceptions.InvalidLength as exc:
+        raise RuleError("Le SIRET compte 14 chiffres.", field="siret") from exc
+    except exceptions.ValidationError as exc:
+        raise RuleError(
+            "Ce numéro n'est pas un SIRET valide : vérifiez-le sur l'avis de situation SIRENE "
+            "de la structure.",
+            field="siret",
+        ) from exc
+
+
+def create_partner(actor, name, siret, headcount, convention_fields, offer_codes, today=None):
+    """A caisse agent records a structure, identified by its SIRET, and its convention.
+
+    A structure may be conventioned with several caisses. When one with this SIRET already
+    exists, the convention waits for one of its gestionnaires to accept it: until then the
+    caisse learns nothing but its name. Returns (partner, convention).
     """
-    name = name.strip()
+    today = today or date.today()
+    name = (name or "").strip()
+    siret = normalise_siret(siret)
     with write():
-        partner = Partner.get_or_none(Partner.name == name)
+        partner = Partner.get_or_none(Partner.siret == siret)
         if partner is None:
-            partner = Partner.create(name=name, headcount=headcount)
-            audit.record("partner_created", actor=actor, partner=partner, detail=name)
+            partner = Partner.create(name=name, siret=siret, headcount=headcount)
+            audit.record("partner_created", actor=actor, partner=partner, detail=siret)
+            convention = _create_convention(actor, partner, convention_fields, offer_codes)
+            return partner, convention
         existing = Convention.get_or_none(
             (Convention.partner == partner) & (Convention.caisse == actor.caisse_id)
         )
-        if existing is not None and (existing.ends_on is None or existing.ends_on > date.today()):
+        if existing is not None and existing.state == "pending":
             raise RuleError(
-                "Cette structure a déjà une convention en cours avec votre caisse.", field="name"
+                "Votre caisse a déjà proposé une convention à cette structure : elle attend "
+                "l'accord de ses gestionnaires.",
+                field="siret",
             )
-        if existing is None:
-            _create_convention(actor, partner, convention_fields, offer_codes)
-        else:  # a new convention after the end of the previous one
+        if existing is not None and existing.state == "accepted" and not _ended(existing, today):
+            raise RuleError(
+                "Cette structure a déjà une convention en cours avec votre caisse.", field="siret"
+            )
+        # Anything else (a new caisse, an ended or refused convention) must be accepted by
+        # the structure: a caisse never reaches a structure's accounts on its own say-so.
+        if existing is not None:
             from .housekeeping import purge_convention
 
-            purge_convention(existing, date.today())  # the old one's personal data goes first
-            _check_dates(convention_fields)
-            for key, value in convention_fields.items():
-                setattr(existing, key, value)
-            existing.save()
-            _set_offers(existing, offer_codes)
-            audit.record("convention_created", actor=actor, partner=partner, detail="renouvelée")
-    return partner
+            purge_convention(existing, today)  # the old one's personal data goes first
+            existing.delete_instance()
+        convention = _create_convention(
+            actor, partner, convention_fields, offer_codes, state="pending"
+        )
+    notify_partner(
+        partner.id,
+        "Une caisse propose une convention à votre structure",
+        f"{_caisse_name(actor)} a enregistré une convention de partenariat avec votre "
+        "structure sur l'Espace Partenaires. Elle n'aura accès à vos comptes et à vos demandes "
+        "qu'après l'accord d'un gestionnaire de votre structure.\n\nConnectez-vous pour "
+        "l'accepter ou la refuser (page d'accueil). Si vous n'avez pas signé de convention "
+        "avec cette caisse, refusez-la et prévenez votre caisse habituelle.",
+    )
+    return partner, convention
+
+
+def _ended(convention, today):
+    return convention.ends_on is not None and convention.ends_on <= today
+
+
+def _caisse_name(actor):
+    return Caisse.get_by_id(actor.caisse_id).name
+
+
+def pending_for(partner):
+    """Conventions proposed to the structure and waiting for its answer."""
+    return Convention.select().where(
+        (Convention.partner == partner) & (Convention.state == "pending")
+    )
+
+
+def accept_convention(actor, convention):
+    """A gestionnaire of the structure accepts a caisse's convention: from then on that
+    caisse manages the structure's accounts and receives its requests."""
+    _decide(actor, convention, "accepted")
+
+
+def refuse_convention(actor, convention):
+    """A gestionnaire refuses a convention the structure did not sign: the caisse keeps
+    seeing nothing of the structure."""
+    _decide(actor, convention, "refused")
+
+
+def _decide(actor, convention, state):
+    if actor.profile != "gestionnaire" or actor.partner_id != convention.partner_id:
+        raise RuleError("Seul un gestionnaire de la structure répond à cette convention.")
+    with write():
+        convention = lock(Convention.select().where(Convention.id == convention.id)).get()
+        if convention.state != "pending":
+            raise RuleError("Cette convention a déjà reçu une réponse.")
+        convention.state = state
+        convention.decided_at = now()
+        convention.decided_by_id = actor.id
+        convention.save()
+        audit.record(
+            "convention_accepted" if state == "accepted" else "convention_refused",
+            actor=actor,
+            partner=convention.partner_id,
+            caisse=convention.caisse_id,
+        )
+    agent = Account.get_or_none(Account.id == convention.proposed_by_id)
+    if agent is not None and agent.state == "active":
+        partner = Partner.get_by_id(convention.partner_id)
+        verdict = "acceptée" if state == "accepted" else "refusée"
+        mail.send(
+            agent.email,
+            f"Convention {verdict} par {partner.name}",
+            f"Bonjour,\n\nLa structure {partner.name} a {verdict[:-1]} la convention que "
+            "vous avez enregistrée sur l'Espace Partenaires."
+            + (
+                " Vous pouvez désormais habiliter ses gestionnaires et suivre ses comptes."
+                if state == "accepted"
+                else " Si c'est une erreur, contactez la structure."
+            )
+            + "\n\nEspace Partenaires\n",
+        )
 
 
 def _check_dates(fields):
@@ -50,9 +157,11 @@ def _check_dates(fields):
         raise RuleError("La date de fin doit suivre la date d'effet.", field="ends_on")
 
 
-def _create_convention(actor, partner, fields, offer_codes):
+def _create_convention(actor, partner, fields, offer_codes, state="accepted"):
     _check_dates(fields)
-    convention = Convention.create(partner=partner, caisse=actor.caisse_id, **fields)
+    convention = Convention.create(
+        partner=partner, caisse=actor.caisse_id, state=state, proposed_by_id=actor.id, **fields
+    )
     _set_offers(convention, offer_codes)
     audit.record("convention_created", actor=actor, partner=partner)
     return convention
@@ -107,48 +216,52 @@ def remove_referent(actor, referent):
         )
 
 
-def cut_off(actor, partner, reason):
-    """The caisse cuts off a whole partner structure at once (§4.1): nobody of it can log in."""
+def cut_off(actor, convention, reason):
+    """The caisse cuts off its channel with a structure at once (§4.1): the structure's users
+    can no longer work with this caisse; their channels with other caisses stay open."""
     reason = (reason or "").strip()
     if not reason:
         raise RuleError("Indiquez le motif de la coupure.", field="reason")
-    if partner.cut_off_at is not None:
-        raise RuleError("L'accès de cette structure est déjà coupé.")
+    if convention.cut_off_at is not None:
+        raise RuleError("L'accès de cette structure à votre caisse est déjà coupé.")
+    caisse = _caisse_name(actor)
     with write():
-        partner.cut_off_at = now()
-        partner.cut_off_by = actor.caisse_id
-        partner.save()
-        for account in Account.select().where(Account.partner == partner):
-            account.rotate_session()
-            account.save()
+        convention.cut_off_at = now()
+        convention.cut_off_reason = reason[:300]
+        convention.save()
+        partner = convention.partner
+        if not Convention.select().where(
+            (Convention.partner == partner) & Convention.open_channel()
+        ).exists():
+            # No channel left: every session of the structure ends now.
+            for account in Account.select().where(Account.partner == partner):
+                account.rotate_session()
+                account.save()
         audit.record("partner_cut_off", actor=actor, partner=partner, detail=reason[:300])
-    from .accounts import notify_partner
-
     notify_partner(
         partner.id,
-        "Accès de votre structure suspendu",
-        "La caisse a suspendu l'accès de votre structure à l'Espace Partenaires, pour le motif "
-        f"suivant : {reason}.\n\nContactez votre caisse pour le rétablir.",
+        f"Accès de votre structure suspendu par {caisse}",
+        f"{caisse} a suspendu l'accès de votre structure à ses services sur l'Espace "
+        f"Partenaires, pour le motif suivant : {reason}.\n\nVos échanges avec les autres "
+        f"caisses ne changent pas. Contactez {caisse} pour rétablir l'accès.",
     )
 
 
-def restore(actor, partner):
-    """The caisse restores a partner's access after a cut-off."""
-    if partner.cut_off_at is None:
-        raise RuleError("L'accès de cette structure n'est pas coupé.")
-    cutter_still_there = (
+def restore(actor, convention):
+    """The caisse restores its channel with a structure after a cut-off."""
+    if convention.cut_off_at is None:
+        raise RuleError("L'accès de cette structure à votre caisse n'est pas coupé.")
+    with write():
+        convention.cut_off_at = None
+        convention.cut_off_reason = ""
+        convention.save()
+        audit.record("partner_restored", actor=actor, partner=convention.partner_id)
+
+
+def has_open_channel(partner_id, today=None):
+    """True when the structure's users may work: a convention in force, not cut off."""
+    return (
         Convention.select()
-        .where(
-            (Convention.partner == partner)
-            & (Convention.caisse == partner.cut_off_by_id)
-            & Convention.not_ended()
-        )
+        .where((Convention.partner == partner_id) & Convention.open_channel(today))
         .exists()
     )
-    if partner.cut_off_by_id not in (None, actor.caisse_id) and cutter_still_there:
-        raise RuleError("Seule la caisse qui a coupé l'accès peut le rétablir.")
-    with write():
-        partner.cut_off_at = None
-        partner.cut_off_by = None
-        partner.save()
-        audit.record("partner_restored", actor=actor, partner=partner)

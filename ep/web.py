@@ -8,7 +8,8 @@ from flask_login import current_user, logout_user
 from jinja2_fragments.flask import render_block
 
 from .extensions import login_manager
-from .models import Account, Partner
+from .models import Account
+from .partners import has_open_channel
 
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -26,7 +27,7 @@ def load_user(user_id):
     account = Account.get_or_none((Account.id == int(pk)) & (Account.session_token == token))
     if account is None or account.state != "active":
         return None
-    if account.partner_id and Partner.get_by_id(account.partner_id).cut_off_at is not None:
+    if account.partner_id and not has_open_channel(account.partner_id):
         return None
     return account
 

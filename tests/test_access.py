@@ -41,13 +41,8 @@ PUBLIC = {name: OK for name in USERS}
 CAISSE_SCOPED = outcome(caisse=OK, autre_caisse=HIDDEN)
 CAISSE_ONLY = outcome(caisse=OK, autre_caisse=OK)
 SAME_PARTNER = outcome(caisse=OK, autre_caisse=HIDDEN, gestionnaire=OK, autre_gestionnaire=HIDDEN)
-PARTNER_AND_CAISSE = outcome(
-    caisse=OK,
-    autre_caisse=HIDDEN,
-    gestionnaire=OK,
-    autre_gestionnaire=HIDDEN,
-    technicien=OK,
-    autre_technicien=HIDDEN,
+TECHNICIEN_AND_CAISSE = outcome(
+    caisse=OK, autre_caisse=HIDDEN, technicien=OK, autre_technicien=HIDDEN
 )
 GESTIONNAIRES = outcome(gestionnaire=OK, autre_gestionnaire=OK)
 MANAGERS = outcome(caisse=OK, autre_caisse=OK, gestionnaire=OK, autre_gestionnaire=OK)
@@ -87,6 +82,9 @@ EXPECTED = {
     ("POST", "auth.preferences"): EVERYONE,
     ("POST", "partners.cut_off"): CAISSE_SCOPED,
     ("POST", "partners.restore"): CAISSE_SCOPED,
+    # The structure's own gestionnaires answer a convention a caisse proposed (issue 9.1).
+    ("POST", "partners.accept"): outcome(gestionnaire=OK, autre_gestionnaire=HIDDEN),
+    ("POST", "partners.decline"): outcome(gestionnaire=OK, autre_gestionnaire=HIDDEN),
     ("GET", "accounts.index"): outcome(gestionnaire=OK, autre_gestionnaire=OK),
     ("GET", "accounts.create"): outcome(gestionnaire=OK, autre_gestionnaire=OK),
     ("POST", "accounts.create"): outcome(gestionnaire=OK, autre_gestionnaire=OK),
@@ -101,12 +99,12 @@ EXPECTED = {
     ("POST", "accounts.edit"): CAISSE_SCOPED,
     ("GET", "demandes.create"): outcome(technicien=OK, autre_technicien=OK),
     ("POST", "demandes.create"): outcome(technicien=OK, autre_technicien=OK),
-    ("GET", "demandes.index"): outcome(
-        technicien=OK, autre_technicien=OK, gestionnaire=OK, autre_gestionnaire=OK
-    ),
+    # Need-to-know (issue 9.5, `002_…` annexe 2 §2.2): the gestionnaire profile manages
+    # accounts; it reads no request, no assuré, no document.
+    ("GET", "demandes.index"): outcome(technicien=OK, autre_technicien=OK),
     ("GET", "demandes.queue"): CAISSE_ONLY,
-    ("GET", "demandes.show"): PARTNER_AND_CAISSE,
-    ("GET", "demandes.download"): PARTNER_AND_CAISSE,
+    ("GET", "demandes.show"): TECHNICIEN_AND_CAISSE,
+    ("GET", "demandes.download"): TECHNICIEN_AND_CAISSE,
     ("POST", "demandes.reply"): outcome(
         caisse=OK, autre_caisse=HIDDEN, technicien=OK, autre_technicien=HIDDEN
     ),

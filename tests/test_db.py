@@ -85,3 +85,52 @@ def test_a_version_1_database_upgrades_to_the_current_schema(tmp_path):
     make_app(tmp_path / "new")
     db.database.close()
     assert columns(old / "ep.sqlite3") == columns(tmp_path / "new" / "instance" / "ep.sqlite3")
+
+
+def test_schema_2_keeps_every_row_and_moves_a_cut_off_to_the_cutting_caisse(tmp_path):
+    """The partner table is rebuilt (a foreign-key column goes): no cascade may fire, and a
+    structure-wide cut-off becomes the cutting caisse's."""
+    import sqlite3
+    from pathlib import Path
+
+    from ep.models import Convention, Demande, Partner
+
+    from .conftest import make_app
+
+    old = tmp_path / "instance"
+    old.mkdir(parents=True)
+    conn = sqlite3.connect(old / "ep.sqlite3")
+    conn.executescript((Path(__file__).parent / "schema" / "v1.sql").read_text())
+    conn.executescript(
+        """
+        INSERT INTO schema_version (version) VALUES (1);
+        INSERT INTO caisse VALUES (1, 'CPAM', '2026-01-01'), (2, 'CARSAT', '2026-01-01');
+        INSERT INTO partner VALUES (1, 'CCAS A', 10, '2026-11-20 10:00:00', 2, '2026-01-01');
+        INSERT INTO convention VALUES
+          (1, 1, 1, '2026-01-01', '2026-01-01', NULL, 0, 5, NULL, '2026-01-01'),
+          (2, 1, 2, '2026-01-01', '2026-01-01', NULL, 0, 5, NULL, '2026-01-01');
+        INSERT INTO offer VALUES (1, 'contact', 'Contacter', 1, 0);
+        INSERT INTO motif VALUES (1, 1, 'autre', 'Autre', 1);
+        INSERT INTO account (id, username, profile, partner_id, civilite, nom, prenom, fonction,
+          telephone, email, state, created_at, inactivation_reason, notify_by_email, search_key,
+          cgu_version, session_token)
+          VALUES (1, 'tech', 'technicien', 1, '', '', '', '', '', '', 'active', '2026-01-01',
+          '', 1, '', '', 'x');
+        INSERT INTO demande (id, partner_id, caisse_id, author_id, offer_id, motif_id, status,
+          urgent, assure_civilite, assure_nom, assure_prenom, assure_departement,
+          assure_informed, assure_search, commentaire, target_hours, created_at, updated_at)
+          VALUES (1, 1, 1, 1, 1, 1, 'submitted', 0, '', '', '', '', 0, '', '', 120,
+          '2026-01-01', '2026-01-01');
+        """
+    )
+    conn.commit()
+    conn.close()
+    make_app(tmp_path)
+    with db.database.connection_context():
+        assert Partner.select().count() == 1 and Demande.select().count() == 1
+        assert Account.select().count() == 1 and Convention.select().count() == 2
+        cut = {c.caisse_id: c.cut_off_at for c in Convention.select()}
+        assert cut[1] is None and cut[2] is not None
+        assert {c.state for c in Convention.select()} == {"accepted"}
+        assert db.database.execute_sql("PRAGMA foreign_keys").fetchone()[0] == 1
+    db.database.close()

@@ -3,7 +3,7 @@ from datetime import timedelta
 import pytest
 
 from ep import login
-from ep.models import Account, LoginFailure, Partner, now
+from ep.models import Account, Convention, LoginFailure, Partner, now
 from ep.rules import RuleError
 
 from .conftest import PASSWORD, account
@@ -37,7 +37,9 @@ def test_inactive_account_cannot_log_in(client):
 def test_cut_off_partner_cannot_log_in_and_loses_its_sessions(client, login_as):
     login_as("technicien.demo")
     assert client.get("/").status_code == 200
-    Partner.update(cut_off_at=now()).where(Partner.name == "CCAS de Démo").execute()
+    Convention.update(cut_off_at=now()).where(
+        Convention.partner == Partner.get(Partner.name == "CCAS de Démo")
+    ).execute()
     assert client.get("/").status_code == 302
     response = post_login(client, "technicien.demo", PASSWORD)
     assert "Identifiant ou mot de passe incorrect." in response.get_data(as_text=True)

@@ -8,6 +8,7 @@ from .conftest import PASSWORD, link_in
 
 NEW_PARTNER = {
     "name": "CCAS de Nouvelle-Ville",
+    "siret": "268 000 023 00013",
     "headcount": "30",
     "signed_on": "2026-11-01",
     "starts_on": "2026-11-15",
@@ -65,23 +66,107 @@ def test_convention_cannot_start_before_signature(client, login_as):
 
 def test_one_convention_per_caisse_and_partner(client, login_as):
     login_as("caisse.demo")
-    response = client.post("/partners/new", data=dict(NEW_PARTNER, name="CCAS Voisin"))
+    response = client.post("/partners/new", data=dict(NEW_PARTNER, siret=VOISIN_SIRET))
     assert "déjà une convention en cours" in response.get_data(as_text=True)
     assert Convention.select().count() == 3
 
 
-def test_a_second_caisse_conventions_an_existing_partner(client, login_as):
+VOISIN_SIRET = "26800001500019"
+DEMO_SIRET = "26800000700016"
+
+
+def test_typing_an_existing_name_creates_another_structure_not_a_takeover(client, login_as):
+    """Issue 9.1: a caisse reached a structure's accounts by typing its name."""
     login_as("carsat.demo")  # CCAS Voisin is conventioned with the CPAM only
     voisin = Partner.get(Partner.name == "CCAS Voisin")
-    assert client.get(f"/partners/{voisin.id}").status_code == 404
     response = client.post("/partners/new", data=dict(NEW_PARTNER, name="CCAS Voisin"))
     assert response.status_code == 303
-    assert Partner.select().where(Partner.name == "CCAS Voisin").count() == 1
-    assert {c.caisse.name for c in Convention.select().where(Convention.partner == voisin)} == {
-        "CPAM de Démo",
-        "CARSAT de Démo",
-    }
+    assert Convention.select().where(Convention.partner == voisin).count() == 1
+    assert client.get(f"/partners/{voisin.id}").status_code == 404
+    assert Partner.select().where(Partner.name == "CCAS Voisin").count() == 2
+
+
+def test_siret_is_required_and_checked(client, login_as):
+    login_as("caisse.demo")
+    for siret, message in [
+        ("", "Ce champ est obligatoire."),
+        ("123", "14 chiffres"),
+        ("26800002300014", "pas un SIRET valide"),  # wrong Luhn key
+    ]:
+        page = client.post("/partners/new", data=dict(NEW_PARTNER, siret=siret))
+        text = page.get_data(as_text=True)
+        assert page.status_code == 200 and 'id="siret-error"' in text and message in text
+    assert Partner.select().count() == 2
+
+
+def test_an_existing_structure_must_accept_a_second_caisse(client, login_as, app, outbox):
+    """Issue 9.1: until one of the structure's gestionnaires accepts, the caisse sees the
+    structure's name and nothing else."""
+    voisin = Partner.get(Partner.name == "CCAS Voisin")
+    gestionnaire = Account.get(Account.username == "gestionnaire.voisin")
+    technicien = Account.get(Account.username == "technicien.voisin")
+    login_as("carsat.demo")
+    response = client.post(
+        "/partners/new", data=dict(NEW_PARTNER, name="Autre nom", siret=VOISIN_SIRET, headcount="99")
+    )
+    assert response.status_code == 303
+    listing = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "CCAS Voisin" in listing and "En attente de la structure" in listing
+    assert ">5<" not in listing and "effectif" not in listing.split("waiting-title")[1].lower()
+    pending = Convention.get(
+        (Convention.partner == voisin) & (Convention.caisse == Caisse.get(name="CARSAT de Démo"))
+    )
+    assert pending.state == "pending"
+    assert Partner.get_by_id(voisin.id).headcount == 5 and Partner.get_by_id(voisin.id).name == (
+        "CCAS Voisin"
+    )
+    assert [m["To"] for m in outbox()] == ["gestionnaire.voisin@example.org"]
+    # Nothing of the structure is reachable yet.
+    for url in [
+        f"/partners/{voisin.id}",
+        f"/accounts/{technicien.id}",
+        f"/accounts/{gestionnaire.id}",
+        f"/partners/{voisin.id}/gestionnaires/new",
+        f"/partners/conventions/{pending.id}/edit",
+        f"/audit/?partner={voisin.id}",
+    ]:
+        page = client.get(url)
+        assert page.status_code in (200, 404) and "technicien.voisin" not in page.get_data(
+            as_text=True
+        ), url
+    assert client.post(f"/partners/{voisin.id}/cut-off", data={"reason": "x"}).status_code == 404
+    assert "CCAS Voisin" not in client.get("/caisse/export/utilisateurs.csv").get_data(
+        as_text=True
+    )
+    assert "CCAS Voisin" not in client.get("/").get_data(as_text=True)
+    # A second proposal is refused while the first waits.
+    again = client.post("/partners/new", data=dict(NEW_PARTNER, siret=VOISIN_SIRET))
+    assert "attend l'accord" in again.get_data(as_text=True)
+    # Another structure's gestionnaire cannot answer for it.
+    login_as("gestionnaire.demo")
+    assert client.post(f"/partners/conventions/{pending.id}/accept").status_code == 404
+    # The structure's gestionnaire sees the proposal and accepts it.
+    login_as("gestionnaire.voisin")
+    home = client.get("/").get_data(as_text=True)
+    assert "Convention proposée par CARSAT de Démo" in home
+    assert client.post(f"/partners/conventions/{pending.id}/accept").status_code == 303
+    assert Convention.get_by_id(pending.id).state == "accepted"
+    login_as("carsat.demo")
     assert client.get(f"/partners/{voisin.id}").status_code == 200
+
+
+def test_a_refused_convention_keeps_the_structure_closed(client, login_as):
+    voisin = Partner.get(Partner.name == "CCAS Voisin")
+    login_as("carsat.demo")
+    client.post("/partners/new", data=dict(NEW_PARTNER, siret=VOISIN_SIRET))
+    pending = Convention.get((Convention.partner == voisin) & (Convention.state == "pending"))
+    login_as("gestionnaire.voisin")
+    assert client.post(f"/partners/conventions/{pending.id}/refuse").status_code == 303
+    assert Convention.get_by_id(pending.id).state == "refused"
+    assert AuditEvent.select().where(AuditEvent.action == "convention_refused").count() == 1
+    login_as("carsat.demo")
+    assert client.get(f"/partners/{voisin.id}").status_code == 404
+    assert "Refusée le" in client.get("/partners/").get_data(as_text=True)
 
 
 def test_ended_convention_stops_that_caisse_only(client, login_as):
@@ -104,12 +189,20 @@ def test_ended_convention_stops_that_caisse_only(client, login_as):
     assert "CCAS de Démo" not in body
     login_as("caisse.demo")
     assert client.get(f"/partners/{ccas.id}").status_code == 200
-    # The CARSAT may sign a new convention later: it replaces the ended one.
+    # The CARSAT may sign a new convention later: it replaces the ended one once the
+    # structure accepts it.
     login_as("carsat.demo")
     assert (
-        client.post("/partners/new", data=dict(NEW_PARTNER, name="CCAS de Démo")).status_code == 303
+        client.post("/partners/new", data=dict(NEW_PARTNER, siret=DEMO_SIRET)).status_code == 303
     )
-    assert Convention.get_by_id(carsat.id).ends_on is None
+    renewed = Convention.get(
+        (Convention.partner == ccas) & (Convention.caisse == carsat.caisse_id)
+    )
+    assert renewed.ends_on is None and renewed.state == "pending"
+    assert client.get(f"/partners/{ccas.id}").status_code == 404
+    login_as("gestionnaire.demo")
+    client.post(f"/partners/conventions/{renewed.id}/accept")
+    login_as("carsat.demo")
     assert client.get(f"/partners/{ccas.id}").status_code == 200
 
 
@@ -127,17 +220,41 @@ def test_no_account_without_a_convention_in_force(ctx):
         )
 
 
-def test_only_the_caisse_that_cut_off_restores(client, login_as):
+def _caisse_convention(partner, caisse_name):
+    return Convention.get(
+        (Convention.partner == partner) & (Convention.caisse == Caisse.get(name=caisse_name))
+    )
+
+
+def test_a_cut_off_stops_that_caisse_s_channel_only(client, login_as, app, outbox):
+    """Issue 9.1: one caisse's cut-off closed the structure to every caisse, and the other
+    caisse could neither see why nor lift it."""
+    from ep import demandes
+
     ccas = Partner.get(Partner.name == "CCAS de Démo")
     login_as("carsat.demo")
-    client.post(f"/partners/{ccas.id}/cut-off", data={"reason": "Soupçon de fraude"})
+    response = client.post(f"/partners/{ccas.id}/cut-off", data={"reason": "Soupçon de fraude"})
+    assert response.status_code == 303
+    assert _caisse_convention(ccas, "CARSAT de Démo").cut_off_at is not None
+    assert _caisse_convention(ccas, "CPAM de Démo").cut_off_at is None
+    mails = outbox()
+    assert mails and all("CARSAT de Démo" in m["Subject"] for m in mails)
+    assert "CARSAT de Démo" in mails[0].get_body(("plain",)).get_content()
+    # The structure still works with the CPAM.
+    tech = app.test_client()
+    ok = tech.post("/login", data={"username": "technicien.demo", "password": PASSWORD})
+    assert ok.status_code == 303
+    with app.test_request_context():
+        names = {c.name for c in demandes.available_caisses(ccas)}
+    assert names == {"CPAM de Démo"}
+    # The CPAM sees no cut-off and cannot lift the CARSAT's.
     login_as("caisse.demo")
-    page = client.post(f"/partners/{ccas.id}/restore", follow_redirects=True).get_data(as_text=True)
-    assert "Seule la caisse qui a coupé" in page
-    assert Partner.get_by_id(ccas.id).cut_off_at is not None
+    assert "Accès coupé" not in client.get(f"/partners/{ccas.id}").get_data(as_text=True)
+    client.post(f"/partners/{ccas.id}/restore")
+    assert _caisse_convention(ccas, "CARSAT de Démo").cut_off_at is not None
     login_as("carsat.demo")
     client.post(f"/partners/{ccas.id}/restore")
-    assert Partner.get_by_id(ccas.id).cut_off_at is None
+    assert _caisse_convention(ccas, "CARSAT de Démo").cut_off_at is None
 
 
 def test_caisse_habilitates_a_gestionnaire_who_sets_a_password(client, login_as, outbox):
@@ -281,20 +398,7 @@ def test_renewing_a_convention_first_destroys_the_old_one_s_personal_data(client
     Convention.update(ends_on=date(2026, 1, 1)).where(Convention.id == carsat.id).execute()
     login_as("carsat.demo")  # no housekeeping ran since the end
     assert (
-        client.post("/partners/new", data=dict(NEW_PARTNER, name="CCAS de Démo")).status_code == 303
+        client.post("/partners/new", data=dict(NEW_PARTNER, siret=DEMO_SIRET)).status_code == 303
     )
     old = Demande.get(Demande.caisse == carsat.caisse_id)
     assert old.assure_nom == "" and old.purged_at is not None
-
-
-def test_a_cut_off_can_be_lifted_when_the_cutting_caisse_has_left(client, login_as):
-    ccas = Partner.get(Partner.name == "CCAS de Démo")
-    login_as("carsat.demo")
-    client.post(f"/partners/{ccas.id}/cut-off", data={"reason": "Soupçon de fraude"})
-    Convention.update(ends_on=date(2026, 1, 1)).where(
-        (Convention.partner == ccas)
-        & (Convention.caisse == Caisse.get(Caisse.name == "CARSAT de Démo"))
-    ).execute()
-    login_as("caisse.demo")
-    client.post(f"/partners/{ccas.id}/restore")
-    assert Partner.get_by_id(ccas.id).cut_off_at is None

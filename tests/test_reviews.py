@@ -288,7 +288,7 @@ def test_bad_review_request_comes_back_with_the_message_by_the_field(client, log
     page = client.post(f"/partners/{partner.id}/cut-off", data={"reason": ""}).get_data(
         as_text=True
     )
-    assert 'id="reason-error"' in page and Partner.get_by_id(partner.id).cut_off_at is None
+    assert 'id="reason-error"' in page and Convention.get_by_id(convention.id).cut_off_at is None
     page = client.post(
         f"/partners/{partner.id}/habilitation-requests",
         data={"person": "X", "received_on": "2999-01-01"},

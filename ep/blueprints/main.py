@@ -78,6 +78,12 @@ def _dashboard(agent):
             last_review[review.partner_id] = review
         else:
             open_review[review.partner_id] = review
+    cut = {
+        c.partner_id
+        for c in Convention.select(Convention.partner).where(
+            (Convention.caisse == agent.caisse_id) & Convention.cut_off_at.is_null(False)
+        )
+    }
     pending = {}
     for h in accounts.pending_habilitations(ids, agent.caisse_id):
         pending.setdefault(h.partner_id, []).append(h)
@@ -92,6 +98,7 @@ def _dashboard(agent):
             "open_review": open_review.get(p.id),
             "pending": pending.get(p.id, []),
             "open_demandes": open_demandes.get(p.id, 0),
+            "cut_off": p.id in cut,
         }
         for p in partners
     ]
@@ -106,7 +113,7 @@ def help():
         conventions = Convention.select().where(Convention.caisse == user.caisse_id)
     else:
         conventions = Convention.select().where(Convention.partner == user.partner_id)
-    conventions = list(conventions.order_by(Convention.id))
+    conventions = list(conventions.where(Convention.state == "accepted").order_by(Convention.id))
     referents = {
         c.id: list(Referent.select().where(Referent.convention == c).order_by(Referent.role))
         for c in conventions

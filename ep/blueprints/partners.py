@@ -28,8 +28,27 @@ bp = Blueprint("partners", __name__, url_prefix="/partners")
 @bp.route("/")
 @allow("caisse")
 def index():
-    """Partners conventioned with the agent's caisse."""
-    return render("partners/index.html", partners=list(Partner.for_caisse(current_user.caisse_id)))
+    """Partners conventioned with the agent's caisse, and the conventions waiting for a
+    structure's agreement (their name only)."""
+    caisse = current_user.caisse_id
+    cut = {
+        c.partner_id
+        for c in Convention.select(Convention.partner).where(
+            (Convention.caisse == caisse) & Convention.cut_off_at.is_null(False)
+        )
+    }
+    waiting = list(
+        Convention.select(Convention, Partner)
+        .join(Partner)
+        .where((Convention.caisse == caisse) & Convention.state.in_(("pending", "refused")))
+        .order_by(Convention.created_at.desc())
+    )
+    return render(
+        "partners/index.html",
+        partners=list(Partner.for_caisse(caisse)),
+        cut=cut,
+        waiting=waiting,
+    )
 
 
 @bp.route("/new", methods=["GET", "POST"])
@@ -41,9 +60,10 @@ def create():
         form.offers.data = [choice.value for choice in form.offers.choices]
     if form.validate_on_submit():
         try:
-            partner = partners.create_partner(
+            partner, convention = partners.create_partner(
                 current_user,
                 form.name.data,
+                form.siret.data,
                 form.headcount.data,
                 form.convention_fields(),
                 form.offers.data,
@@ -51,14 +71,15 @@ def create():
         except RuleError as exc:
             refuse(form, exc)
         else:
-            flash(f"La structure {partner.name} et sa convention sont enregistrées.", "success")
-            if partner.headcount != form.headcount.data:
+            if convention.is_pending:
                 flash(
-                    "Cette structure était déjà connue : son effectif enregistré "
-                    f"({partner.headcount}) est conservé ; modifiez-le sur la convention "
-                    "si besoin.",
+                    f"Une structure portant ce SIRET est déjà inscrite ({partner.name}). Votre "
+                    "convention attend l'accord de l'un de ses gestionnaires, prévenus par "
+                    "e-mail : vous verrez ses comptes une fois la convention acceptée.",
                     "info",
                 )
+                return redirect(url_for("partners.index"), 303)
+            flash(f"La structure {partner.name} et sa convention sont enregistrées.", "success")
             return redirect(url_for("partners.show", partner_id=partner.id), 303)
     return render("partners/new.html", form=form)
 
@@ -276,28 +297,60 @@ def record_request(partner):
     )
 
 
+def _own_convention(partner):
+    return Convention.get(
+        (Convention.partner == partner) & (Convention.caisse == current_user.caisse_id)
+    )
+
+
 @bp.route("/<int:partner_id>/cut-off", methods=["POST"])
 @allow("caisse")
 def cut_off(partner):
-    """Cut off the whole structure at once (fraud, breach): nobody of it can log in (§4.1)."""
+    """Cut off the structure's channel with this caisse at once (fraud, breach) (§4.1)."""
     form = FraudForm()
     return submit_on_partner_page(
         partner,
         form,
         "cut_form",
-        lambda: partners.cut_off(current_user, partner, form.reason.data),
-        f"L'accès de {partner.name} est coupé ; ses gestionnaires sont prévenus.",
+        lambda: partners.cut_off(current_user, _own_convention(partner), form.reason.data),
+        f"L'accès de {partner.name} à votre caisse est coupé ; ses gestionnaires sont prévenus.",
     )
 
 
 @bp.route("/<int:partner_id>/restore", methods=["POST"])
 @allow("caisse")
 def restore(partner):
-    """Restore a structure's access after a cut-off."""
+    """Restore the structure's channel with this caisse after a cut-off."""
     try:
-        partners.restore(current_user, partner)
+        partners.restore(current_user, _own_convention(partner))
     except RuleError as exc:
         flash(exc.message, "error")
     else:
-        flash(f"L'accès de {partner.name} est rétabli.", "success")
+        flash(f"L'accès de {partner.name} à votre caisse est rétabli.", "success")
     return redirect(url_for("partners.show", partner_id=partner.id), 303)
+
+
+@bp.route("/conventions/<int:convention_id>/accept", methods=["POST"])
+@allow("gestionnaire")
+def accept(convention):
+    """A gestionnaire accepts the convention a caisse proposed to the structure."""
+    return _answer(convention, partners.accept_convention, "acceptée")
+
+
+@bp.route("/conventions/<int:convention_id>/refuse", methods=["POST"])
+@allow("gestionnaire")
+def decline(convention):
+    """A gestionnaire refuses a convention the structure did not sign."""
+    return _answer(convention, partners.refuse_convention, "refusée")
+
+
+def _answer(convention, rule, verdict):
+    form = EmptyForm()
+    if form.validate():
+        try:
+            rule(current_user, convention)
+        except RuleError as exc:
+            flash(exc.message, "error")
+        else:
+            flash(f"La convention avec {convention.caisse.name} est {verdict}.", "success")
+    return redirect(url_for("main.index"), 303)
