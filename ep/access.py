@@ -139,9 +139,11 @@ def _loader(model, check):
 
 
 def can_see_demande(user, demande):
+    """The caisse it is addressed to; the structure's techniciens. Gestionnaires manage
+    accounts and have no need to know the assurés (`002_…` annexe 2 §2.2)."""
     if user.profile == "caisse":
         return demande.caisse_id == user.caisse_id
-    return demande.partner_id == user.partner_id
+    return user.profile == "technicien" and demande.partner_id == user.partner_id
 
 
 LOADERS = {

@@ -124,7 +124,6 @@ NAV = {
         ("main.index", "Accueil"),
         ("accounts.index", "Comptes"),
         ("reviews.index", "Revues"),
-        ("demandes.index", "Demandes"),
         ("audit.index", "Journal"),
         ("main.help", "Aide et contacts"),
     ],

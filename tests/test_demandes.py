@@ -259,7 +259,7 @@ def test_download_only_for_entitled_users_with_safe_headers(client, login_as, ap
     url = f"/demandes/attachments/{attachment_id}"
     for user, status in [
         ("technicien.demo", 200),
-        ("gestionnaire.demo", 200),
+        ("gestionnaire.demo", 403),  # need-to-know: the gestionnaire reads no request
         ("caisse.demo", 200),
         ("technicien.voisin", 404),
         ("carsat.demo", 404),
@@ -505,3 +505,15 @@ def test_the_partner_reads_complement_a_fournir(client, login_as):
     assert "Complément à fournir" in page and "En attente du partenaire" not in page
     login_as("caisse.demo")
     assert "En attente du partenaire" in client.get("/demandes/queue").get_data(as_text=True)
+
+
+def test_gestionnaire_sees_counts_but_no_request_nor_assure(client, login_as, app):
+    """Issue 9.5: the gestionnaire profile manages accounts (`002_…` annexe 2 §2.2)."""
+    with app.test_request_context():
+        d = demandes.submit(account("technicien.demo"), rule_data(), [])
+    login_as("gestionnaire.demo")
+    home = client.get("/").get_data(as_text=True)
+    assert "Demandes de la structure" in home and "envoyée" in home
+    assert d.assure_nom not in home and 'href="/demandes/' not in home
+    assert client.get("/demandes/").status_code == 403
+    assert client.get(f"/demandes/{d.id}").status_code == 403

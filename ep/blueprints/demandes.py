@@ -141,7 +141,7 @@ def _filter_form(status_default=""):
 
 
 @bp.route("/")
-@allow("technicien", "gestionnaire")
+@allow("technicien")
 def index():
     """The structure's requests, newest first: filters, search on the assuré (§1.2)."""
     partner = current_user.partner
@@ -204,7 +204,7 @@ def queue():
 
 
 @bp.route("/<int:demande_id>")
-@allow("technicien", "gestionnaire", "caisse")
+@allow("technicien", "caisse")
 def show(demande):
     """One request: the assuré, the exchanges, the documents, the history."""
     audit.record_read(
@@ -314,7 +314,7 @@ def take(demande):
 
 
 @bp.route("/attachments/<int:attachment_id>")
-@allow("technicien", "gestionnaire", "caisse")
+@allow("technicien", "caisse")
 def download(attachment):
     """Download a document of a request the user is entitled to; never shown inline."""
     path = attachments.path_of(attachment)

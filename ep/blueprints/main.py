@@ -37,6 +37,7 @@ def index():
             conventions=conventions,
             usage=usage,
             pending=pending,
+            demande_counts=_demande_counts(partner),
         )
     waiting = list(
         Demande.select()
@@ -46,6 +47,20 @@ def index():
     return render(
         "main/index_technicien.html", partner=partner, conventions=conventions, waiting=waiting
     )
+
+
+def _demande_counts(partner):
+    """The structure's requests counted by status: figures for the gestionnaire, who
+    manages accounts and reads no request (`002_…` annexe 2 §2.2)."""
+    from ..models import DEMANDE_STATUSES
+
+    counts = dict(
+        Demande.select(Demande.status, fn.COUNT(Demande.id))
+        .where(Demande.partner == partner)
+        .group_by(Demande.status)
+        .tuples()
+    )
+    return [(label, counts.get(status, 0)) for status, label in DEMANDE_STATUSES.items()]
 
 
 def _dashboard(agent):

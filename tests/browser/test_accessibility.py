@@ -88,8 +88,6 @@ PAGES = {
         "/accounts/new",
         "/accounts/{tech}",
         "/reviews/",
-        "/demandes/",
-        "/demandes/{demande}",
         "/partners/{ccas}",
         "/audit/",
         "/aide",
