@@ -116,9 +116,7 @@ def can_see_convention(user, convention):
     if user.profile == "caisse":
         ended = convention.ends_on is not None and convention.ends_on <= date.today()
         return (
-            convention.caisse_id == user.caisse_id
-            and convention.state == "accepted"
-            and not ended
+            convention.caisse_id == user.caisse_id and convention.state == "accepted" and not ended
         )
     return convention.partner_id == user.partner_id
 

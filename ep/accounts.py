@@ -224,6 +224,8 @@ def deactivate(actor, account, reason, fraud=False, review=False):
         account.inactivated_at = now()
         account.inactivation_reason = reason[:300]
         account.scheduled_inactivation_on = None
+        if fraud:
+            account.fraud_locked_at = now()
         account.rotate_session()
         account.save()
         action = "fraud_deactivated" if fraud else "review_deactivated" if review else "deactivated"
@@ -245,14 +247,27 @@ def deactivate(actor, account, reason, fraud=False, review=False):
 
 
 def reactivate(actor, account):
-    """Reactivate an inactive account within the quota, until it is deleted (§2.2)."""
+    """Reactivate an inactive account within the quota, until it is deleted (§2.2).
+
+    An inactivation by the caisse for fraud, loss or theft is lifted by the caisse only, and
+    the old (possibly stolen) password dies: the person chooses a new one from a fresh link,
+    and the structure's gestionnaires are told."""
     if account.state != "inactive":
         raise RuleError("Seul un compte inactif peut être réactivé.")
     if actor.profile == "gestionnaire" and account.profile != "technicien":
         raise RuleError("Seule la caisse réactive un compte gestionnaire.")
+    locked = account.fraud_locked_at is not None
+    if locked and actor.profile != "caisse":
+        raise RuleError(
+            "Ce compte a été inactivé par la caisse (fraude, perte ou vol des identifiants) : "
+            "seule la caisse peut le réactiver. Contactez-la."
+        )
     with write():
         partner = lock(Partner.select().where(Partner.id == account.partner_id)).get()
         quotas.check_room(partner, account.profile)
+        if locked:
+            account.password_hash = None
+            account.fraud_locked_at = None
         account.state = "active" if account.password_hash else "invited"
         account.inactivated_at = None
         account.inactivation_reason = ""
@@ -262,6 +277,15 @@ def reactivate(actor, account):
         audit.record("reactivated", actor=actor, account=account)
     if account.state == "invited":
         send_invitation(account, actor)
+    if locked:
+        notify_partner(
+            account.partner_id,
+            "Compte réactivé par la caisse",
+            f"La caisse a levé l'inactivation du compte {account.username} "
+            f"({account.profile_label.lower()}) de votre structure. L'ancien mot de passe ne "
+            "fonctionne plus : un lien personnel pour en choisir un nouveau vient d'être envoyé "
+            "à l'adresse e-mail du compte.",
+        )
     return account
 
 

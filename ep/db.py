@@ -88,7 +88,7 @@ def _migrator():
 # same schema as a fresh database.
 def _v2_siret_pending_conventions_per_caisse_cut_off(migrator, migrate):
     """Schema 2: structures identified by SIRET (names no longer unique), conventions that a
-    structure accepts, and cut-offs per convention instead of per structure."""
+    structure accepts, cut-offs per convention instead of per structure, fraud locks."""
     import peewee as pw
 
     migrate(
@@ -96,9 +96,7 @@ def _v2_siret_pending_conventions_per_caisse_cut_off(migrator, migrate):
         migrator.add_index("partner", ("siret",), True),
         migrator.drop_index("partner", "partner_name"),
         migrator.add_index("partner", ("name",), False),
-        migrator.add_column(
-            "convention", "state", pw.CharField(max_length=10, default="accepted")
-        ),
+        migrator.add_column("convention", "state", pw.CharField(max_length=10, default="accepted")),
         migrator.add_column("convention", "proposed_by_id", pw.IntegerField(null=True)),
         migrator.add_column("convention", "decided_at", pw.DateTimeField(null=True)),
         migrator.add_column("convention", "decided_by_id", pw.IntegerField(null=True)),
@@ -106,6 +104,7 @@ def _v2_siret_pending_conventions_per_caisse_cut_off(migrator, migrate):
         migrator.add_column(
             "convention", "cut_off_reason", pw.CharField(max_length=300, default="")
         ),
+        migrator.add_column("account", "fraud_locked_at", pw.DateTimeField(null=True)),
     )
     # A structure-wide cut-off becomes the cut-off of the convention of the caisse that made
     # it; one made before the cutting caisse was recorded stops every channel.

@@ -190,6 +190,9 @@ class Account(UserMixin, BaseModel):
     inactivated_at = peewee.DateTimeField(null=True)
     reactivated_at = peewee.DateTimeField(null=True)
     inactivation_reason = peewee.CharField(max_length=300, default="")
+    # Set when the caisse inactivates for fraud, loss or theft (§4.1): only it lifts that,
+    # and never with the old password.
+    fraud_locked_at = peewee.DateTimeField(null=True)
     deleted_at = peewee.DateTimeField(null=True)
     scheduled_inactivation_on = peewee.DateField(null=True)
     habilitation_requested_on = peewee.DateField(null=True)

@@ -230,9 +230,11 @@ def cut_off(actor, convention, reason):
         convention.cut_off_reason = reason[:300]
         convention.save()
         partner = convention.partner
-        if not Convention.select().where(
-            (Convention.partner == partner) & Convention.open_channel()
-        ).exists():
+        if (
+            not Convention.select()
+            .where((Convention.partner == partner) & Convention.open_channel())
+            .exists()
+        ):
             # No channel left: every session of the structure ends now.
             for account in Account.select().where(Account.partner == partner):
                 account.rotate_session()

@@ -281,6 +281,32 @@ def test_fraud_inactivation_notifies_the_partner_gestionnaires(ctx, outbox):
     assert AuditEvent.get(AuditEvent.action == "fraud_deactivated").actor.username == "caisse.demo"
 
 
+def test_a_fraud_inactivation_is_lifted_by_the_caisse_only_with_a_new_password(
+    client, login_as, app, outbox
+):
+    """Issue 9.3: the gestionnaire's "Réactiver" brought the stolen password back."""
+    tech = account("technicien.demo")
+    with app.test_request_context():
+        accounts.deactivate(account("caisse.demo"), tech, "Vol des identifiants", fraud=True)
+    login_as("gestionnaire.demo")
+    response = client.post(f"/accounts/{tech.id}/reactivate", follow_redirects=True)
+    assert "seule la caisse" in response.get_data(as_text=True).lower()
+    assert account("technicien.demo").state == "inactive"
+    outbox()  # the fraud notice
+    sent_before = len(outbox())
+    login_as("caisse.demo")
+    assert client.post(f"/accounts/{tech.id}/reactivate").status_code == 303
+    lifted = account("technicien.demo")
+    assert lifted.state == "invited" and lifted.password_hash is None
+    anon = app.test_client()
+    refused = anon.post("/login", data={"username": "technicien.demo", "password": PASSWORD})
+    assert refused.status_code == 200  # the stolen password is dead
+    new = outbox()[sent_before:]
+    recipients = sorted(m["To"] for m in new)
+    assert recipients == ["gestionnaire.demo@example.org", "technicien.demo@example.org"]
+    assert any("/set-password/" in m.get_body(("plain",)).get_content() for m in new)
+
+
 def test_caisse_modifies_a_gestionnaire_identity(client, login_as):
     login_as("caisse.demo")
     gest = account("gestionnaire.voisin")

@@ -107,7 +107,8 @@ def test_an_existing_structure_must_accept_a_second_caisse(client, login_as, app
     technicien = Account.get(Account.username == "technicien.voisin")
     login_as("carsat.demo")
     response = client.post(
-        "/partners/new", data=dict(NEW_PARTNER, name="Autre nom", siret=VOISIN_SIRET, headcount="99")
+        "/partners/new",
+        data=dict(NEW_PARTNER, name="Autre nom", siret=VOISIN_SIRET, headcount="99"),
     )
     assert response.status_code == 303
     listing = client.get(response.headers["Location"]).get_data(as_text=True)
@@ -135,9 +136,7 @@ def test_an_existing_structure_must_accept_a_second_caisse(client, login_as, app
             as_text=True
         ), url
     assert client.post(f"/partners/{voisin.id}/cut-off", data={"reason": "x"}).status_code == 404
-    assert "CCAS Voisin" not in client.get("/caisse/export/utilisateurs.csv").get_data(
-        as_text=True
-    )
+    assert "CCAS Voisin" not in client.get("/caisse/export/utilisateurs.csv").get_data(as_text=True)
     assert "CCAS Voisin" not in client.get("/").get_data(as_text=True)
     # A second proposal is refused while the first waits.
     again = client.post("/partners/new", data=dict(NEW_PARTNER, siret=VOISIN_SIRET))
@@ -192,12 +191,8 @@ def test_ended_convention_stops_that_caisse_only(client, login_as):
     # The CARSAT may sign a new convention later: it replaces the ended one once the
     # structure accepts it.
     login_as("carsat.demo")
-    assert (
-        client.post("/partners/new", data=dict(NEW_PARTNER, siret=DEMO_SIRET)).status_code == 303
-    )
-    renewed = Convention.get(
-        (Convention.partner == ccas) & (Convention.caisse == carsat.caisse_id)
-    )
+    assert client.post("/partners/new", data=dict(NEW_PARTNER, siret=DEMO_SIRET)).status_code == 303
+    renewed = Convention.get((Convention.partner == ccas) & (Convention.caisse == carsat.caisse_id))
     assert renewed.ends_on is None and renewed.state == "pending"
     assert client.get(f"/partners/{ccas.id}").status_code == 404
     login_as("gestionnaire.demo")
@@ -397,8 +392,6 @@ def test_renewing_a_convention_first_destroys_the_old_one_s_personal_data(client
     )
     Convention.update(ends_on=date(2026, 1, 1)).where(Convention.id == carsat.id).execute()
     login_as("carsat.demo")  # no housekeeping ran since the end
-    assert (
-        client.post("/partners/new", data=dict(NEW_PARTNER, siret=DEMO_SIRET)).status_code == 303
-    )
+    assert client.post("/partners/new", data=dict(NEW_PARTNER, siret=DEMO_SIRET)).status_code == 303
     old = Demande.get(Demande.caisse == carsat.caisse_id)
     assert old.assure_nom == "" and old.purged_at is not None
