@@ -20,7 +20,11 @@ DEFAULTS = {
     "EP_SECURE_COOKIES": False,
     "EP_LOGIN_FREE_FAILURES": 5,
     "EP_LOGIN_MAX_FAILURES_PER_DAY": 25,
-    "EP_LOGIN_IP_FACTOR": 1,  # raise it when a whole CCAS shares one address (NAT)
+    # An address's limits are this many times an account's: a CCAS behind NAT or the HTTPS
+    # proxy is one address, so a few typos must not lock everybody out.
+    "EP_LOGIN_IP_FACTOR": 20,
+    # Reverse proxies in front of the app whose X-Forwarded-For/-Proto are trusted (0: none).
+    "EP_TRUSTED_PROXIES": 0,
     # Accounts.
     "EP_INVITE_HOURS": 72,
     "EP_RESET_HOURS": 2,
@@ -99,6 +103,12 @@ def create_app(overrides=None):
 
     from . import access, db, web
     from .extensions import csrf, htmx, login_manager
+
+    proxies = app.config["EP_TRUSTED_PROXIES"]
+    if proxies > 0:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies)
 
     db.init_app(app)
     csrf.init_app(app)

@@ -151,6 +151,8 @@ def set_password(account, password, confirm):
     errors = passwords.policy_errors(password, personal_words(account))
     if errors:
         raise RuleError(" ".join(errors), field="password")
+    from .login import lift_lock
+
     with write():
         account.password_hash = passwords.hash_password(password)
         account.password_changed_at = now()
@@ -158,6 +160,7 @@ def set_password(account, password, confirm):
             account.state = "active"
         account.rotate_session()
         account.save()
+        lift_lock(account)
         audit.record("password_set", actor=account, account=account)
     return account
 
@@ -364,10 +367,19 @@ def accept_cgu(account, version):
         audit.record("cgu_accepted", actor=account, account=account, detail=f"version {version}")
 
 
-def change_password(account, current, password, confirm):
-    """Change one's own password: the current one is asked again."""
+def change_password(account, current, password, confirm, ip=""):
+    """Change one's own password: the current one is asked again, throttled like the login
+    (a stolen session must not try passwords at leisure)."""
+    from . import login
+
+    try:
+        rows = login.reserve([(login.account_key(account), 1), login.address_key(ip)], now())
+    except RuleError as exc:
+        raise RuleError(exc.message, field="current_password") from exc
     if not passwords.verify(account.password_hash, current):
         raise RuleError("Le mot de passe actuel est incorrect.", field="current_password")
+    with write():
+        login.release(rows)
     if passwords.verify(account.password_hash, password):
         raise RuleError("Choisissez un mot de passe différent de l'actuel.", field="password")
     return set_password(account, password, confirm)
@@ -376,30 +388,33 @@ def change_password(account, current, password, confirm):
 def send_reset(username, ip=""):
     """E-mail a reset link if the account exists and is usable; silent otherwise.
 
-    Throttled like logins (per username and per address), so nobody can flood a mailbox;
-    the answer on screen stays the same either way."""
-    from .login import wait_seconds
-    from .models import LoginFailure
+    Throttled like logins (per account and per address), so nobody can flood a mailbox. The
+    answer on screen is the same either way, and takes the same time: the e-mail and its
+    journal line leave after the response (mail.send_later)."""
+    from . import login
 
-    username = (username or "").strip()
-    keys = [
-        (f"reset:{username.lower()}", 1),
-        (f"reset-ip:{ip}", current_app.config["EP_LOGIN_IP_FACTOR"]),
-    ]
-    at = now()
-    if any(wait_seconds(key, factor, at) > 0 for key, factor in keys):
+    account = Account.get_or_none(Account.username == (username or "").strip())
+    if account is not None:
+        name_key = login.account_key(account, "reset")
+    else:
+        name_key = login.unknown_key(username, "reset")
+    try:
+        login.reserve([(name_key, 1), login.address_key(ip, "reset-ip")], now())
+    except RuleError:
         return
-    with write():
-        for key, _ in keys:
-            LoginFailure.create(key=key, at=at)
-    account = Account.get_or_none(Account.username == username)
     if account is None or account.state != "active":
         return
     link = current_app.config["EP_BASE_URL"].rstrip("/") + url_for(
         "auth.reset_password", token=tokens.make(account, "reset")
     )
     hours = current_app.config["EP_RESET_HOURS"]
-    mail.send(
+    account_id = account.id
+
+    def journal():
+        with write():
+            audit.record("reset_requested", account=Account.get_by_id(account_id))
+
+    mail.send_later(
         account.email,
         "Réinitialisation de votre mot de passe",
         "Bonjour,\n\nUne réinitialisation du mot de passe de votre compte Espace Partenaires "
@@ -407,9 +422,8 @@ def send_reset(username, ip=""):
         f"de passe, ouvrez ce lien personnel (valable {hours} heures, utilisable une seule "
         f"fois) :\n{link}\n\nSi vous n'êtes pas à l'origine de cette demande, ignorez ce "
         "message et prévenez votre gestionnaire.\n\nEspace Partenaires\n",
+        then=journal,
     )
-    with write():
-        audit.record("reset_requested", account=account)
 
 
 def set_preferences(account, notify_by_email):

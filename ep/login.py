@@ -4,7 +4,7 @@ Failures are counted per username and per client address over 24 hours. After
 EP_LOGIN_FREE_FAILURES failures each further attempt must wait 1, 2, 4… minutes (at most an
 hour) after the last failure; at EP_LOGIN_MAX_FAILURES_PER_DAY the key is blocked until the
 oldest failure is a day old. A client address gets the same limits, times EP_LOGIN_IP_FACTOR
-(1 by default; raise it when a whole CCAS reaches the server through one address).
+(20 by default: a whole CCAS may reach the server through one address).
 """
 
 from datetime import timedelta
@@ -12,7 +12,7 @@ from datetime import timedelta
 from flask import current_app
 
 from . import audit, passwords
-from .db import write
+from .db import database, is_sqlite, write
 from .models import Account, LoginFailure, now
 from .rules import RuleError
 
@@ -41,43 +41,97 @@ def wait_seconds(key, factor, at):
     return 0.0
 
 
-def _keys(username, ip):
-    return [
-        (f"user:{username.strip().lower()}", 1),
-        (f"ip:{ip}", current_app.config["EP_LOGIN_IP_FACTOR"]),
-    ]
+def account_key(account, purpose="user"):
+    """The throttling key of an account. Keys name accounts by id, never by what was typed:
+    a NIR typed as a login name must not be stored (§5)."""
+    return f"{purpose}:{account.id}"
+
+
+def unknown_key(username, purpose="user"):
+    """The key of a name that matches no account: 16 bits of a keyed hash, so that a name
+    (a NIR, say) typed there is never stored, while an unknown name is still throttled like
+    a real one (no way to tell which names exist). Unknown names share 65,536 buckets."""
+    import hashlib
+    import hmac
+
+    from .text import fold
+
+    digest = hmac.new(
+        current_app.config["SECRET_KEY"].encode(),
+        fold((username or "").strip()).encode(),
+        hashlib.sha256,
+    ).hexdigest()
+    return f"{purpose}-unknown:{digest[:4]}"
+
+
+def address_key(ip, purpose="ip"):
+    return (f"{purpose}:{ip or ''}", current_app.config["EP_LOGIN_IP_FACTOR"])
+
+
+def _serialise(keys):
+    """Attempts on the same keys queue up: SQLite's IMMEDIATE transaction already does it;
+    PostgreSQL takes a transaction-level advisory lock per key (in one order: no deadlock)."""
+    if not is_sqlite():
+        for key in sorted(k for k, _ in keys):
+            database.execute_sql("SELECT pg_advisory_xact_lock(hashtext(%s))", (key,))
+
+
+def too_many(wait):
+    minutes = max(1, round(wait / 60))
+    return RuleError(
+        "Trop de tentatives. Réessayez dans "
+        f"{minutes} minute{'s' if minutes > 1 else ''}, ou demandez de l'aide à votre "
+        "gestionnaire ou à votre caisse."
+    )
+
+
+def reserve(keys, at):
+    """Count an attempt before it is checked, atomically: 30 simultaneous tries get exactly
+    the free ones checked. Raises RuleError when a key must wait; returns the rows, which the
+    caller releases when the attempt succeeds."""
+    with write():
+        _serialise(keys)
+        wait = max([wait_seconds(key, factor, at) for key, factor in keys] or [0])
+        if wait > 0:
+            raise too_many(wait)
+        return [LoginFailure.create(key=key, at=at).id for key, _ in keys]
+
+
+def release(rows):
+    LoginFailure.delete().where(LoginFailure.id.in_(rows)).execute()
 
 
 def authenticate(username, password, ip, at=None):
-    """The active account for these credentials, or RuleError with one message for all cases."""
+    """The active account for these credentials, or RuleError with one message for all cases.
+
+    Failures count per account and per client address; an address gets EP_LOGIN_IP_FACTOR
+    times the account's limits (a brake on password spraying, not a lock-out of the
+    colleagues behind the same NAT or proxy)."""
     at = at or now()
-    keys = _keys(username, ip)
-    wait = max(wait_seconds(key, factor, at) for key, factor in keys)
-    if wait > 0:
-        minutes = max(1, round(wait / 60))
-        raise RuleError(
-            "Trop de tentatives de connexion. Réessayez dans "
-            f"{minutes} minute{'s' if minutes > 1 else ''}, ou demandez de l'aide à votre "
-            "gestionnaire ou à votre caisse."
-        )
-    account = Account.get_or_none(Account.username == username.strip())
+    account = Account.get_or_none(Account.username == (username or "").strip())
+    name_key = account_key(account) if account is not None else unknown_key(username)
+    rows = reserve([(name_key, 1), address_key(ip)], at)
     ok = passwords.verify(account.password_hash if account else None, password)
     usable = ok and account.state == "active" and not _cut_off(account)
     if not usable:
-        with write():
-            for key, _ in keys:
-                LoginFailure.create(key=key, at=at)
-            if account is not None:
+        if account is not None:
+            with write():
                 audit.record("login_failed", account=account)
         raise RuleError(BAD_CREDENTIALS)
     with write():
-        LoginFailure.delete().where(LoginFailure.key == keys[0][0]).execute()
+        release(rows)
+        LoginFailure.delete().where(LoginFailure.key == account_key(account)).execute()
         account.last_login_at = at
         if passwords.needs_rehash(account.password_hash):
             account.password_hash = passwords.hash_password(password)
         account.save()
         audit.record("login", actor=account, account=account)
     return account
+
+
+def lift_lock(account):
+    """A password chosen from an e-mailed link proves the mailbox: the account's failures go."""
+    LoginFailure.delete().where(LoginFailure.key == account_key(account)).execute()
 
 
 def _cut_off(account):

@@ -27,6 +27,41 @@ def send(to, subject, body):
         return None
 
 
+def send_later(to, subject, body, then=None):
+    """Send after the response has left, in a thread of its own: an answer that must not
+    reveal whether an account exists takes the same time either way. `then()` runs after
+    the attempt, with the app context (e.g. a journal line)."""
+    import threading
+
+    from .db import database
+
+    app = current_app._get_current_object()
+
+    def run():
+        with app.app_context():
+            try:
+                send(to, subject, body)
+                if then is not None:
+                    then()
+            finally:
+                if not database.is_closed():
+                    database.close()
+
+    thread = threading.Thread(target=run, name="ep-mail", daemon=True)
+    _later.append(thread)
+    thread.start()
+    return thread
+
+
+_later = []
+
+
+def wait_for_later(timeout=30):
+    """Wait until the e-mails sent after their response have left (tests, shutdown)."""
+    while _later:
+        _later.pop().join(timeout)
+
+
 def _send(to, subject, body):
     msg = EmailMessage()
     msg["From"] = current_app.config["EP_MAIL_FROM"]

@@ -83,6 +83,9 @@ def outbox(app):
     before = set(os.listdir(folder)) if os.path.isdir(folder) else set()
 
     def _read():
+        from ep.mail import wait_for_later
+
+        wait_for_later()
         if not os.path.isdir(folder):
             return []
         import email

@@ -66,8 +66,9 @@ def test_delay_doubles_with_each_further_failure(ctx):
 
 def test_blocked_for_the_day_after_25_failures(ctx):
     t = now() - timedelta(hours=20)
+    key = login.account_key(account("technicien.demo"))
     for i in range(25):
-        LoginFailure.create(key="user:technicien.demo", at=t + timedelta(minutes=i * 30))
+        LoginFailure.create(key=key, at=t + timedelta(minutes=i * 30))
     later = t + timedelta(hours=23)
     with pytest.raises(RuleError, match="Trop de tentatives"):
         login.authenticate("technicien.demo", PASSWORD, "10.0.0.9", at=later)
@@ -87,9 +88,12 @@ def test_unknown_usernames_are_throttled_like_real_ones(ctx):
 
 def test_one_client_address_is_throttled_across_usernames(ctx):
     t0 = now()
-    for i in range(5):
+    for i in range(3):
         with pytest.raises(RuleError, match="incorrect"):
             login.authenticate(f"nom{i}", "non", "10.0.0.3", at=t0 + timedelta(seconds=i))
+    free = ctx.config["EP_LOGIN_FREE_FAILURES"] * ctx.config["EP_LOGIN_IP_FACTOR"]
+    for i in range(free - 3):
+        LoginFailure.create(key="ip:10.0.0.3", at=t0 + timedelta(seconds=i))
     with pytest.raises(RuleError, match="Trop de tentatives"):
         login.authenticate("technicien.demo", PASSWORD, "10.0.0.3", at=t0 + timedelta(seconds=25))
     # Another address is not affected.
@@ -161,3 +165,116 @@ def test_an_expired_session_sends_htmx_fragments_to_the_login_page(client):
     assert response.headers["HX-Redirect"].startswith("/login?next=")
     boosted = client.get("/accounts/", headers={"HX-Request": "true", "HX-Boosted": "true"})
     assert boosted.status_code == 302  # a whole-page navigation just goes to the login page
+
+
+# Issue 9.4 ------------------------------------------------------------------------------
+
+
+def test_unknown_names_from_one_address_do_not_lock_out_the_colleagues_behind_it(ctx):
+    """A CCAS behind NAT (or the HTTPS proxy) is one address: a few typos on unknown names
+    must not lock everybody out."""
+    t0 = now()
+    for i in range(12):
+        with pytest.raises(RuleError, match="incorrect"):
+            login.authenticate(f"inconnu{i}", "non", "10.0.0.9", at=t0 + timedelta(seconds=i))
+    assert login.authenticate(
+        "technicien.demo", PASSWORD, "10.0.0.9", at=t0 + timedelta(seconds=20)
+    )
+
+
+def test_the_address_limit_still_brakes_password_spraying(ctx):
+    t0 = now()
+    free = ctx.config["EP_LOGIN_FREE_FAILURES"] * ctx.config["EP_LOGIN_IP_FACTOR"]
+    for i in range(free):
+        LoginFailure.create(key="ip:10.0.0.8", at=t0 + timedelta(seconds=i))
+    with pytest.raises(RuleError, match="Trop de tentatives"):
+        login.authenticate("technicien.demo", PASSWORD, "10.0.0.8", at=t0 + timedelta(seconds=60))
+
+
+@pytest.mark.parametrize("proxies, expected", [(0, "127.0.0.1"), (1, "203.0.113.7")])
+def test_client_address_behind_trusted_proxies(tmp_path, proxies, expected):
+    from ep import demo
+    from ep.models import AuditEvent
+
+    from .conftest import make_app
+
+    app = make_app(tmp_path, EP_TRUSTED_PROXIES=proxies)
+    with app.test_request_context():
+        demo.load(PASSWORD)
+    client = app.test_client()
+    headers = {"X-Forwarded-For": "203.0.113.7", "X-Forwarded-Proto": "https"}
+    post_login(client, "technicien.demo", "non", headers=headers)
+    post_login(client, "technicien.demo", PASSWORD, headers=headers)
+    event = AuditEvent.select().where(AuditEvent.action == "login").get()
+    assert event.ip == expected
+    keys = {f.key for f in LoginFailure.select()}
+    assert f"ip:{expected}" in keys
+
+
+def test_simultaneous_wrong_passwords_are_counted_atomically(app):
+    """30 wrong passwords at once: exactly the free ones are checked, the rest wait."""
+    import threading
+
+    from ep.db import database
+
+    barrier = threading.Barrier(30)
+    results = []
+
+    def attempt():
+        with app.app_context():
+            barrier.wait()
+            try:
+                login.authenticate("technicien.demo", "mauvais", "10.0.1.1")
+            except RuleError as exc:
+                results.append("checked" if "incorrect" in exc.message else "waits")
+            finally:
+                database.close()
+
+    threads = [threading.Thread(target=attempt) for _ in range(30)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results.count("checked") == app.config["EP_LOGIN_FREE_FAILURES"]
+    assert results.count("waits") == 30 - app.config["EP_LOGIN_FREE_FAILURES"]
+
+
+def test_a_password_reset_lifts_the_account_lock(client, outbox):
+    from .conftest import link_in
+
+    for _ in range(6):
+        post_login(client, "technicien.demo", "mauvais")
+    assert "Trop de tentatives" in post_login(client, "technicien.demo", PASSWORD).get_data(
+        as_text=True
+    )
+    client.post("/forgot", data={"username": "technicien.demo"})
+    link = link_in(outbox()[-1])
+    new = "un tout nouveau mot de passe 2026"
+    client.post(link, data={"password": new, "password_confirm": new})
+    assert post_login(client, "technicien.demo", new).status_code == 303
+
+
+def test_changing_the_password_is_throttled_like_the_login(client, login_as):
+    login_as("technicien.demo")
+    form = {
+        "password": "un tout nouveau mot de passe",
+        "password_confirm": "un tout nouveau mot de passe",
+    }
+    for _ in range(5):
+        page = client.post("/password", data=dict(form, current_password="mauvais"))
+        assert "incorrect" in page.get_data(as_text=True)
+    page = client.post("/password", data=dict(form, current_password=PASSWORD))
+    assert "Trop de tentatives" in page.get_data(as_text=True)
+    assert account("technicien.demo").password_hash  # unchanged
+    from ep import passwords
+
+    assert passwords.verify(account("technicien.demo").password_hash, PASSWORD)
+
+
+def test_a_name_typed_at_login_or_reset_is_never_stored(client):
+    """Issue 9.2: a NIR typed as a login name ended up in the failure table."""
+    nir = "185057800608436"
+    post_login(client, nir, "non")
+    client.post("/forgot", data={"username": nir})
+    stored = " ".join(f.key for f in LoginFailure.select())
+    assert "1850578" not in stored and stored

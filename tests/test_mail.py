@@ -52,3 +52,44 @@ def test_invitation_goes_through_smtp_without_assure_data(tmp_path, smtp):
     assert "Identifiant : jean.postier" in content
     assert "http://ep.test/set-password/" in content
     assert not list((tmp_path / "instance").glob("outbox/*.eml"))
+
+
+class SlowInbox(Inbox):
+    """An SMTP server that takes its time, as a loaded relay does."""
+
+    async def handle_DATA(self, server, session, envelope):
+        import asyncio
+
+        await asyncio.sleep(1.5)
+        return await super().handle_DATA(server, session, envelope)
+
+
+def test_forgot_password_answers_as_fast_whether_or_not_the_account_exists(tmp_path):
+    """Issue 9.4: the answer waited for the SMTP server only when the account existed."""
+    import time
+
+    from ep import demo
+    from ep.mail import wait_for_later
+
+    inbox = SlowInbox()
+    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    try:
+        app = make_app(tmp_path, EP_MAIL_URL=f"smtp://127.0.0.1:{controller.port}")
+        with app.test_request_context():
+            demo.load("mot de passe demo 2026")
+        inbox.messages.clear()
+        client = app.test_client()
+        timings = {}
+        for username in ("technicien.demo", "personne.inconnue"):
+            start = time.perf_counter()
+            response = client.post("/forgot", data={"username": username})
+            timings[username] = time.perf_counter() - start
+            assert response.status_code == 303
+        assert max(timings.values()) < 1.0, timings
+        wait_for_later()
+        [(recipients, content)] = inbox.messages
+        assert recipients == ["technicien.demo@example.org"]
+        assert "http://ep.test/reset-password/" in content
+    finally:
+        controller.stop()

@@ -145,7 +145,11 @@ def change_password():
         user = current_user._get_current_object()
         try:
             accounts.change_password(
-                user, form.current_password.data, form.password.data, form.password_confirm.data
+                user,
+                form.current_password.data,
+                form.password.data,
+                form.password_confirm.data,
+                ip=request.remote_addr,
             )
         except RuleError as exc:
             refuse(form, exc)
