@@ -26,10 +26,7 @@ from .text import fold
 
 MAX_COMMENT = 4000
 
-NIR_REFUSED = (
-    "Ce texte contient un numéro de sécurité sociale (NIR). Il ne doit jamais être saisi : "
-    "s'il est indispensable, joignez un document qui le porte."
-)
+NIR_REFUSED = nir.REFUSED
 
 
 class NeedsConfirmation(RuleError):

@@ -8,6 +8,7 @@ from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
     DateField,
+    HiddenField,
     IntegerField,
     MultipleFileField,
     PasswordField,
@@ -21,6 +22,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length, NumberRange, Optional, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
+from . import nir
 from .models import CIVILITES, Offer, Referent
 from .web import to_id
 
@@ -32,10 +34,32 @@ def options(pairs):
 
 
 class Form(FlaskForm):
-    """Base form: WTForms' own messages in French."""
+    """Base form: WTForms' own messages in French, and no NIR in any free text.
+
+    The NIR check is here, once, for every text field of every form of the app (§5): a form
+    field can only be forgotten by not deriving from this class, which
+    tests/test_forms.py checks for every form."""
 
     class Meta:
         locales = ["fr_FR", "fr"]
+
+    def validate(self, extra_validators=None):
+        valid = super().validate(extra_validators)
+        for field in free_text_fields(self):
+            if isinstance(field.data, str) and nir.contains_nir(field.data):
+                field.errors = [*field.errors, nir.REFUSED]
+                valid = False
+        return valid
+
+
+def free_text_fields(form):
+    """Every field where a person types text: strings and text areas, not passwords (never
+    stored in clear) nor hidden fields (the CSRF token)."""
+    return [
+        f
+        for f in form
+        if isinstance(f, StringField) and not isinstance(f, PasswordField | HiddenField)
+    ]
 
 
 def required():
@@ -403,3 +427,22 @@ class HabilitationRequestForm(Form):
         filters=[strip_filter],
     )
     received_on = DateField("Demande reçue le", [required()])
+
+
+class ReviewDecisionForm(Form):
+    """One decision of a habilitation review (keep / inactivate with a reason)."""
+
+    decision = SelectField(
+        "Décision",
+        choices=options([("keep", "Conserver"), ("deactivate", "Inactiver")]),
+        validate_choice=False,
+    )
+    reason = StringField("Motif", [Optional(), Length(max=300)], filters=[strip_filter])
+    attest_employment = BooleanField("Appartenance à la structure")
+    attest_equipment = BooleanField("Équipement protégé")
+    attest_email = BooleanField("E-mail professionnel")
+
+    def attested(self):
+        return all(
+            f.data for f in (self.attest_employment, self.attest_equipment, self.attest_email)
+        )

@@ -7,6 +7,8 @@ import pytest
 
 from ep import nir
 
+from .nir_cases import NIR_TEXTS, ORDINARY_TEXTS
+
 rng = random.Random(20261125)
 
 
@@ -44,13 +46,12 @@ def test_lowercase_corsica_letters_are_found():
     assert nir.contains_nir(n.lower())
 
 
-def test_a_known_nir_and_its_wrong_keys():
+def test_a_nir_is_found_whatever_its_key():
+    """Issue 9.2: a mistyped key let the NIR through."""
     body = "1850578006048"
-    key = nir.key_for(body)
-    assert nir.contains_nir(f"{body}{key:02d}")
-    for wrong in range(100):
-        if wrong != key:
-            assert not nir.contains_nir(f"{body}{wrong:02d}")
+    for key in range(100):
+        assert nir.contains_nir(f"{body}{key:02d}")
+    assert nir.contains_nir(body)
 
 
 def test_corsica_key_uses_19_and_18():
@@ -59,10 +60,12 @@ def test_corsica_key_uses_19_and_18():
 
 
 def _random_non_nir_digits():
+    """15 digits that no NIR starts like: the sex digit or the month is impossible."""
     while True:
         digits = "".join(rng.choice("0123456789") for _ in range(15))
-        body, key = digits[:13], int(digits[13:])
-        if nir.key_for(body) != key:
+        if digits[0] in "0569" or not (
+            1 <= int(digits[3:5]) <= 12 or 20 <= int(digits[3:5]) <= 42 or int(digits[3:5]) >= 50
+        ):
             return digits
 
 
@@ -104,3 +107,21 @@ def test_valid_nir_inside_a_longer_number_is_not_matched():
     n = random_nir()
     assert not nir.contains_nir("9" + n)
     assert not nir.contains_nir(n + "9")
+
+
+# Issue 9.2: the attack test stored 49 of 68 valid NIRs. The table (tests/nir_cases.py) holds
+# each way they got through; bench/nir_detector.py reports the same counts in BENCHMARKS.md.
+
+
+@pytest.mark.parametrize("text", NIR_TEXTS)
+def test_every_way_of_writing_a_nir_is_caught(text):
+    assert nir.contains_nir(text)
+
+
+@pytest.mark.parametrize("text", ORDINARY_TEXTS)
+def test_ordinary_numbers_still_pass(text):
+    assert not nir.contains_nir(text)
+
+
+def test_the_table_is_big_enough():
+    assert len(NIR_TEXTS) >= 60 and len(ORDINARY_TEXTS) >= 30

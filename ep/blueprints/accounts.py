@@ -127,7 +127,11 @@ def deactivate(account):
     """A gestionnaire inactivates a technicien of the structure at once, with a reason."""
     form = DeactivateForm()
     if not form.validate():
-        return _after_action(account, "", error="Choisissez un motif d'inactivation.")
+        errors = form.errors
+        message = (
+            errors["detail"][0] if "detail" in errors else "Choisissez un motif d'inactivation."
+        )
+        return _after_action(account, "", error=f"Compte non inactivé : {message}")
     try:
         accounts.deactivate(current_user, account, form.reason_text())
     except RuleError as exc:

@@ -1,11 +1,11 @@
 """Habilitation reviews (§4.2): asked by the caisse, run by a gestionnaire, frozen once done."""
 
-from flask import Blueprint, flash, redirect, request, url_for
+from flask import Blueprint, flash, redirect, url_for
 from flask_login import current_user
 
 from .. import audit, exports, reviews
 from ..access import allow
-from ..forms import PeriodicityForm, ReviewRequestForm
+from ..forms import PeriodicityForm, ReviewDecisionForm, ReviewRequestForm
 from ..models import Review
 from ..rules import RuleError
 from ..web import csv_download, is_partial, render, xlsx_download
@@ -58,19 +58,22 @@ def show(review):
 @allow("gestionnaire", "caisse")
 def decide(review, account):
     """Keep or inactivate one account; the row and the progress update in place."""
-    form = request.form
+    form = ReviewDecisionForm()
     error = None
-    try:
-        reviews.decide(
-            current_user,
-            review,
-            account,
-            form.get("decision", ""),
-            form.get("reason", ""),
-            attestations=all(form.get(f"attest_{k}") for k in ("employment", "equipment", "email")),
-        )
-    except RuleError as exc:
-        error = exc.message
+    if not form.validate():
+        error = next(iter(form.errors.values()))[0]
+    else:
+        try:
+            reviews.decide(
+                current_user,
+                review,
+                account,
+                form.decision.data or "",
+                form.reason.data or "",
+                attestations=form.attested(),
+            )
+        except RuleError as exc:
+            error = exc.message
     if is_partial():
         row = next((r for r in reviews.rows(review) if r["account"].id == account.id), None)
         decided, total = reviews.progress(review)

@@ -1,0 +1,146 @@
+"""The one NIR check (issue 9.2): every text field of every form of the app refuses a NIR,
+and no form escapes the base class that carries the check."""
+
+import pytest
+from flask_wtf import FlaskForm
+from werkzeug.datastructures import MultiDict
+from wtforms import PasswordField, StringField
+
+from ep import forms, nir
+from ep.models import Account, AuditEvent, HabilitationRequest, Partner, Referent
+
+NIR = "NIR 1 85 05 78 006 084 91"
+
+
+def all_form_classes():
+    import ep.blueprints  # noqa: F401  (every view module, so every form, is imported)
+
+    found, todo = set(), [FlaskForm]
+    while todo:
+        for sub in todo.pop().__subclasses__():
+            if sub not in found:
+                found.add(sub)
+                todo.append(sub)
+    return sorted((c for c in found if c.__module__.startswith("ep.")), key=lambda c: c.__name__)
+
+
+def test_every_form_of_the_app_derives_from_the_checking_base(app):
+    classes = all_form_classes()
+    assert len(classes) > 20
+    assert [c.__name__ for c in classes if not issubclass(c, forms.Form)] == []
+
+
+@pytest.mark.parametrize("form_class", all_form_classes(), ids=lambda c: c.__name__)
+def test_every_free_text_field_refuses_a_nir(app, form_class):
+    with app.test_request_context(method="POST"):
+        form = form_class(formdata=MultiDict())
+        text_fields = [
+            f.name
+            for f in form
+            if isinstance(f, StringField)
+            and not isinstance(f, PasswordField)
+            and f.name != "csrf_token"
+        ]
+        assert {f.name for f in forms.free_text_fields(form)} == set(text_fields)
+        for name in text_fields:
+            form = form_class(formdata=MultiDict({name: NIR}))
+            form.validate()
+            assert nir.REFUSED in form[name].errors, f"{form_class.__name__}.{name}"
+
+
+def login_and_post(client, login_as, user, url, data):
+    login_as(user)
+    return client.post(url, data=data)
+
+
+def test_nir_refused_through_the_views_and_nothing_stored(client, login_as, app):
+    """The fields the attack test found unchecked, through their real views."""
+    voisin = Partner.get(Partner.name == "CCAS Voisin")
+    tech = Account.get(Account.username == "technicien.voisin")
+    before = AuditEvent.select().count()
+    cases = [
+        (
+            "gestionnaire.voisin",
+            "/accounts/new",
+            {
+                "civilite": "Mme",
+                "nom": "Durand",
+                "prenom": "Anne",
+                "fonction": NIR,
+                "telephone": "0102030405",
+                "email": "a.durand@example.org",
+                "attest_employment": "y",
+                "attest_equipment": "y",
+                "attest_email": "y",
+            },
+            "fonction",
+        ),
+        (
+            "gestionnaire.voisin",
+            f"/accounts/{tech.id}/deactivate",
+            {"reason": "autre", "detail": NIR},
+            "detail",
+        ),
+        (
+            "caisse.demo",
+            f"/partners/{voisin.id}/habilitation-requests",
+            {"person": f"Jean Martin {NIR}", "received_on": "2026-11-20"},
+            "person",
+        ),
+        (
+            "caisse.demo",
+            "/partners/new",
+            {
+                "name": f"CCAS {NIR}",
+                "siret": "26800002300013",
+                "headcount": "10",
+                "signed_on": "2026-11-01",
+                "starts_on": "2026-11-15",
+                "habilitation_deadline_days": "5",
+                "offers": ["contact"],
+            },
+            "name",
+        ),
+        ("caisse.demo", f"/partners/{voisin.id}/cut-off", {"reason": NIR}, "reason"),
+    ]
+    for user, url, data, field in cases:
+        response = login_and_post(client, login_as, user, url, data)
+        if response.status_code == 303:  # inline forms answer with a message on the page
+            response = client.get(response.headers["Location"])
+            field = None
+        page = response.get_data(as_text=True)
+        assert response.status_code == 200, url
+        assert "numéro de sécurité sociale" in page, url
+        assert field is None or f'id="{field}-error"' in page, url
+    assert not Account.select().where(Account.nom == "Durand").exists()
+    assert not HabilitationRequest.select().exists()
+    assert Partner.select().count() == 2
+    assert Account.get_by_id(tech.id).state == "active"
+    assert not Referent.select().where(Referent.name.contains("85")).exists()
+    stored = " ".join(e.detail for e in AuditEvent.select().where(AuditEvent.id > before))
+    assert not nir.contains_nir(stored)
+
+
+def test_nir_refused_in_a_referent_and_a_review_reason(client, login_as, app):
+    from ep import reviews
+
+    voisin = Partner.get(Partner.name == "CCAS Voisin")
+    convention = voisin.conventions.get()
+    login_as("caisse.demo")
+    page = client.post(
+        f"/partners/conventions/{convention.id}/referents",
+        data={"role": "caisse", "name": "Paul Exemple", "function": NIR, "email": ""},
+    ).get_data(as_text=True)
+    assert "numéro de sécurité sociale" in page
+    assert not Referent.select().where(Referent.name == "Paul Exemple").exists()
+    gest = Account.get(Account.username == "gestionnaire.voisin")
+    tech = Account.get(Account.username == "technicien.voisin")
+    with app.test_request_context():
+        review = reviews.start(gest, voisin)
+    login_as("gestionnaire.voisin")
+    page = client.post(
+        f"/reviews/{review.id}/accounts/{tech.id}",
+        data={"decision": "deactivate", "reason": NIR},
+    ).get_data(as_text=True)
+    assert "numéro de sécurité sociale" in page
+    assert not reviews.ReviewDecision.select().exists()
