@@ -145,6 +145,13 @@ def offer_choices():
 
 
 class ConventionForm(Form):
+    # Only shown for a structure recorded before SIRETs were asked (schema 2).
+    siret = StringField(
+        "SIRET de la structure (14 chiffres)",
+        [Optional(), Length(max=40)],
+        filters=[strip_filter],
+        description="SIRET",
+    )
     headcount = IntegerField(
         "Effectif de la structure (nombre de membres)",
         [
@@ -181,7 +188,7 @@ class ConventionForm(Form):
 
 class PartnerForm(ConventionForm):
     name = StringField("Nom de la structure", [required(), Length(max=160)], filters=[strip_filter])
-    siret = StringField(
+    siret = StringField(  # required for a new structure
         "SIRET de la structure (14 chiffres)",
         [required(), Length(max=40)],
         filters=[strip_filter],

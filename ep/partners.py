@@ -174,10 +174,21 @@ def _set_offers(convention, offer_codes, target_hours=None):
         ConventionOffer.create(convention=convention, offer=offer, target_hours=hours)
 
 
-def update_convention(actor, convention, fields, offer_codes, headcount=None, target_hours=None):
+def update_convention(
+    actor, convention, fields, offer_codes, headcount=None, target_hours=None, siret=None
+):
     """Change a convention's dates, activated offers, documents flag, deadline, and the
-    caisse's target time for a first answer per offer (hours)."""
+    caisse's target time for a first answer per offer (hours). A structure recorded before
+    SIRETs were asked gets its SIRET here, once."""
     target_hours = target_hours or {}
+    partner = convention.partner
+    if siret and partner.siret is None:
+        siret = normalise_siret(siret)
+        if Partner.select().where(Partner.siret == siret).exists():
+            raise RuleError(
+                "Ce SIRET est déjà celui d'une autre structure : vérifiez-le.", field="siret"
+            )
+        partner.siret = siret
     for hours in target_hours.values():
         if hours is not None and not 1 <= hours <= 2000:
             raise RuleError("Le délai cible s'exprime en heures, entre 1 et 2000.", field="offers")
@@ -187,10 +198,9 @@ def update_convention(actor, convention, fields, offer_codes, headcount=None, ta
             setattr(convention, key, value)
         convention.save()
         _set_offers(convention, offer_codes, target_hours)
-        if headcount is not None and headcount != convention.partner.headcount:
-            partner = convention.partner
+        if headcount is not None:
             partner.headcount = headcount
-            partner.save()
+        partner.save()
         audit.record("convention_updated", actor=actor, partner=convention.partner_id)
     return convention
 

@@ -395,3 +395,30 @@ def test_renewing_a_convention_first_destroys_the_old_one_s_personal_data(client
     assert client.post("/partners/new", data=dict(NEW_PARTNER, siret=DEMO_SIRET)).status_code == 303
     old = Demande.get(Demande.caisse == carsat.caisse_id)
     assert old.assure_nom == "" and old.purged_at is not None
+
+
+def test_a_structure_recorded_before_sirets_gets_one_from_its_caisse(client, login_as):
+    voisin = Partner.get(Partner.name == "CCAS Voisin")
+    Partner.update(siret=None).where(Partner.id == voisin.id).execute()
+    convention = Convention.get(Convention.partner == voisin)
+    login_as("caisse.demo")
+    page = client.get(f"/partners/conventions/{convention.id}/edit").get_data(as_text=True)
+    assert 'name="siret"' in page
+    form = {
+        "headcount": "5",
+        "signed_on": convention.signed_on.isoformat(),
+        "starts_on": convention.starts_on.isoformat(),
+        "habilitation_deadline_days": "5",
+        "offers": ["contact"],
+    }
+    taken = client.post(
+        f"/partners/conventions/{convention.id}/edit", data=dict(form, siret=DEMO_SIRET)
+    )
+    assert "déjà celui" in taken.get_data(as_text=True)
+    ok = client.post(
+        f"/partners/conventions/{convention.id}/edit", data=dict(form, siret="268 000 031 00016")
+    )
+    assert ok.status_code == 303
+    assert Partner.get_by_id(voisin.id).siret == "26800003100016"
+    page = client.get(f"/partners/conventions/{convention.id}/edit").get_data(as_text=True)
+    assert 'name="siret"' not in page and "268 000 031 00016" in page

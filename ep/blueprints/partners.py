@@ -164,6 +164,7 @@ def edit_convention(convention):
                 form.offers.data,
                 headcount=form.headcount.data,
                 target_hours=targets,
+                siret=form.siret.data,
             )
         except RuleError as exc:
             refuse(form, exc)
