@@ -35,6 +35,9 @@ DEFAULTS = {
     "EP_MAX_ATTACHMENT_MB": 10,
     "EP_CLAMAV_URL": "",
     "EP_PAGE_SIZE": 25,
+    # `ep serve` (waitress): open connections at most, and seconds before an idle one closes.
+    "EP_CONNECTION_LIMIT": 500,
+    "EP_CHANNEL_TIMEOUT": 30,
 }
 
 
