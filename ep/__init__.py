@@ -82,12 +82,13 @@ def load_config(app, overrides=None):
 
 def _instance_secret(instance):
     """The signing key, generated once into the instance folder and kept private."""
+    from . import private
+
     path = instance / "secret_key"
     if not path.exists():
-        instance.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(secrets.token_hex(32))
+        private.folder(instance)
+        with private.create(path) as f:
+            f.write(secrets.token_hex(32).encode())
     return path.read_text().strip()
 
 
@@ -98,9 +99,12 @@ def create_app(overrides=None):
     )
     app = Flask(__name__, instance_path=instance_path, instance_relative_config=True)
     load_config(app, overrides)
-    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
 
-    from . import access, db, web
+    from . import access, db, private, web
+
+    # Personal data lives in the instance folder: private, even in an older installation.
+    private.folder(app.instance_path)
+    private.tree(app.instance_path)
     from .extensions import csrf, htmx, login_manager
 
     db.init_app(app)

@@ -13,7 +13,7 @@ from urllib.parse import urlparse
 import filetype
 from flask import current_app
 
-from . import nir
+from . import nir, private
 from .models import Attachment
 from .rules import RuleError
 
@@ -21,9 +21,7 @@ ALLOWED = {"application/pdf": ".pdf", "image/jpeg": ".jpg", "image/png": ".png"}
 
 
 def folder():
-    path = Path(current_app.instance_path) / "uploads"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    return private.folder(Path(current_app.instance_path) / "uploads")
 
 
 def _clean_name(name):
@@ -77,7 +75,7 @@ def store(demande, message, author, checked, written):
         stored = secrets.token_hex(20)
         path = folder() / stored
         written.append(path)
-        with open(path, "xb") as out:
+        with private.create(path) as out:
             out.write(data)
         created.append(
             Attachment.create(

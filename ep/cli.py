@@ -1,6 +1,7 @@
 """The `ep` command line (CONTRACT.md, "Command line")."""
 
 import getpass
+import os
 import sys
 from pathlib import Path
 
@@ -276,7 +277,8 @@ def backup_cmd(target):
     path = Path(target)
     if path.exists():
         raise click.ClickException(f"le fichier {target} existe déjà ; choisissez un autre nom.")
-    if not Path(app.config["EP_DATABASE_URL"][len("sqlite:///") :]).exists():
+    source = Path(app.config["EP_DATABASE_URL"][len("sqlite:///") :])
+    if not source.exists() or source.stat().st_size == 0:  # created empty, never initialised
         raise click.ClickException("aucune base à sauvegarder : lancez d'abord « ep init ».")
     db.backup_sqlite(str(path))
     click.echo(f"Sauvegarde écrite dans {target}.")
@@ -284,6 +286,10 @@ def backup_cmd(target):
 
 def main(argv=None):
     """Entry point: one-line messages on bad input, never a traceback."""
+    if os.name == "posix":
+        # This process writes personal data (database, uploads, backups, exports): nothing
+        # it creates is readable by other accounts. Process-wide, and the process is ours.
+        os.umask(0o077)
     try:
         cli.main(args=argv, prog_name="ep", standalone_mode=False)
     except click.exceptions.Abort:

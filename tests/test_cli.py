@@ -137,6 +137,12 @@ def test_backup_is_a_consistent_copy(env, tmp_path):
     assert again.returncode != 0 and "existe déjà" in again.stderr
 
 
+def test_backup_before_init_says_so(env, tmp_path):
+    result = ep(env, "backup", str(tmp_path / "copie.sqlite3"))
+    assert result.returncode != 0 and "ep init" in result.stderr
+    assert not (tmp_path / "copie.sqlite3").exists()
+
+
 def test_maintenance_is_announced_to_users_beforehand(env):
     from datetime import datetime, timedelta
 
