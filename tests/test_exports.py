@@ -143,3 +143,35 @@ def test_cli_export_matches_the_web_export(app, client, login_as, tmp_path):
     )
     assert result.returncode == 0
     assert load_workbook(xlsx).active.max_row == 5  # header + the 4 partner accounts
+
+
+XML_ILLEGAL = "\x00\x01\x08\x0b\x0c\x1f\ufffe\uffff"
+
+
+def test_characters_illegal_in_xml_are_stripped_from_both_exports(client, login_as):
+    """Such characters, however they got into the database, break an XLSX (XML forbids
+    them); both exports drop them, before neutralising formulas."""
+    Account.update(
+        fonction=f"Chef{XML_ILLEGAL}\tde\nservice", telephone="\x01=1+1", nom="\uffffNom"
+    ).where(Account.username == "technicien.demo").execute()
+    login_as("caisse.demo")
+    response = client.get("/caisse/export/utilisateurs.xlsx")
+    data = response.get_data()
+    response.close()
+    sheet = load_workbook(io.BytesIO(data)).active
+    row = next(r for r in sheet.iter_rows(values_only=True) if r[2] == "technicien.demo")
+    assert row[6] == "Chef\tde\nservice" and row[8] == "'=1+1" and row[4] == "Nom"
+    body = client.get("/caisse/export/utilisateurs.csv").get_data().decode("utf-8-sig")
+    assert not any(c in body for c in XML_ILLEGAL)
+    assert ";'=1+1;" in body and ";Nom;" in body and '"Chef\tde\nservice"' in body
+
+
+def test_lone_surrogates_are_stripped_from_both_exports():
+    from ep import csvexport, xlsx
+
+    rows = [["a\ud800b", "\udfff=2"]]
+    assert [csvexport.cell(v) for v in rows[0]] == ["ab", "'=2"]
+    csv_bytes = b"".join(csvexport.stream(["h1", "h2"], rows))
+    assert csv_bytes.endswith(b"ab;'=2\r\n")
+    sheet = load_workbook(io.BytesIO(b"".join(xlsx.stream(["h1", "h2"], rows)))).active
+    assert list(sheet.iter_rows(values_only=True))[1] == ("ab", "=2")
