@@ -2,10 +2,12 @@
 
 import io
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from openpyxl import load_workbook
 
 from ep import accounts
@@ -175,3 +177,33 @@ def test_lone_surrogates_are_stripped_from_both_exports():
     assert csv_bytes.endswith(b"ab;'=2\r\n")
     sheet = load_workbook(io.BytesIO(b"".join(xlsx.stream(["h1", "h2"], rows)))).active
     assert list(sheet.iter_rows(values_only=True))[1] == ("ab", "=2")
+
+
+@pytest.mark.skipif(not shutil.which("soffice"), reason="LibreOffice absent (soffice)")
+def test_libreoffice_reads_every_row_despite_illegal_characters(client, login_as, tmp_path):
+    """LibreOffice silently drops the rows after a character XML forbids: all must be there."""
+    Account.update(fonction=f"Chef{XML_ILLEGAL}de service").where(
+        Account.username == "technicien.demo"
+    ).execute()
+    login_as("caisse.demo")
+    response = client.get("/caisse/export/utilisateurs.xlsx")
+    (tmp_path / "u.xlsx").write_bytes(response.get_data())
+    response.close()
+    result = subprocess.run(
+        [
+            "soffice",
+            f"-env:UserInstallation={(tmp_path / 'profil').as_uri()}",
+            "--headless",
+            "--convert-to",
+            "csv:Text - txt - csv (StarCalc):44,34,76",  # UTF-8
+            "--outdir",
+            str(tmp_path),
+            str(tmp_path / "u.xlsx"),
+        ],
+        capture_output=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    converted = (tmp_path / "u.csv").read_text(encoding="utf-8")
+    assert "Théo,Chefde service" in converted
+    assert converted.count("\n") == 5  # the header and the 4 partner accounts
