@@ -13,7 +13,7 @@ from urllib.parse import urlparse
 import filetype
 from flask import current_app
 
-from . import nir, private
+from . import nir, pdfcheck, private
 from .models import Attachment
 from .rules import RuleError
 
@@ -55,6 +55,8 @@ def check(files):
                 "vérifié, pas seulement son nom).",
                 field="pieces_jointes",
             )
+        if kind.mime == "application/pdf":
+            _refuse_unsafe_pdf(name, data)
         if scan(data):
             raise RuleError(
                 f"« {name} » est signalé comme infecté par l'anti-virus : il n'a pas été "
@@ -64,6 +66,27 @@ def check(files):
         stem = Path(name).stem or "document"
         checked.append((stem + ALLOWED[kind.mime], kind.mime, data))
     return checked
+
+
+PDF_RESAVE = (
+    "enregistrez-le de nouveau en PDF simple (Imprimer > Enregistrer au format PDF) puis "
+    "joignez-le."
+)
+PDF_REFUSALS = {
+    "active": "contient du contenu actif (JavaScript, lancement de programme ou fichier "
+    "intégré) : " + PDF_RESAVE,
+    "encrypted": "est chiffré ou protégé par un mot de passe : son contenu ne peut pas être "
+    "vérifié ; " + PDF_RESAVE,
+    "unreadable": "est illisible ou endommagé : son contenu ne peut pas être vérifié ; "
+    + PDF_RESAVE,
+}
+
+
+def _refuse_unsafe_pdf(name, data):
+    """A PDF that could run or open something, or that cannot be checked, is refused."""
+    verdict = pdfcheck.verdict(data)
+    if verdict is not None:
+        raise RuleError(f"« {name} » {PDF_REFUSALS[verdict]}", field="pieces_jointes")
 
 
 def store(demande, message, author, checked, written):
