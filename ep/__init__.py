@@ -33,6 +33,7 @@ DEFAULTS = {
     # Demandes.
     "EP_MAX_ATTACHMENTS": 5,
     "EP_MAX_ATTACHMENT_MB": 10,
+    "EP_MAX_UPLOAD_MB_PER_DAY": 200,  # per account
     "EP_CLAMAV_URL": "",
     "EP_PAGE_SIZE": 25,
     # `ep serve` (waitress): open connections at most, and seconds before an idle one closes.

@@ -7,14 +7,17 @@ import re
 import secrets
 import socket
 import struct
+from datetime import date, datetime, time
 from pathlib import Path
 from urllib.parse import urlparse
 
 import filetype
 from flask import current_app
+from peewee import fn
 
 from . import nir, pdfcheck, private
-from .models import Attachment
+from .db import lock
+from .models import Account, Attachment
 from .rules import RuleError
 
 ALLOWED = {"application/pdf": ".pdf", "image/jpeg": ".jpg", "image/png": ".png"}
@@ -93,6 +96,8 @@ def store(demande, message, author, checked, written):
     """Write checked files to disk and record them (inside the caller's transaction).
 
     The paths go into `written`, so that the caller deletes them if its transaction fails."""
+    if checked:
+        _within_daily_volume(author, checked)
     created = []
     for name, mime, data in checked:
         stored = secrets.token_hex(20)
@@ -113,6 +118,30 @@ def store(demande, message, author, checked, written):
             )
         )
     return created
+
+
+def _within_daily_volume(author, checked):
+    """Each account uploads at most EP_MAX_UPLOAD_MB_PER_DAY a day (counted since midnight),
+    so that one account, or one stolen session, cannot fill the server's disk."""
+    cap = current_app.config["EP_MAX_UPLOAD_MB_PER_DAY"]
+    lock(Account.select(Account.id).where(Account.id == author.id)).get()  # one at a time
+    used = (
+        Attachment.select(fn.COALESCE(fn.SUM(Attachment.size), 0))
+        .where(
+            (Attachment.uploaded_by == author)
+            & (Attachment.created_at >= datetime.combine(date.today(), time.min))
+        )
+        .scalar()
+    )
+    incoming = sum(len(data) for _name, _mime, data in checked)
+    if used + incoming > cap * 1024 * 1024:
+        left = f"{max(0, cap * 1024 * 1024 - used) / (1024 * 1024):.1f}".replace(".", ",")
+        raise RuleError(
+            f"Ces pièces jointes dépassent la limite de {cap} Mo par jour et par compte (il "
+            f"vous reste {left} Mo aujourd'hui) : rien n'a été enregistré. Réessayez demain "
+            "ou joignez des fichiers plus légers.",
+            field="pieces_jointes",
+        )
 
 
 def path_of(attachment):

@@ -3,6 +3,7 @@ that cannot be checked; each account may upload a limited volume a day. The PDFs
 built with pypdf's writer."""
 
 import io
+from datetime import datetime, timedelta
 
 import pytest
 from pypdf import PdfWriter
@@ -234,3 +235,61 @@ def test_active_pdf_is_refused_by_the_field_in_the_form(client, login_as):
     page = response.get_data(as_text=True)
     assert "contenu actif" in page and "piege.pdf" in page
     assert Demande.select().count() == before
+
+
+def padded_pdf(size):
+    writer = PdfWriter()
+    writer.add_blank_page(595, 842)
+    writer.add_metadata({"/Keywords": "x" * size})
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+def test_daily_upload_volume_is_capped_per_account(ctx, app):
+    app.config["EP_MAX_UPLOAD_MB_PER_DAY"] = 1
+    tech = account("technicien.demo")
+    six_hundred_kb = padded_pdf(600 * 1024)
+    first = demandes.submit(tech, rule_data(nom="Premier"), [upload(six_hundred_kb, "a.pdf")])
+    before = (Demande.select().count(), Attachment.select().count())
+    with pytest.raises(RuleError, match="1 Mo par jour") as exc:
+        demandes.submit(tech, rule_data(nom="Second"), [upload(six_hundred_kb, "b.pdf")])
+    assert exc.value.field == "pieces_jointes"
+    with pytest.raises(RuleError, match="1 Mo par jour"):
+        demandes.reply(tech, first, "Un autre document.", [upload(six_hundred_kb, "c.pdf")])
+    assert (Demande.select().count(), Attachment.select().count()) == before
+    # Another account has its own allowance; yesterday's uploads no longer count.
+    demandes.submit(account("technicien.voisin"), rule_data(), [upload(six_hundred_kb, "d.pdf")])
+    Attachment.update(created_at=datetime.now() - timedelta(days=1)).where(
+        Attachment.uploaded_by == tech
+    ).execute()
+    demandes.submit(tech, rule_data(nom="Lendemain"), [upload(six_hundred_kb, "e.pdf")])
+
+
+def test_one_submission_over_the_daily_cap_saves_nothing(ctx, app):
+    app.config["EP_MAX_UPLOAD_MB_PER_DAY"] = 1
+    before = (Demande.select().count(), Attachment.select().count())
+    files = [upload(padded_pdf(400 * 1024), f"{i}.pdf") for i in range(3)]
+    with pytest.raises(RuleError, match="1 Mo par jour"):
+        demandes.submit(account("technicien.demo"), rule_data(), files)
+    assert (Demande.select().count(), Attachment.select().count()) == before
+
+
+def test_daily_cap_is_told_by_the_field_in_the_form(client, login_as, app):
+    app.config["EP_MAX_UPLOAD_MB_PER_DAY"] = 1
+    with app.test_request_context():
+        demandes.submit(
+            account("technicien.demo"),
+            rule_data(nom="Autre"),
+            [upload(padded_pdf(600 * 1024), "a.pdf")],
+        )
+    login_as("technicien.demo")
+    before = (Demande.select().count(), Attachment.select().count())
+    data = form()
+    # under 500 kB: the test client spools larger bodies to a file it never closes
+    data["pieces_jointes"] = (io.BytesIO(padded_pdf(450 * 1024)), "b.pdf")
+    response = client.post("/demandes/new", data=data, content_type="multipart/form-data")
+    assert response.status_code == 200
+    page = response.get_data(as_text=True)
+    assert "1 Mo par jour et par compte" in page and "il vous reste 0,4 Mo" in page
+    assert (Demande.select().count(), Attachment.select().count()) == before
