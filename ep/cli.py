@@ -116,7 +116,10 @@ def _enough_file_descriptors(connection_limit):
     wanted = 2 * connection_limit + 100
     if soft != resource.RLIM_INFINITY and soft < wanted:
         new = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
-        resource.setrlimit(resource.RLIMIT_NOFILE, (new, hard))
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (new, hard))
+        except (ValueError, OSError):  # a system ceiling below the hard limit (macOS)
+            new = soft
         if new < wanted:
             click.echo(
                 f"ep : attention, {new} fichiers ouverts au plus (ulimit -n) : trop peu pour "

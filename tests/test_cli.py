@@ -172,15 +172,16 @@ def test_maintenance_is_announced_to_users_beforehand(env):
 
 
 @contextlib.contextmanager
-def serving(env, tmp_path, *args):
-    """`ep init` then `ep serve` on a free port; yields (base URL, stdout+stderr file)."""
+def serving(env, tmp_path, *args, shell_prefix=""):
+    """`ep init` then `ep serve` on a free port; yields (base URL, stdout+stderr file, pid)."""
     assert ep(env, "init").returncode == 0
     port = free_port()
     log = tmp_path / "serve.log"
+    command = [EP, "serve", "--port", str(port), *args]
+    if shell_prefix:  # e.g. `ulimit -Sn 256`, then the same command
+        command = ["sh", "-c", f'{shell_prefix} && exec "$@"', "sh", *command]
     with open(log, "wb") as out:
-        process = subprocess.Popen(
-            [EP, "serve", "--port", str(port), *args], env=env, stdout=out, stderr=out
-        )
+        process = subprocess.Popen(command, env=env, stdout=out, stderr=out)
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 30
@@ -188,7 +189,7 @@ def serving(env, tmp_path, *args):
             assert process.poll() is None, log.read_text()
             assert time.monotonic() < deadline, "ep serve did not start"
             time.sleep(0.1)
-        yield base, log
+        yield base, log, process.pid
     finally:
         process.terminate()
         process.wait(timeout=10)
@@ -224,7 +225,7 @@ def trickle(clients):
 def test_slow_clients_do_not_starve_healthz(env, tmp_path):
     """120 clients that open a connection and never finish a request: for 20 s, /healthz
     still answers within 2 s (waitress' default limit of 100 connections stopped accepting)."""
-    with serving(env, tmp_path) as (base, _):
+    with serving(env, tmp_path) as (base, _, _pid):
         clients = open_slow_clients(base, 120)
         try:
             start = last_trickle = time.monotonic()
@@ -244,7 +245,7 @@ def test_slow_clients_do_not_starve_healthz(env, tmp_path):
 
 
 def test_connection_limit_option_stops_accepting_beyond_it(env, tmp_path):
-    with serving(env, tmp_path, "--connection-limit", "10") as (base, log):
+    with serving(env, tmp_path, "--connection-limit", "10") as (base, log, _pid):
         clients = open_slow_clients(base, 12)
         try:
             assert not healthy(base, timeout=1.5)
@@ -259,7 +260,7 @@ def test_connection_limit_option_stops_accepting_beyond_it(env, tmp_path):
 
 def test_idle_connections_are_closed_after_the_channel_timeout(env, tmp_path):
     env = {**env, "EP_CHANNEL_TIMEOUT": "2"}
-    with serving(env, tmp_path) as (base, log):
+    with serving(env, tmp_path) as (base, log, _pid):
         (idle, talking) = open_slow_clients(base, 2)
         with idle, talking:
             idle.settimeout(10)
@@ -269,3 +270,17 @@ def test_idle_connections_are_closed_after_the_channel_timeout(env, tmp_path):
             assert talking.recv(1) == b""  # a request never finished is dropped too
             assert time.monotonic() - began < 8
     assert "2 s" in log.read_text()
+
+
+@pytest.mark.skipif(not Path("/proc/self/limits").exists(), reason="Linux /proc")
+def test_serve_raises_its_open_file_limit_to_fit_the_connection_limit(env, tmp_path):
+    """Under a common soft limit of 256 open files, 500 connections would run out of them."""
+    import resource
+
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    if hard != resource.RLIM_INFINITY and hard < 1100:
+        pytest.skip("hard limit of open files too low here")
+    with serving(env, tmp_path, shell_prefix="ulimit -Sn 256") as (base, _, pid):
+        limits = Path(f"/proc/{pid}/limits").read_text()
+    soft = int(next(line for line in limits.splitlines() if "open files" in line).split()[3])
+    assert soft >= 2 * 500 + 100
