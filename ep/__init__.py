@@ -106,6 +106,7 @@ def create_app(overrides=None):
     # Personal data lives in the instance folder: private, even in an older installation.
     private.folder(app.instance_path)
     private.tree(app.instance_path)
+
     from .extensions import csrf, htmx, login_manager
 
     db.init_app(app)
