@@ -37,8 +37,12 @@ DEFAULTS = {
     # Demandes.
     "EP_MAX_ATTACHMENTS": 5,
     "EP_MAX_ATTACHMENT_MB": 10,
+    "EP_MAX_UPLOAD_MB_PER_DAY": 200,  # per account
     "EP_CLAMAV_URL": "",
     "EP_PAGE_SIZE": 25,
+    # `ep serve` (waitress): open connections at most, and seconds before an idle one closes.
+    "EP_CONNECTION_LIMIT": 500,
+    "EP_CHANNEL_TIMEOUT": 30,
 }
 
 
@@ -83,12 +87,13 @@ def load_config(app, overrides=None):
 
 def _instance_secret(instance):
     """The signing key, generated once into the instance folder and kept private."""
+    from . import private
+
     path = instance / "secret_key"
     if not path.exists():
-        instance.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(secrets.token_hex(32))
+        private.folder(instance)
+        with private.create(path) as f:
+            f.write(secrets.token_hex(32).encode())
     return path.read_text().strip()
 
 
@@ -99,9 +104,13 @@ def create_app(overrides=None):
     )
     app = Flask(__name__, instance_path=instance_path, instance_relative_config=True)
     load_config(app, overrides)
-    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
 
-    from . import access, db, web
+    from . import access, db, private, web
+
+    # Personal data lives in the instance folder: private, even in an older installation.
+    private.folder(app.instance_path)
+    private.tree(app.instance_path)
+
     from .extensions import csrf, htmx, login_manager
 
     proxies = app.config["EP_TRUSTED_PROXIES"]

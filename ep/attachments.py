@@ -6,23 +6,24 @@ import hashlib
 import secrets
 import socket
 import struct
+from datetime import date, datetime, time
 from pathlib import Path
 from urllib.parse import urlparse
 
 import filetype
 from flask import current_app
+from peewee import fn
 
-from . import nir
-from .models import Attachment
+from . import nir, pdfcheck, private
+from .db import lock
+from .models import Account, Attachment
 from .rules import RuleError
 
 ALLOWED = {"application/pdf": ".pdf", "image/jpeg": ".jpg", "image/png": ".png"}
 
 
 def folder():
-    path = Path(current_app.instance_path) / "uploads"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    return private.folder(Path(current_app.instance_path) / "uploads")
 
 
 def _clean_name(name):
@@ -56,6 +57,8 @@ def check(files):
                 "vérifié, pas seulement son nom).",
                 field="pieces_jointes",
             )
+        if kind.mime == "application/pdf":
+            _refuse_unsafe_pdf(name, data)
         if scan(data):
             raise RuleError(
                 f"« {name} » est signalé comme infecté par l'anti-virus : il n'a pas été "
@@ -67,16 +70,39 @@ def check(files):
     return checked
 
 
+PDF_RESAVE = (
+    "enregistrez-le de nouveau en PDF simple (Imprimer > Enregistrer au format PDF) puis "
+    "joignez-le."
+)
+PDF_REFUSALS = {
+    "active": "contient du contenu actif (JavaScript, lancement de programme ou fichier "
+    "intégré) : " + PDF_RESAVE,
+    "encrypted": "est chiffré ou protégé par un mot de passe : son contenu ne peut pas être "
+    "vérifié ; " + PDF_RESAVE,
+    "unreadable": "est illisible ou endommagé : son contenu ne peut pas être vérifié ; "
+    + PDF_RESAVE,
+}
+
+
+def _refuse_unsafe_pdf(name, data):
+    """A PDF that could run or open something, or that cannot be checked, is refused."""
+    verdict = pdfcheck.verdict(data)
+    if verdict is not None:
+        raise RuleError(f"« {name} » {PDF_REFUSALS[verdict]}", field="pieces_jointes")
+
+
 def store(demande, message, author, checked, written):
     """Write checked files to disk and record them (inside the caller's transaction).
 
     The paths go into `written`, so that the caller deletes them if its transaction fails."""
+    if checked:
+        _within_daily_volume(author, checked)
     created = []
     for name, mime, data in checked:
         stored = secrets.token_hex(20)
         path = folder() / stored
         written.append(path)
-        with open(path, "xb") as out:
+        with private.create(path) as out:
             out.write(data)
         created.append(
             Attachment.create(
@@ -91,6 +117,30 @@ def store(demande, message, author, checked, written):
             )
         )
     return created
+
+
+def _within_daily_volume(author, checked):
+    """Each account uploads at most EP_MAX_UPLOAD_MB_PER_DAY a day (counted since midnight),
+    so that one account, or one stolen session, cannot fill the server's disk."""
+    cap = current_app.config["EP_MAX_UPLOAD_MB_PER_DAY"]
+    lock(Account.select(Account.id).where(Account.id == author.id)).get()  # one at a time
+    used = (
+        Attachment.select(fn.COALESCE(fn.SUM(Attachment.size), 0))
+        .where(
+            (Attachment.uploaded_by == author)
+            & (Attachment.created_at >= datetime.combine(date.today(), time.min))
+        )
+        .scalar()
+    )
+    incoming = sum(len(data) for _name, _mime, data in checked)
+    if used + incoming > cap * 1024 * 1024:
+        left = f"{max(0, cap * 1024 * 1024 - used) / (1024 * 1024):.1f}".replace(".", ",")
+        raise RuleError(
+            f"Ces pièces jointes dépassent la limite de {cap} Mo par jour et par compte (il "
+            f"vous reste {left} Mo aujourd'hui) : rien n'a été enregistré. Réessayez demain "
+            "ou joignez des fichiers plus légers.",
+            field="pieces_jointes",
+        )
 
 
 def path_of(attachment):

@@ -1,6 +1,7 @@
 """The `ep` command line (CONTRACT.md, "Command line")."""
 
 import getpass
+import os
 import sys
 from pathlib import Path
 
@@ -55,7 +56,19 @@ def init_cmd(demo):
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, type=click.IntRange(1, 65535), show_default=True)
 @click.option("--threads", default=8, type=click.IntRange(1, 64), show_default=True)
-def serve_cmd(host, port, threads):
+@click.option(
+    "--connection-limit",
+    type=click.IntRange(1, 10000),
+    default=None,
+    help="Connexions ouvertes au plus (défaut : EP_CONNECTION_LIMIT, 500).",
+)
+@click.option(
+    "--channel-timeout",
+    type=click.IntRange(1, 3600),
+    default=None,
+    help="Secondes avant de fermer une connexion inactive (défaut : EP_CHANNEL_TIMEOUT, 30).",
+)
+def serve_cmd(host, port, threads, connection_limit, channel_timeout):
     import waitress
 
     from . import db
@@ -66,8 +79,54 @@ def serve_cmd(host, port, threads):
     from . import housekeeping
 
     housekeeping.start_daily(app)
-    click.echo(f"Espace Partenaires sur http://{host}:{port}/ (Ctrl+C pour arrêter)")
-    waitress.serve(app, host=host, port=port, threads=threads, ident="ep")
+    connection_limit = connection_limit or app.config["EP_CONNECTION_LIMIT"]
+    channel_timeout = channel_timeout or app.config["EP_CHANNEL_TIMEOUT"]
+    _enough_file_descriptors(connection_limit)
+    click.echo(
+        f"Espace Partenaires sur http://{host}:{port}/ (Ctrl+C pour arrêter) : "
+        f"{connection_limit} connexions au plus, fermées après {channel_timeout} s "
+        f"d'inactivité, {threads} fils."
+    )
+    # A client that connects and never finishes its request holds no thread (waitress hands
+    # only complete requests to the threads) but holds a connection: the connection limit
+    # is what slow clients exhaust, so it is high, and idle connections close soon.
+    waitress.serve(
+        app,
+        host=host,
+        port=port,
+        threads=threads,
+        connection_limit=connection_limit,
+        channel_timeout=channel_timeout,
+        # idle connections are looked for this often, so that they close on time
+        cleanup_interval=max(1, min(30, channel_timeout // 3)),
+        # poll() has no 1024-descriptor ceiling, unlike select()
+        asyncore_use_poll=True,
+        ident="ep",
+    )
+
+
+def _enough_file_descriptors(connection_limit):
+    """Raise the soft limit of open files to what the connection limit may use, if allowed."""
+    try:
+        import resource
+    except ImportError:  # Windows
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    # a connection uses one descriptor, two while a large body is spooled to a file
+    wanted = 2 * connection_limit + 100
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        new = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (new, hard))
+        except (ValueError, OSError):  # a system ceiling below the hard limit (macOS)
+            new = soft
+        if new < wanted:
+            click.echo(
+                f"ep : attention, {new} fichiers ouverts au plus (ulimit -n) : trop peu pour "
+                f"{connection_limit} connexions ; relevez la limite ou baissez "
+                "--connection-limit.",
+                err=True,
+            )
 
 
 @cli.command("create-user", help="Crée un agent de caisse (et la caisse si besoin).")
@@ -221,7 +280,8 @@ def backup_cmd(target):
     path = Path(target)
     if path.exists():
         raise click.ClickException(f"le fichier {target} existe déjà ; choisissez un autre nom.")
-    if not Path(app.config["EP_DATABASE_URL"][len("sqlite:///") :]).exists():
+    source = Path(app.config["EP_DATABASE_URL"][len("sqlite:///") :])
+    if not source.exists() or source.stat().st_size == 0:  # created empty, never initialised
         raise click.ClickException("aucune base à sauvegarder : lancez d'abord « ep init ».")
     db.backup_sqlite(str(path))
     click.echo(f"Sauvegarde écrite dans {target}.")
@@ -229,6 +289,10 @@ def backup_cmd(target):
 
 def main(argv=None):
     """Entry point: one-line messages on bad input, never a traceback."""
+    if os.name == "posix":
+        # This process writes personal data (database, uploads, backups, exports): nothing
+        # it creates is readable by other accounts. Process-wide, and the process is ours.
+        os.umask(0o077)
     try:
         cli.main(args=argv, prog_name="ep", standalone_mode=False)
     except click.exceptions.Abort:

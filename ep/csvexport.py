@@ -3,14 +3,17 @@
 import csv
 import io
 
+from .text import printable
+
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 def cell(value):
-    """A cell a spreadsheet will never run as a formula."""
+    """A cell a spreadsheet will never run as a formula, without characters XML forbids."""
     if value is None:
         return ""
-    text = value.isoformat() if hasattr(value, "isoformat") else str(value)
+    # stripped first, so that "\x01=…" cannot hide a formula behind a dropped character
+    text = printable(value.isoformat() if hasattr(value, "isoformat") else str(value))
     return "'" + text if text.startswith(FORMULA_STARTS) else text
 
 

@@ -46,6 +46,10 @@ def bind(app):
 def init_app(app):
     """Bind the database to the app; a request's connection opens on first use, closes after."""
     bind(app)
+    if is_sqlite():
+        from . import private
+
+        private.database(database.obj.database)
 
     @app.teardown_request
     def _close(exc):
@@ -199,6 +203,10 @@ def ping():
 
 def backup_sqlite(target):
     """A consistent online copy of the SQLite database (the server may be running)."""
+    from . import private
+
+    with private.create(target):
+        pass  # the copy holds every personal datum: private before SQLite writes to it
     src = sqlite3.connect(database.obj.database, timeout=10)
     try:
         dst = sqlite3.connect(target)

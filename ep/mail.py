@@ -14,6 +14,8 @@ from urllib.parse import unquote, urlparse
 
 from flask import current_app, g, has_request_context
 
+from . import private
+
 
 def send(to, subject, body):
     """Send one e-mail; a delivery failure is logged and reported, never raised: what the
@@ -74,11 +76,11 @@ def _send(to, subject, body):
     if url:
         _send_smtp(url, msg)
     else:
-        outbox = Path(current_app.instance_path) / "outbox"
-        outbox.mkdir(parents=True, exist_ok=True)
+        outbox = private.folder(Path(current_app.instance_path) / "outbox")
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S-%f")
         name = f"{stamp}-{uuid.uuid4().hex[:8]}.eml"
-        (outbox / name).write_bytes(bytes(msg))
+        with private.create(outbox / name) as out:
+            out.write(bytes(msg))
     return msg
 
 

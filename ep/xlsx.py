@@ -10,6 +10,8 @@ import io
 import zipfile
 from xml.sax.saxutils import escape
 
+from .text import printable
+
 XML = '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
 PKG = "http://schemas.openxmlformats.org/package/2006"
 REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
@@ -66,10 +68,7 @@ def _row(values):
 
 
 def _text(value):
-    text = "" if value is None else str(value)
-    # XML 1.0 forbids most control characters; a spreadsheet cell never needs them.
-    text = "".join(c for c in text if c in "\t\n\r" or c >= " ")
-    return escape(text)
+    return escape(printable("" if value is None else str(value)))
 
 
 class _Pipe(io.RawIOBase):

@@ -1,12 +1,18 @@
 """The `ep` command line, run as an operator would: the installed console script."""
 
+import contextlib
 import os
+import socket
 import sqlite3
 import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
 
 import pytest
+
+from .conftest import free_port
 
 EP = str(Path(sys.executable).with_name("ep"))
 
@@ -107,6 +113,8 @@ def test_create_user_reads_the_password_from_stdin(env):
             "une phrase de passe robuste\n",
         ),
         (["serve", "--port", "99999"], None),
+        (["serve", "--connection-limit", "0"], None),
+        (["serve", "--channel-timeout", "abc"], None),
         (["inconnue"], None),
     ],
 )
@@ -127,6 +135,12 @@ def test_backup_is_a_consistent_copy(env, tmp_path):
         assert conn.execute("SELECT count(*) FROM account").fetchone()[0] == 6
     again = ep(env, "backup", str(target))
     assert again.returncode != 0 and "existe déjà" in again.stderr
+
+
+def test_backup_before_init_says_so(env, tmp_path):
+    result = ep(env, "backup", str(tmp_path / "copie.sqlite3"))
+    assert result.returncode != 0 and "ep init" in result.stderr
+    assert not (tmp_path / "copie.sqlite3").exists()
 
 
 def test_maintenance_is_announced_to_users_beforehand(env):
@@ -155,3 +169,118 @@ def test_maintenance_is_announced_to_users_beforehand(env):
     assert bad.returncode != 0 and len(bad.stderr.strip().splitlines()) == 1
     assert ep(env, "maintenance", "--clear").returncode == 0
     assert "Maintenance :" not in app.test_client().get("/login").get_data(as_text=True)
+
+
+@contextlib.contextmanager
+def serving(env, tmp_path, *args, shell_prefix=""):
+    """`ep init` then `ep serve` on a free port; yields (base URL, stdout+stderr file, pid)."""
+    assert ep(env, "init").returncode == 0
+    port = free_port()
+    log = tmp_path / "serve.log"
+    command = [EP, "serve", "--port", str(port), *args]
+    if shell_prefix:  # e.g. `ulimit -Sn 256`, then the same command
+        command = ["sh", "-c", f'{shell_prefix} && exec "$@"', "sh", *command]
+    with open(log, "wb") as out:
+        process = subprocess.Popen(command, env=env, stdout=out, stderr=out)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while not healthy(base, timeout=1):
+            assert process.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, "ep serve did not start"
+            time.sleep(0.1)
+        yield base, log, process.pid
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def healthy(base, timeout):
+    try:
+        with urllib.request.urlopen(base + "/healthz", timeout=timeout) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
+def open_slow_clients(base, n):
+    """n clients that connect and stall: half send nothing, half start a request line."""
+    port = int(base.rsplit(":", 1)[1])
+    clients = []
+    for i in range(n):
+        s = socket.create_connection(("127.0.0.1", port), timeout=5)
+        if i % 2:
+            s.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
+        clients.append(s)
+    return clients
+
+
+def trickle(clients):
+    """One more header byte from each talking client: alive, never finished (slowloris)."""
+    for s in clients[1::2]:
+        with contextlib.suppress(OSError):
+            s.sendall(b"a")
+
+
+def test_slow_clients_do_not_starve_healthz(env, tmp_path):
+    """120 clients that open a connection and never finish a request: for 20 s, /healthz
+    still answers within 2 s (waitress' default limit of 100 connections stopped accepting)."""
+    with serving(env, tmp_path) as (base, _, _pid):
+        clients = open_slow_clients(base, 120)
+        try:
+            start = last_trickle = time.monotonic()
+            checks = 0
+            while time.monotonic() - start < 20:
+                began = time.monotonic()
+                assert healthy(base, timeout=2), f"/healthz failed after {began - start:.1f} s"
+                checks += 1
+                if time.monotonic() - last_trickle > 5:
+                    trickle(clients)
+                    last_trickle = time.monotonic()
+                time.sleep(0.5)
+            assert checks >= 20
+        finally:
+            for s in clients:
+                s.close()
+
+
+def test_connection_limit_option_stops_accepting_beyond_it(env, tmp_path):
+    with serving(env, tmp_path, "--connection-limit", "10") as (base, log, _pid):
+        clients = open_slow_clients(base, 12)
+        try:
+            assert not healthy(base, timeout=1.5)
+        finally:
+            for s in clients:
+                s.close()
+        deadline = time.monotonic() + 10
+        while not healthy(base, timeout=1):
+            assert time.monotonic() < deadline
+    assert "connection limit" in log.read_text()
+
+
+def test_idle_connections_are_closed_after_the_channel_timeout(env, tmp_path):
+    env = {**env, "EP_CHANNEL_TIMEOUT": "2"}
+    with serving(env, tmp_path) as (base, log, _pid):
+        (idle, talking) = open_slow_clients(base, 2)
+        with idle, talking:
+            idle.settimeout(10)
+            talking.settimeout(10)
+            began = time.monotonic()
+            assert idle.recv(1) == b""  # closed by the server
+            assert talking.recv(1) == b""  # a request never finished is dropped too
+            assert time.monotonic() - began < 8
+    assert "2 s" in log.read_text()
+
+
+@pytest.mark.skipif(not Path("/proc/self/limits").exists(), reason="Linux /proc")
+def test_serve_raises_its_open_file_limit_to_fit_the_connection_limit(env, tmp_path):
+    """Under a common soft limit of 256 open files, 500 connections would run out of them."""
+    import resource
+
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    if hard != resource.RLIM_INFINITY and hard < 1100:
+        pytest.skip("hard limit of open files too low here")
+    with serving(env, tmp_path, shell_prefix="ulimit -Sn 256") as (base, _, pid):
+        limits = Path(f"/proc/{pid}/limits").read_text()
+    soft = int(next(line for line in limits.splitlines() if "open files" in line).split()[3])
+    assert soft >= 2 * 500 + 100

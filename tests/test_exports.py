@@ -2,10 +2,12 @@
 
 import io
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from openpyxl import load_workbook
 
 from ep import accounts
@@ -143,3 +145,65 @@ def test_cli_export_matches_the_web_export(app, client, login_as, tmp_path):
     )
     assert result.returncode == 0
     assert load_workbook(xlsx).active.max_row == 5  # header + the 4 partner accounts
+
+
+XML_ILLEGAL = "\x00\x01\x08\x0b\x0c\x1f\ufffe\uffff"
+
+
+def test_characters_illegal_in_xml_are_stripped_from_both_exports(client, login_as):
+    """Such characters, however they got into the database, break an XLSX (XML forbids
+    them); both exports drop them, before neutralising formulas."""
+    Account.update(
+        fonction=f"Chef{XML_ILLEGAL}\tde\nservice", telephone="\x01=1+1", nom="\uffffNom"
+    ).where(Account.username == "technicien.demo").execute()
+    login_as("caisse.demo")
+    response = client.get("/caisse/export/utilisateurs.xlsx")
+    data = response.get_data()
+    response.close()
+    sheet = load_workbook(io.BytesIO(data)).active
+    row = next(r for r in sheet.iter_rows(values_only=True) if r[2] == "technicien.demo")
+    assert row[6] == "Chef\tde\nservice" and row[8] == "'=1+1" and row[4] == "Nom"
+    body = client.get("/caisse/export/utilisateurs.csv").get_data().decode("utf-8-sig")
+    assert not any(c in body for c in XML_ILLEGAL)
+    assert ";'=1+1;" in body and ";Nom;" in body and '"Chef\tde\nservice"' in body
+
+
+def test_lone_surrogates_are_stripped_from_both_exports():
+    from ep import csvexport, xlsx
+
+    rows = [["a\ud800b", "\udfff=2"]]
+    assert [csvexport.cell(v) for v in rows[0]] == ["ab", "'=2"]
+    csv_bytes = b"".join(csvexport.stream(["h1", "h2"], rows))
+    assert csv_bytes.endswith(b"ab;'=2\r\n")
+    sheet = load_workbook(io.BytesIO(b"".join(xlsx.stream(["h1", "h2"], rows)))).active
+    assert list(sheet.iter_rows(values_only=True))[1] == ("ab", "=2")
+
+
+@pytest.mark.skipif(not shutil.which("soffice"), reason="LibreOffice absent (soffice)")
+def test_libreoffice_reads_every_row_despite_illegal_characters(client, login_as, tmp_path):
+    """LibreOffice silently drops the rows after a character XML forbids: all must be there."""
+    Account.update(fonction=f"Chef{XML_ILLEGAL}de service").where(
+        Account.username == "technicien.demo"
+    ).execute()
+    login_as("caisse.demo")
+    response = client.get("/caisse/export/utilisateurs.xlsx")
+    (tmp_path / "u.xlsx").write_bytes(response.get_data())
+    response.close()
+    result = subprocess.run(
+        [
+            "soffice",
+            f"-env:UserInstallation={(tmp_path / 'profil').as_uri()}",
+            "--headless",
+            "--convert-to",
+            "csv:Text - txt - csv (StarCalc):44,34,76",  # UTF-8
+            "--outdir",
+            str(tmp_path),
+            str(tmp_path / "u.xlsx"),
+        ],
+        capture_output=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    converted = (tmp_path / "u.csv").read_text(encoding="utf-8")
+    assert "Théo,Chefde service" in converted
+    assert converted.count("\n") == 5  # the header and the 4 partner accounts
