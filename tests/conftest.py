@@ -13,7 +13,38 @@ from ep.models import Account
 PASSWORD = "mot de passe de test 2026"
 
 
+# EP_TEST_DATABASE_URL runs the suite on another engine: a PostgreSQL database that each
+# app built here empties first (its schema dropped and created again).
+TEST_DATABASE_URL = os.environ.get("EP_TEST_DATABASE_URL")
+
+
+def on_postgresql():
+    return bool(TEST_DATABASE_URL)
+
+
+sqlite_only = pytest.mark.skipif(
+    bool(TEST_DATABASE_URL), reason="reads the SQLite file itself (its bytes, pragmas, copies)"
+)
+
+
+def _empty_postgresql(url):
+    import psycopg2
+
+    if db.database.obj is not None and not db.database.is_closed():
+        db.database.close()
+    conn = psycopg2.connect(url)
+    try:
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
+    finally:
+        conn.close()
+
+
 def make_app(tmp_path, **overrides):
+    if TEST_DATABASE_URL and "EP_DATABASE_URL" not in overrides:
+        _empty_postgresql(TEST_DATABASE_URL)
+        overrides["EP_DATABASE_URL"] = TEST_DATABASE_URL
     config = {
         "EP_INSTANCE_PATH": str(tmp_path / "instance"),
         "EP_DATABASE_URL": f"sqlite:///{tmp_path / 'instance' / 'ep.sqlite3'}",

@@ -4,7 +4,10 @@ import pytest
 from ep import db
 from ep.models import Account, AuditEvent
 
+from .conftest import on_postgresql, sqlite_only
 
+
+@sqlite_only
 def test_sqlite_pragmas(app):
     pragma = db.database.execute_sql
     assert pragma("PRAGMA journal_mode").fetchone()[0] == "wal"
@@ -15,10 +18,14 @@ def test_sqlite_pragmas(app):
 
 def test_audit_trail_is_append_only(app):
     event = AuditEvent.select().first()
-    with pytest.raises(peewee.IntegrityError):
-        AuditEvent.update(detail="effacé").where(AuditEvent.id == event.id).execute()
-    with pytest.raises(peewee.IntegrityError):
-        AuditEvent.delete().where(AuditEvent.id == event.id).execute()
+    for query in (
+        AuditEvent.update(detail="effacé").where(AuditEvent.id == event.id),
+        AuditEvent.delete().where(AuditEvent.id == event.id),
+    ):
+        with pytest.raises(peewee.DatabaseError, match="append-only"):
+            with db.database.atomic():
+                query.execute()
+    assert AuditEvent.get_by_id(event.id).detail == event.detail
 
 
 def test_upgrade_is_idempotent_and_keeps_rows(app):
@@ -39,7 +46,7 @@ def test_upgrade_runs_pending_migrations_in_order(app, monkeypatch):
         lambda migrator, migrate: calls.append(migrator.__class__.__name__),
     )
     assert db.upgrade() == (models.SCHEMA_VERSION - 1, models.SCHEMA_VERSION)
-    assert calls == ["SqliteMigrator"]
+    assert calls == ["PostgresqlMigrator" if on_postgresql() else "SqliteMigrator"]
     assert db.SchemaVersion.get().version == models.SCHEMA_VERSION
 
 
@@ -65,6 +72,7 @@ def columns(path):
         conn.close()
 
 
+@sqlite_only
 def test_a_version_1_database_upgrades_to_the_current_schema(tmp_path):
     """Guards the migrations: a model changed without a migration step fails here."""
     import sqlite3
@@ -87,6 +95,7 @@ def test_a_version_1_database_upgrades_to_the_current_schema(tmp_path):
     assert columns(old / "ep.sqlite3") == columns(tmp_path / "new" / "instance" / "ep.sqlite3")
 
 
+@sqlite_only
 def test_schema_2_keeps_every_row_and_moves_a_cut_off_to_the_cutting_caisse(tmp_path):
     """The partner table is rebuilt (a foreign-key column goes): no cascade may fire, and a
     structure-wide cut-off becomes the cutting caisse's."""
@@ -134,3 +143,51 @@ def test_schema_2_keeps_every_row_and_moves_a_cut_off_to_the_cutting_caisse(tmp_
         assert {c.state for c in Convention.select()} == {"accepted"}
         assert db.database.execute_sql("PRAGMA foreign_keys").fetchone()[0] == 1
     db.database.close()
+
+
+@pytest.mark.skipif(not on_postgresql(), reason="the PostgreSQL path of the migrations")
+def test_schema_2_migration_on_postgresql(app):
+    """The current schema taken back to version 1 by hand, then upgraded: same columns, and
+    the structure-wide cut-off lands on the cutting caisse's convention."""
+    from ep.models import Caisse, Convention, Partner
+
+    def pg_columns():
+        rows = db.database.execute_sql(
+            "SELECT table_name, column_name FROM information_schema.columns "
+            "WHERE table_schema = 'public' ORDER BY 1, 2"
+        ).fetchall()
+        return sorted(rows)
+
+    current = pg_columns()
+    ccas = Partner.get(Partner.name == "CCAS de Démo")
+    carsat = Caisse.get(Caisse.name == "CARSAT de Démo")
+    sql = db.database.execute_sql
+    for table, column in [
+        ("partner", "siret"),
+        ("convention", "state"),
+        ("convention", "proposed_by_id"),
+        ("convention", "decided_at"),
+        ("convention", "decided_by_id"),
+        ("convention", "cut_off_at"),
+        ("convention", "cut_off_reason"),
+        ("account", "fraud_locked_at"),
+    ]:
+        sql(f'ALTER TABLE "{table}" DROP COLUMN "{column}"')
+    sql('DROP INDEX IF EXISTS "partner_name"')
+    sql('CREATE UNIQUE INDEX "partner_name" ON "partner" ("name")')
+    sql('ALTER TABLE "partner" ADD COLUMN "cut_off_at" TIMESTAMP')
+    sql('ALTER TABLE "partner" ADD COLUMN "cut_off_by_id" INTEGER REFERENCES "caisse" ("id")')
+    sql('CREATE INDEX "partner_cut_off_by_id" ON "partner" ("cut_off_by_id")')
+    sql(
+        "UPDATE partner SET cut_off_at = now(), cut_off_by_id = %s WHERE id = %s",
+        (carsat.id, ccas.id),
+    )
+    db.SchemaVersion.update(version=1).execute()
+    before = Account.select().count()
+    db.upgrade()
+    assert pg_columns() == current
+    assert Account.select().count() == before
+    cut = {
+        c.caisse.name: c.cut_off_at for c in Convention.select().where(Convention.partner == ccas)
+    }
+    assert cut["CARSAT de Démo"] is not None and cut["CPAM de Démo"] is None
