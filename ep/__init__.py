@@ -4,6 +4,7 @@ import os
 import secrets
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from flask import Flask
 
@@ -13,7 +14,11 @@ DEFAULTS = {
     "EP_SECRET_KEY": None,
     "EP_MAIL_URL": None,
     "EP_MAIL_FROM": "espace-partenaires@example.org",
-    "EP_BASE_URL": "http://127.0.0.1:8000",
+    "EP_BASE_URL": None,  # default: http://127.0.0.1:8000, or what `ep serve` listens on
+    # E-mail outbox: the sender wakes when a notice is queued, and every this many seconds;
+    # a notice is given up (marked failed) after this many attempts (about a day).
+    "EP_MAIL_POLL_SECONDS": 30,
+    "EP_MAIL_MAX_ATTEMPTS": 30,
     "EP_DEMO_PASSWORD": None,
     # Sessions and login throttling.
     "EP_SESSION_IDLE_MINUTES": 30,
@@ -66,6 +71,9 @@ def load_config(app, overrides=None):
     if not app.config["EP_DATABASE_URL"]:
         app.config["EP_DATABASE_URL"] = f"sqlite:///{instance / 'ep.sqlite3'}"
     app.config["SECRET_KEY"] = app.config["EP_SECRET_KEY"] or _instance_secret(instance)
+    app.config["EP_INSTANCE_PATH"] = str(instance)
+    app.config["EP_BASE_URL_SET"] = bool(app.config["EP_BASE_URL"])
+    set_base_url(app, app.config["EP_BASE_URL"] or DEFAULT_BASE_URL)
     idle = timedelta(minutes=app.config["EP_SESSION_IDLE_MINUTES"])
     app.config.update(
         PERMANENT_SESSION_LIFETIME=idle,
@@ -82,6 +90,21 @@ def load_config(app, overrides=None):
         * 1024
         * 1024,
         WTF_I18N_ENABLED=False,
+    )
+
+
+DEFAULT_BASE_URL = "http://127.0.0.1:8000"
+
+
+def set_base_url(app, base_url):
+    """EP_BASE_URL, and what Flask builds absolute links from outside a request (the e-mails
+    of the nightly rules): SERVER_NAME, PREFERRED_URL_SCHEME, APPLICATION_ROOT."""
+    parsed = urlsplit(base_url)
+    app.config.update(
+        EP_BASE_URL=base_url.rstrip("/"),
+        SERVER_NAME=parsed.netloc,
+        PREFERRED_URL_SCHEME=parsed.scheme or "http",
+        APPLICATION_ROOT=parsed.path.rstrip("/") or "/",
     )
 
 
@@ -105,7 +128,9 @@ def create_app(overrides=None):
     app = Flask(__name__, instance_path=instance_path, instance_relative_config=True)
     load_config(app, overrides)
 
-    from . import access, db, private, web
+    from . import access, db, notices, private, settings, web
+
+    settings.configure(app.config)
 
     # Personal data lives in the instance folder: private, even in an older installation.
     private.folder(app.instance_path)
@@ -125,6 +150,7 @@ def create_app(overrides=None):
     login_manager.init_app(app)
     access.init_app(app)
     web.init_app(app)
+    notices.init_app(app)
 
     from .blueprints import (
         accounts,

@@ -21,6 +21,7 @@ from .models import (
     Attachment,
     Convention,
     Demande,
+    Notice,
     Partner,
     Referent,
     Review,
@@ -153,6 +154,15 @@ LOADERS = {
     "attachment_id": _loader(Attachment, lambda u, a: can_see_demande(u, a.demande)),
     "review_id": _loader(Review, lambda u, r: can_see_partner(u, r.partner)),
 }
+
+
+def can_see_notice(user, notice):
+    from .blueprints.audit import scoped_notices
+
+    return user.profile == "caisse" and scoped_notices(user).where(Notice.id == notice.id).exists()
+
+
+LOADERS["notice_id"] = _loader(Notice, can_see_notice)
 
 
 def register_loader(name, model, check):

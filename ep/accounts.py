@@ -3,9 +3,7 @@
 import re
 from datetime import date
 
-from flask import current_app, url_for
-
-from . import audit, mail, passwords, quotas, tokens
+from . import audit, notices, passwords, quotas, settings
 from .db import lock, write
 from .models import Account, Caisse, Convention, HabilitationRequest, Partner, now
 from .rules import RuleError
@@ -79,7 +77,7 @@ def create_partner_account(
             habilitation_request.account = account
             habilitation_request.done_at = now()
             habilitation_request.save()
-    send_invitation(account, actor)
+        send_invitation(account, actor)
     return account
 
 
@@ -111,30 +109,20 @@ def create_caisse_agent(caisse_name, username, email, password, actor=None):
     return account
 
 
-def invitation_link(account):
-    token = tokens.make(account, "set-password")
-    return current_app.config["EP_BASE_URL"].rstrip("/") + url_for("auth.set_password", token=token)
-
-
 def send_invitation(account, actor=None):
-    """E-mail the personal set-password link (single use, expires after EP_INVITE_HOURS)."""
-    hours = current_app.config["EP_INVITE_HOURS"]
-    body = (
-        f"Bonjour,\n\n"
-        f"Un compte {account.profile_label.lower()} vient d'être ouvert pour vous sur "
-        f"l'Espace Partenaires.\n\n"
-        f"Identifiant : {account.username}\n\n"
-        f"Pour choisir votre mot de passe, ouvrez ce lien personnel (valable {hours} heures, "
-        f"utilisable une seule fois) :\n{invitation_link(account)}\n\n"
-        "Si vous n'attendiez pas ce message, ignorez-le et prévenez votre gestionnaire.\n\n"
-        "Espace Partenaires\n"
+    """E-mail the personal set-password link (single use, expires after EP_INVITE_HOURS).
+    Called inside the action's transaction: the notice leaves once it commits."""
+    notices.queue(
+        account.email,
+        "invitation",
+        "Votre accès à l'Espace Partenaires",
+        partner=account.partner_id,
+        account_id=account.id,
+        username=account.username,
+        profile=account.profile_label.lower(),
+        hours=settings.get("EP_INVITE_HOURS"),
     )
-    sent = mail.send(account.email, "Votre accès à l'Espace Partenaires", body)
-    with write():
-        audit.record(
-            "invitation_sent" if sent else "invitation_failed", actor=actor, account=account
-        )
-    return bool(sent)
+    audit.record("invitation_sent", actor=actor, account=account)
 
 
 def personal_words(account):
@@ -182,7 +170,8 @@ def resend_invitation(actor, account):
     """Send a fresh set-password link to an account that has not chosen its password yet."""
     if account.state != "invited":
         raise RuleError("Ce compte a déjà choisi son mot de passe : aucun lien à renvoyer.")
-    send_invitation(account, actor)
+    with write():
+        send_invitation(account, actor)
 
 
 def _active_gestionnaires(partner, excluding=None):
@@ -238,14 +227,15 @@ def deactivate(actor, account, reason, fraud=False, review=False):
             account=account,
             detail=reason[:300],
         )
-    if fraud:
-        notify_partner(
-            account.partner_id,
-            "Compte inactivé par la caisse",
-            f"La caisse a inactivé immédiatement le compte {account.username} "
-            f"({account.profile_label.lower()}) de votre structure, pour le motif suivant : "
-            f"{reason}.\n\nSi vous pensez qu'il s'agit d'une erreur, contactez votre caisse.",
-        )
+        if fraud:
+            notify_partner(
+                account.partner_id,
+                "Compte inactivé par la caisse",
+                f"La caisse a inactivé immédiatement le compte {account.username} "
+                f"({account.profile_label.lower()}) de votre structure, pour le motif suivant "
+                f": {reason}.\n\nSi vous pensez qu'il s'agit d'une erreur, contactez votre "
+                "caisse.",
+            )
     return account
 
 
@@ -278,17 +268,17 @@ def reactivate(actor, account):
         account.rotate_session()
         account.save()
         audit.record("reactivated", actor=actor, account=account)
-    if account.state == "invited":
-        send_invitation(account, actor)
-    if locked:
-        notify_partner(
-            account.partner_id,
-            "Compte réactivé par la caisse",
-            f"La caisse a levé l'inactivation du compte {account.username} "
-            f"({account.profile_label.lower()}) de votre structure. L'ancien mot de passe ne "
-            "fonctionne plus : un lien personnel pour en choisir un nouveau vient d'être envoyé "
-            "à l'adresse e-mail du compte.",
-        )
+        if account.state == "invited":
+            send_invitation(account, actor)
+        if locked:
+            notify_partner(
+                account.partner_id,
+                "Compte réactivé par la caisse",
+                f"La caisse a levé l'inactivation du compte {account.username} "
+                f"({account.profile_label.lower()}) de votre structure. L'ancien mot de passe "
+                "ne fonctionne plus : un lien personnel pour en choisir un nouveau vient d'être "
+                "envoyé à l'adresse e-mail du compte.",
+            )
     return account
 
 
@@ -331,6 +321,10 @@ def update_identity(actor, account, identity):
 
 def erase(account, today):
     """Delete an account: personal data gone, the row kept so its history stays attributed."""
+    from .models import Notice
+
+    if account.email:
+        Notice.delete().where(Notice.recipient == account.email).execute()
     account.state = "deleted"
     account.deleted_at = now()
     account.username = f"ancien-{account.id}"
@@ -344,18 +338,11 @@ def erase(account, today):
     audit.record("deleted", account=account)
 
 
-def notify_partner(partner_id, subject, body):
-    """E-mail the partner's active gestionnaires (no assuré data, ever); True when every
-    message left."""
-    sent = True
-    for gestionnaire in Account.select().where(
-        (Account.partner == partner_id)
-        & (Account.profile == "gestionnaire")
-        & (Account.state == "active")
-    ):
-        message = f"Bonjour,\n\n{body}\n\nEspace Partenaires\n"
-        sent = bool(mail.send(gestionnaire.email, subject, message)) and sent
-    return sent
+def notify_partner(partner_id, subject, text, **link):
+    """Tell the partner's active gestionnaires (no assuré data, ever), through the
+    notification layer; call inside the action's transaction. `link`: endpoint=…,
+    link_args={…}, link_label=… for a link to a page. Returns how many were queued."""
+    return notices.to_gestionnaires(partner_id, "message", subject, text=text, **link)
 
 
 def accept_cgu(account, version):
@@ -389,8 +376,8 @@ def send_reset(username, ip=""):
     """E-mail a reset link if the account exists and is usable; silent otherwise.
 
     Throttled like logins (per account and per address), so nobody can flood a mailbox. The
-    answer on screen is the same either way, and takes the same time: the e-mail and its
-    journal line leave after the response (mail.send_later)."""
+    answer on screen is the same either way, and takes the same time: the notice and its
+    journal line are written after the response (notices.after_response)."""
     from . import login
 
     account = Account.get_or_none(Account.username == (username or "").strip())
@@ -404,26 +391,23 @@ def send_reset(username, ip=""):
         return
     if account is None or account.state != "active":
         return
-    link = current_app.config["EP_BASE_URL"].rstrip("/") + url_for(
-        "auth.reset_password", token=tokens.make(account, "reset")
-    )
-    hours = current_app.config["EP_RESET_HOURS"]
     account_id = account.id
 
-    def journal():
+    def queue():
+        account = Account.get_by_id(account_id)
         with write():
-            audit.record("reset_requested", account=Account.get_by_id(account_id))
+            notices.queue(
+                account.email,
+                "reset",
+                "Réinitialisation de votre mot de passe",
+                partner=account.partner_id,
+                account_id=account.id,
+                username=account.username,
+                hours=settings.get("EP_RESET_HOURS"),
+            )
+            audit.record("reset_requested", account=account)
 
-    mail.send_later(
-        account.email,
-        "Réinitialisation de votre mot de passe",
-        "Bonjour,\n\nUne réinitialisation du mot de passe de votre compte Espace Partenaires "
-        f"a été demandée.\n\nIdentifiant : {account.username}\n\nPour choisir un nouveau mot "
-        f"de passe, ouvrez ce lien personnel (valable {hours} heures, utilisable une seule "
-        f"fois) :\n{link}\n\nSi vous n'êtes pas à l'origine de cette demande, ignorez ce "
-        "message et prévenez votre gestionnaire.\n\nEspace Partenaires\n",
-        then=journal,
-    )
+    notices.after_response(queue)
 
 
 def set_preferences(account, notify_by_email):

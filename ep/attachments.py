@@ -11,10 +11,9 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import filetype
-from flask import current_app
 from peewee import fn
 
-from . import nir, pdfcheck, private
+from . import nir, pdfcheck, private, settings
 from .db import lock
 from .models import Account, Attachment
 from .rules import RuleError
@@ -23,7 +22,7 @@ ALLOWED = {"application/pdf": ".pdf", "image/jpeg": ".jpg", "image/png": ".png"}
 
 
 def folder():
-    return private.folder(Path(current_app.instance_path) / "uploads")
+    return private.folder(Path(settings.get("EP_INSTANCE_PATH")) / "uploads")
 
 
 def _clean_name(name):
@@ -38,8 +37,8 @@ def _clean_name(name):
 def check(files):
     """Read and validate the uploaded files; return [(name, type, bytes)] or raise RuleError."""
     files = [f for f in files if f and f.filename]
-    limit = current_app.config["EP_MAX_ATTACHMENTS"]
-    max_mb = current_app.config["EP_MAX_ATTACHMENT_MB"]
+    limit = settings.get("EP_MAX_ATTACHMENTS")
+    max_mb = settings.get("EP_MAX_ATTACHMENT_MB")
     if len(files) > limit:
         raise RuleError(f"{limit} pièces jointes au plus par envoi.", field="pieces_jointes")
     checked = []
@@ -122,7 +121,7 @@ def store(demande, message, author, checked, written):
 def _within_daily_volume(author, checked):
     """Each account uploads at most EP_MAX_UPLOAD_MB_PER_DAY a day (counted since midnight),
     so that one account, or one stolen session, cannot fill the server's disk."""
-    cap = current_app.config["EP_MAX_UPLOAD_MB_PER_DAY"]
+    cap = settings.get("EP_MAX_UPLOAD_MB_PER_DAY")
     lock(Account.select(Account.id).where(Account.id == author.id)).get()  # one at a time
     used = (
         Attachment.select(fn.COALESCE(fn.SUM(Attachment.size), 0))
@@ -172,7 +171,7 @@ def scan(data):
 
     A configured daemon that cannot be reached refuses the file (fail closed).
     """
-    url = current_app.config.get("EP_CLAMAV_URL")
+    url = settings.get("EP_CLAMAV_URL")
     if not url:
         return False
     parsed = urlparse(url)

@@ -1,5 +1,7 @@
 """The audit trail (§4.1, `002_…` annexe 3): who did what, on whom, when, from where."""
 
+import contextvars
+
 from flask import has_request_context, request
 
 from .models import AuditEvent
@@ -45,15 +47,22 @@ ACTIONS = {
     "attachment_downloaded": "Pièce jointe téléchargée",
     "users_exported": "Liste des utilisateurs exportée",
     "review_exported": "Compte rendu de revue exporté",
+    "convention_accepted": "Convention acceptée par la structure",
+    "convention_refused": "Convention refusée par la structure",
 }
+
+
+# Outside a request: the command line says so (cli.py); otherwise it is the server's own
+# daily run.
+ORIGIN = contextvars.ContextVar("origin", default="traitement automatique")
 
 
 def client_ip():
     """Where the action came from: the client's address, the command line, or the daily
     automatic run of `ep serve`."""
     if has_request_context():
-        return request.remote_addr or "ligne de commande"
-    return "traitement automatique"
+        return request.remote_addr or ORIGIN.get()
+    return ORIGIN.get()
 
 
 def record(action, actor=None, account=None, partner=None, caisse=None, detail=""):

@@ -2,6 +2,7 @@
 
 import getpass
 import os
+import socket
 import sys
 from pathlib import Path
 
@@ -17,7 +18,29 @@ def _app():
 
 
 def _context(app):
-    return app.test_request_context(base_url=app.config["EP_BASE_URL"])
+    """The app's context for a command (no request is faked: links in e-mails come from
+    EP_BASE_URL); the journal records "ligne de commande" as the origin."""
+    from . import audit
+
+    audit.ORIGIN.set("ligne de commande")
+    return app.app_context()
+
+
+def _send_notices():
+    """Send the e-mails the command queued; say when some could not leave."""
+    from . import db, notices
+
+    with db.database.connection_context():
+        notices.flush()
+        waiting = notices.counts()
+    if waiting["pending"] or waiting["failed"]:
+        click.echo(
+            f"Courriels en attente d'envoi : {waiting['pending']} ; en échec : "
+            f"{waiting['failed']} (messagerie injoignable ? voir la page « Courriels » de la "
+            "caisse).",
+            err=True,
+        )
+    return waiting
 
 
 @click.group(help="Espace Partenaires : administration en ligne de commande.")
@@ -50,6 +73,7 @@ def init_cmd(demo):
                 click.echo(f"Mot de passe : {password}")
             else:
                 click.echo("Données de démonstration déjà présentes (mot de passe inchangé).")
+        _send_notices()
 
 
 @cli.command("serve", help="Sert l'application avec waitress.")
@@ -74,11 +98,18 @@ def serve_cmd(host, port, threads, connection_limit, channel_timeout):
     from . import db
 
     app = _app()
+    if not app.config["EP_BASE_URL_SET"]:
+        # Links in e-mails point to where this server listens, unless told otherwise.
+        from . import set_base_url
+
+        shown = socket.getfqdn() if host in ("0.0.0.0", "::", "") else host
+        set_base_url(app, f"http://{shown}:{port}")
     with _context(app):
         db.upgrade()
-    from . import housekeeping
+    from . import housekeeping, notices
 
     housekeeping.start_daily(app)
+    notices.start_sender(app)
     connection_limit = connection_limit or app.config["EP_CONNECTION_LIMIT"]
     channel_timeout = channel_timeout or app.config["EP_CHANNEL_TIMEOUT"]
     _enough_file_descriptors(connection_limit)
@@ -154,6 +185,7 @@ def create_user_cmd(role, caisse_name, username, email):
         db.upgrade()
         with db.database.connection_context():
             account = accounts.create_caisse_agent(caisse_name, username, email, password)
+        _send_notices()
     click.echo(f"Agent de caisse {account.username} créé pour {caisse_name}.")
 
 
@@ -172,13 +204,19 @@ def housekeeping_cmd(today):
         db.upgrade()
         with db.database.connection_context():
             counts = housekeeping.run(today.date() if today else None)
+        waiting = _send_notices()
     click.echo(
         f"Inactivés (inutilisés) : {counts['idle']} ; inactivations programmées : "
         f"{counts['scheduled']} ; fins de convention : {counts['convention_ended']} ; "
         f"supprimés : {counts['deleted']} ; demandes purgées (fin de convention) : "
         f"{counts['purged']} ; revues ouvertes : {counts['reviews_opened']} ; rappels de "
-        f"revue (dont retards) : {counts['reviews_reminded']}."
+        f"revue (dont retards) : {counts['reviews_reminded']} ; courriels en attente : "
+        f"{waiting['pending']}, en échec : {waiting['failed']}."
     )
+    if counts["failed"]:
+        raise click.ClickException(
+            "règles non appliquées (voir le journal du serveur) : " + ", ".join(counts["failed"])
+        )
 
 
 @cli.command("export-users", help="Exporte la liste des utilisateurs (même contenu que le web).")

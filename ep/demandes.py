@@ -2,9 +2,7 @@
 
 from datetime import date
 
-from flask import current_app, url_for
-
-from . import attachments, audit, mail, nir
+from . import attachments, audit, nir, notices
 from .catalogue import TARGET_HOURS, URGENT_MOTIFS
 from .db import write
 from .departements import CODES
@@ -32,10 +30,10 @@ NIR_REFUSED = nir.REFUSED
 class NeedsConfirmation(RuleError):
     """A warning the user may overrule by ticking the named confirmation box."""
 
-    def __init__(self, message, field, confirm, link=None):
+    def __init__(self, message, field, confirm, demande_id=None):
         super().__init__(message, field)
         self.confirm = confirm
-        self.link = link
+        self.demande_id = demande_id  # the request it points to (a possible duplicate)
 
 
 def active_convention(partner, caisse_id, today=None):
@@ -174,7 +172,7 @@ def submit(author, data, files, today=None):
                 "plutôt que d'en envoyer une seconde, ou confirmez l'envoi.",
                 field="motif",
                 confirm="confirm_duplicate",
-                link=url_for("demandes.show", demande_id=existing.id),
+                demande_id=existing.id,
             )
     checked = attachments.check(files)
     link = ConventionOffer.get_or_none(
@@ -235,8 +233,8 @@ def take(agent, demande):
         changed = _change(
             demande, agent, "taken", "in_progress" if demande.status == "submitted" else None
         )
-    if changed:
-        notify_author(demande)
+        if changed:
+            notify_author(demande, agent)
 
 
 def _message(author, demande, body, files, kind, written, confirmed=False):
@@ -286,8 +284,8 @@ def reply(author, demande, body, files, confirmed=False, today=None):
             if demande.status == "waiting_partner":
                 status = "in_progress" if demande.taken_by_id else "submitted"
             changed = _change(demande, author, "partner_replied", status)
-    if changed:
-        notify_author(demande)
+        if changed:
+            notify_author(demande, author)
 
 
 def ask_more(agent, demande, body, files, confirmed=False):
@@ -300,7 +298,7 @@ def ask_more(agent, demande, body, files, confirmed=False):
         _message(agent, demande, body, files, "ask", written, confirmed)
         demande.taken_by = demande.taken_by or agent
         _change(demande, agent, "asked", "waiting_partner")
-    notify_author(demande)
+        notify_author(demande, agent)
 
 
 def close(agent, demande, body, confirmed=False):
@@ -315,23 +313,24 @@ def close(agent, demande, body, confirmed=False):
     with write():
         _message(agent, demande, body, [], "close", [], confirmed)
         _change(demande, agent, "closed", "closed")
-    notify_author(demande)
+        notify_author(demande, agent)
 
 
-def notify_author(demande):
-    """Tell the author the new status; never any data about the assuré (§5)."""
+def notify_author(demande, actor):
+    """Tell the author the new status, unless the author caused it; never any data about the
+    assuré (§5). Called inside the action's transaction."""
     author = demande.author
-    if author.state != "active" or not author.notify_by_email:
+    if author.id == actor.id or author.state != "active" or not author.notify_by_email:
         return
-    link = current_app.config["EP_BASE_URL"].rstrip("/") + url_for(
-        "demandes.show", demande_id=demande.id
-    )
     caisse = Caisse.get_by_id(demande.caisse_id)
-    mail.send(
+    notices.queue(
         author.email,
+        "demande_status",
         f"Demande n° {demande.reference} : {demande.status_label.lower()}",
-        f"Bonjour,\n\nVotre demande n° {demande.reference} adressée à {caisse.name} est "
-        f"maintenant : {demande.status_label.lower()}.\n\nPour la consulter : {link}\n\n"
-        "Vous recevez ce message parce que les notifications sont activées dans vos "
-        "préférences.\n\nEspace Partenaires\n",
+        partner=demande.partner_id,
+        caisse=demande.caisse_id,
+        reference=demande.reference,
+        caisse_name=caisse.name,
+        status=demande.status_label.lower(),
+        demande_id=demande.id,
     )

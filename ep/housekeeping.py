@@ -12,10 +12,9 @@ import threading
 import time
 from datetime import date, datetime, timedelta
 
-from flask import current_app
 from peewee import fn
 
-from . import accounts, attachments, audit, login, reviews
+from . import accounts, attachments, audit, login, notices, reviews, settings
 from .db import checkpoint, database, write
 from .models import Account, Attachment, Convention, Demande, Message, Partner
 
@@ -33,7 +32,7 @@ def _deactivate(account, reason, action, today):
 def idle_techniciens(today):
     """Techniciens whose last use (login, creation or reactivation) is older than the limit."""
     limit = datetime.combine(today, datetime.min.time()) - timedelta(
-        days=current_app.config["EP_TECHNICIEN_IDLE_DAYS"]
+        days=settings.get("EP_TECHNICIEN_IDLE_DAYS")
     )
     return Account.select().where(
         (Account.profile == "technicien")
@@ -44,40 +43,114 @@ def idle_techniciens(today):
     )
 
 
-def run(today=None):
-    """Apply every dated rule as on `today`; returns counts per rule."""
-    today = today or date.today()
-    counts = {"idle": 0, "scheduled": 0, "convention_ended": 0, "deleted": 0, "purged": 0}
-    with write():
-        for account in list(idle_techniciens(today)):
-            days = current_app.config["EP_TECHNICIEN_IDLE_DAYS"]
-            _deactivate(account, f"Compte inutilisé depuis {days} jours", "auto_deactivated", today)
-            counts["idle"] += 1
-        for account in Account.select().where(
-            (Account.scheduled_inactivation_on <= today)
-            & (Account.state.in_(("active", "invited")))
-        ):
-            _deactivate(
-                account,
-                "Inactivation programmée à la demande du partenaire",
-                "scheduled_deactivated",
-                today,
-            )
-            counts["scheduled"] += 1
-        counts["convention_ended"] = _ends_of_convention(today)
-        counts["purged"] = _purge_ended_conventions(today)
-        counts["reviews_opened"], counts["reviews_reminded"] = reviews.run_dated(today)
-        cutoff = datetime.combine(today, datetime.min.time()) - timedelta(
-            days=current_app.config["EP_DELETE_AFTER_DAYS"]
+def _idle(today):
+    days = settings.get("EP_TECHNICIEN_IDLE_DAYS")
+    n = 0
+    for account in list(idle_techniciens(today)):
+        _deactivate(account, f"Compte inutilisé depuis {days} jours", "auto_deactivated", today)
+        n += 1
+    return n
+
+
+def _scheduled(today):
+    n = 0
+    for account in Account.select().where(
+        (Account.scheduled_inactivation_on <= today) & (Account.state.in_(("active", "invited")))
+    ):
+        _deactivate(
+            account,
+            "Inactivation programmée à la demande du partenaire",
+            "scheduled_deactivated",
+            today,
         )
-        for account in Account.select().where(
-            (Account.state == "inactive") & (Account.inactivated_at <= cutoff)
-        ):
-            accounts.erase(account, today)
-            counts["deleted"] += 1
-        login.purge_failures(datetime.combine(today, datetime.min.time()))
+        n += 1
+    return n
+
+
+def _deletions(today):
+    cutoff = datetime.combine(today, datetime.min.time()) - timedelta(
+        days=settings.get("EP_DELETE_AFTER_DAYS")
+    )
+    n = 0
+    for account in Account.select().where(
+        (Account.state == "inactive") & (Account.inactivated_at <= cutoff)
+    ):
+        accounts.erase(account, today)
+        n += 1
+    return n
+
+
+def _reviews(today):
+    return dict(zip(("reviews_opened", "reviews_reminded"), reviews.run_dated(today), strict=True))
+
+
+def _old_notices(today):
+    """E-mails sent a week ago, and given up a month ago, leave the outbox (they carry
+    addresses and usernames)."""
+    from .models import Notice
+
+    midnight = datetime.combine(today, datetime.min.time())
+    return (
+        Notice.delete()
+        .where(
+            ((Notice.status == "sent") & (Notice.sent_at < midnight - timedelta(days=7)))
+            | ((Notice.status == "failed") & (Notice.created_at < midnight - timedelta(days=30)))
+        )
+        .execute()
+    )
+
+
+def _login_failures(today):
+    login.purge_failures(datetime.combine(today, datetime.min.time()))
+    return 0
+
+
+# Each family commits on its own: one that fails is logged and the others still run (a
+# review e-mail that cannot be built must not keep idle accounts open for ever).
+FAMILIES = [
+    ("idle", _idle),
+    ("scheduled", _scheduled),
+    ("convention_ended", lambda today: _ends_of_convention(today)),
+    ("purged", lambda today: _purge_ended_conventions(today)),
+    ("reviews", _reviews),
+    ("deleted", _deletions),
+    ("login_failures", _login_failures),
+    ("old_notices", _old_notices),
+]
+
+
+def run(today=None, log=None):
+    """Apply every dated rule as on `today`; returns counts per rule, and the families that
+    failed under "failed" (their names)."""
+    import logging
+
+    log = log or logging.getLogger("ep.housekeeping")
+    today = today or date.today()
+    counts = {
+        "idle": 0,
+        "scheduled": 0,
+        "convention_ended": 0,
+        "purged": 0,
+        "reviews_opened": 0,
+        "reviews_reminded": 0,
+        "deleted": 0,
+        "failed": [],
+    }
+    for name, family in FAMILIES:
+        try:
+            with write():
+                done = family(today)
+        except Exception:
+            log.exception("housekeeping: %s failed", name)
+            counts["failed"].append(name)
+            continue
+        if isinstance(done, dict):
+            counts.update(done)
+        elif name in counts:
+            counts[name] = done
     if counts["deleted"] or counts["purged"]:
         checkpoint()
+    notices.wake()
     return counts
 
 
@@ -139,7 +212,7 @@ def start_daily(app):
             with app.app_context():
                 try:
                     with database.connection_context():
-                        run()
+                        run(log=app.logger)
                 except Exception:  # keep serving even if one run fails; the log says why
                     app.logger.exception("housekeeping failed")
             now = datetime.now()

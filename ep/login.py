@@ -9,9 +9,7 @@ oldest failure is a day old. A client address gets the same limits, times EP_LOG
 
 from datetime import timedelta
 
-from flask import current_app
-
-from . import audit, passwords
+from . import audit, passwords, settings
 from .db import database, is_sqlite, write
 from .models import Account, LoginFailure, now
 from .rules import RuleError
@@ -20,8 +18,8 @@ BAD_CREDENTIALS = "Identifiant ou mot de passe incorrect."
 
 
 def _limits(factor):
-    cfg = current_app.config
-    return cfg["EP_LOGIN_FREE_FAILURES"] * factor, cfg["EP_LOGIN_MAX_FAILURES_PER_DAY"] * factor
+    free = settings.get("EP_LOGIN_FREE_FAILURES")
+    return free * factor, settings.get("EP_LOGIN_MAX_FAILURES_PER_DAY") * factor
 
 
 def wait_seconds(key, factor, at):
@@ -57,7 +55,7 @@ def unknown_key(username, purpose="user"):
     from .text import fold
 
     digest = hmac.new(
-        current_app.config["SECRET_KEY"].encode(),
+        settings.get("SECRET_KEY").encode(),
         fold((username or "").strip()).encode(),
         hashlib.sha256,
     ).hexdigest()
@@ -65,7 +63,7 @@ def unknown_key(username, purpose="user"):
 
 
 def address_key(ip, purpose="ip"):
-    return (f"{purpose}:{ip or ''}", current_app.config["EP_LOGIN_IP_FACTOR"])
+    return (f"{purpose}:{ip or ''}", settings.get("EP_LOGIN_IP_FACTOR"))
 
 
 def _serialise(keys):

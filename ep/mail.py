@@ -1,6 +1,7 @@
 """Outgoing e-mail: SMTP when EP_MAIL_URL is set, otherwise .eml files in <instance>/outbox/.
 
-E-mails never carry an assuré's data: only account matters and links.
+Only the notification layer (`ep/notices.py`) calls it, after commit. E-mails never carry an
+assuré's data: only account matters, request numbers and links.
 """
 
 import smtplib
@@ -12,71 +13,26 @@ from email.utils import formatdate, make_msgid
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
-from flask import current_app, g, has_request_context
+from . import private, settings
 
-from . import private
-
-
-def send(to, subject, body):
-    """Send one e-mail; a delivery failure is logged and reported, never raised: what the
-    user just did is saved, and the app says the message did not leave (web.py)."""
-    try:
-        return _send(to, subject, body)
-    except (OSError, smtplib.SMTPException) as exc:
-        current_app.logger.error("e-mail not sent (%s): %s", subject, exc.__class__.__name__)
-        if has_request_context():
-            g.mail_failures = g.get("mail_failures", 0) + 1
-        return None
+SMTPException = smtplib.SMTPException
 
 
-def send_later(to, subject, body, then=None):
-    """Send after the response has left, in a thread of its own: an answer that must not
-    reveal whether an account exists takes the same time either way. `then()` runs after
-    the attempt, with the app context (e.g. a journal line)."""
-    import threading
-
-    from .db import database
-
-    app = current_app._get_current_object()
-
-    def run():
-        with app.app_context():
-            try:
-                send(to, subject, body)
-                if then is not None:
-                    then()
-            finally:
-                if not database.is_closed():
-                    database.close()
-
-    thread = threading.Thread(target=run, name="ep-mail", daemon=True)
-    _later.append(thread)
-    thread.start()
-    return thread
-
-
-_later = []
-
-
-def wait_for_later(timeout=30):
-    """Wait until the e-mails sent after their response have left (tests, shutdown)."""
-    while _later:
-        _later.pop().join(timeout)
-
-
-def _send(to, subject, body):
+def deliver(to, subject, body):
+    """Hand one e-mail to the mail server now (or write it to the outbox folder); raises
+    OSError or SMTPException when it cannot. Only the notification layer calls this."""
     msg = EmailMessage()
-    msg["From"] = current_app.config["EP_MAIL_FROM"]
+    msg["From"] = settings.get("EP_MAIL_FROM")
     msg["To"] = to
     msg["Subject"] = subject
     msg["Date"] = formatdate(localtime=True)
     msg["Message-ID"] = make_msgid(domain="espace-partenaires.local")
     msg.set_content(body)
-    url = current_app.config["EP_MAIL_URL"]
+    url = settings.get("EP_MAIL_URL")
     if url:
         _send_smtp(url, msg)
     else:
-        outbox = private.folder(Path(current_app.instance_path) / "outbox")
+        outbox = private.folder(Path(settings.get("EP_INSTANCE_PATH")) / "outbox")
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S-%f")
         name = f"{stamp}-{uuid.uuid4().hex[:8]}.eml"
         with private.create(outbox / name) as out:

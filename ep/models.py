@@ -454,6 +454,35 @@ class Announcement(BaseModel):
         )
 
 
+NOTICE_STATUSES = {"pending": "En attente", "sent": "Envoyé", "failed": "Échec"}
+
+
+class Notice(BaseModel):
+    """An e-mail to send: written in the same transaction as the action that wants it, sent
+    after commit by `ep/notices.py`, retried with backoff while the mail server is down."""
+
+    created_at = peewee.DateTimeField(default=now, index=True)
+    recipient = peewee.CharField(max_length=254)
+    template = peewee.CharField(max_length=60)  # ep/templates/email/<template>.txt
+    subject = peewee.CharField(max_length=200)
+    context = peewee.TextField(default="{}")  # JSON: plain values, never an assuré's data
+    partner = peewee.ForeignKeyField(Partner, null=True, backref="+", on_delete="SET NULL")
+    caisse = peewee.ForeignKeyField(Caisse, null=True, backref="+")
+    status = peewee.CharField(max_length=10, default="pending")
+    attempts = peewee.IntegerField(default=0)
+    next_attempt_at = peewee.DateTimeField(default=now)
+    claimed_until = peewee.DateTimeField(null=True)  # a sender is on it (no double send)
+    sent_at = peewee.DateTimeField(null=True)
+    last_error = peewee.CharField(max_length=200, default="")
+
+    class Meta:
+        indexes = ((("status", "next_attempt_at"), False),)
+
+    @property
+    def status_label(self):
+        return NOTICE_STATUSES.get(self.status, self.status)
+
+
 class LoginFailure(BaseModel):
     key = peewee.CharField(max_length=120, index=True)
     at = peewee.DateTimeField(default=now)
@@ -478,6 +507,7 @@ ALL_MODELS = [
     ReviewDecision,
     Announcement,
     LoginFailure,
+    Notice,
 ]
 
 

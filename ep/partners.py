@@ -2,7 +2,7 @@
 
 from datetime import date
 
-from . import audit, mail
+from . import audit, notices
 from .accounts import notify_partner
 from .db import lock, write
 from .models import (
@@ -76,15 +76,17 @@ def create_partner(actor, name, siret, headcount, convention_fields, offer_codes
         convention = _create_convention(
             actor, partner, convention_fields, offer_codes, state="pending"
         )
-    notify_partner(
-        partner.id,
-        "Une caisse propose une convention à votre structure",
-        f"{_caisse_name(actor)} a enregistré une convention de partenariat avec votre "
-        "structure sur l'Espace Partenaires. Elle n'aura accès à vos comptes et à vos demandes "
-        "qu'après l'accord d'un gestionnaire de votre structure.\n\nConnectez-vous pour "
-        "l'accepter ou la refuser (page d'accueil). Si vous n'avez pas signé de convention "
-        "avec cette caisse, refusez-la et prévenez votre caisse habituelle.",
-    )
+        notify_partner(
+            partner.id,
+            "Une caisse propose une convention à votre structure",
+            f"{_caisse_name(actor)} a enregistré une convention de partenariat avec votre "
+            "structure sur l'Espace Partenaires. Elle n'aura accès à vos comptes et à vos "
+            "demandes qu'après l'accord d'un gestionnaire de votre structure. Si votre "
+            "structure n'a pas signé de convention avec cette caisse, refusez-la et prévenez "
+            "votre caisse habituelle.",
+            endpoint="main.index",
+            link_label="Pour l'accepter ou la refuser",
+        )
     return partner, convention
 
 
@@ -132,22 +134,24 @@ def _decide(actor, convention, state):
             partner=convention.partner_id,
             caisse=convention.caisse_id,
         )
-    agent = Account.get_or_none(Account.id == convention.proposed_by_id)
-    if agent is not None and agent.state == "active":
-        partner = Partner.get_by_id(convention.partner_id)
-        verdict = "acceptée" if state == "accepted" else "refusée"
-        mail.send(
-            agent.email,
-            f"Convention {verdict} par {partner.name}",
-            f"Bonjour,\n\nLa structure {partner.name} a {verdict[:-1]} la convention que "
-            "vous avez enregistrée sur l'Espace Partenaires."
-            + (
-                " Vous pouvez désormais habiliter ses gestionnaires et suivre ses comptes."
+        agent = Account.get_or_none(Account.id == convention.proposed_by_id)
+        if agent is not None and agent.state == "active":
+            partner = Partner.get_by_id(convention.partner_id)
+            verdict = "acceptée" if state == "accepted" else "refusée"
+            then = (
+                "Vous pouvez désormais habiliter ses gestionnaires et suivre ses comptes."
                 if state == "accepted"
-                else " Si c'est une erreur, contactez la structure."
+                else "Si c'est une erreur, contactez la structure."
             )
-            + "\n\nEspace Partenaires\n",
-        )
+            notices.queue(
+                agent.email,
+                "message",
+                f"Convention {verdict} par {partner.name}",
+                caisse=convention.caisse_id,
+                text=f"La structure {partner.name} a {verdict[:-1]} la convention que vous avez "
+                f"enregistrée sur l'Espace Partenaires. {then}",
+                endpoint="partners.index",
+            )
 
 
 def _check_dates(fields):
@@ -250,13 +254,13 @@ def cut_off(actor, convention, reason):
                 account.rotate_session()
                 account.save()
         audit.record("partner_cut_off", actor=actor, partner=partner, detail=reason[:300])
-    notify_partner(
-        partner.id,
-        f"Accès de votre structure suspendu par {caisse}",
-        f"{caisse} a suspendu l'accès de votre structure à ses services sur l'Espace "
-        f"Partenaires, pour le motif suivant : {reason}.\n\nVos échanges avec les autres "
-        f"caisses ne changent pas. Contactez {caisse} pour rétablir l'accès.",
-    )
+        notify_partner(
+            partner.id,
+            f"Accès de votre structure suspendu par {caisse}",
+            f"{caisse} a suspendu l'accès de votre structure à ses services sur l'Espace "
+            f"Partenaires, pour le motif suivant : {reason}.\n\nVos échanges avec les autres "
+            f"caisses ne changent pas. Contactez {caisse} pour rétablir l'accès.",
+        )
 
 
 def restore(actor, convention):

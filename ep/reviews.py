@@ -3,8 +3,6 @@ gets a decision, decisions are applied at completion and the record is then froz
 
 from datetime import date, datetime, timedelta
 
-from flask import current_app, url_for
-
 from . import accounts, audit
 from .db import write
 from .models import Account, Convention, Demande, Review, ReviewDecision, now
@@ -63,12 +61,12 @@ def request_review(agent, partner, due_on, today=None):
         raise RuleError("Choisissez une échéance à venir.", field="due_on")
     with write():
         review = _create(partner, agent, due_on, caisse=agent.caisse_id)
-    _tell_gestionnaires(
-        review,
-        "Revue des habilitations demandée",
-        f"{agent.caisse.name} demande à votre structure une revue des habilitations de ses "
-        f"comptes, à terminer avant le {due_on.strftime('%d/%m/%Y')}.",
-    )
+        _tell_gestionnaires(
+            review,
+            "Revue des habilitations demandée",
+            f"{agent.caisse.name} demande à votre structure une revue des habilitations de ses "
+            f"comptes, à terminer avant le {due_on.strftime('%d/%m/%Y')}.",
+        )
     return review
 
 
@@ -308,6 +306,8 @@ def _add_months(day, months):
 
 
 def _tell_gestionnaires(review, subject, text):
-    """True when every gestionnaire got the message (otherwise it is sent again next day)."""
-    link = current_app.config["EP_BASE_URL"].rstrip("/") + url_for("reviews.index")
-    return accounts.notify_partner(review.partner_id, subject, f"{text}\n\nPour la faire : {link}")
+    """Queue the message to the structure's gestionnaires, with a link to the reviews."""
+    accounts.notify_partner(
+        review.partner_id, subject, text, endpoint="reviews.index", link_label="Pour la faire"
+    )
+    return True

@@ -7,14 +7,14 @@ the fingerprint no longer matches and the link is dead.
 
 import hashlib
 
-from flask import current_app
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
+from . import settings
 from .models import Account
 
 
 def _serializer(purpose):
-    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=f"ep-{purpose}")
+    return URLSafeTimedSerializer(settings.get("SECRET_KEY"), salt=f"ep-{purpose}")
 
 
 def _fingerprint(account):

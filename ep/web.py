@@ -195,19 +195,6 @@ def init_app(app):
         session["seen"] = now
 
     @app.after_request
-    def _mail_failures(response):
-        from flask import g
-
-        if g.get("mail_failures"):
-            flash(
-                "Attention : l'action est enregistrée, mais un e-mail n'a pas pu être envoyé "
-                "(messagerie injoignable). Prévenez la personne autrement ou renvoyez le lien "
-                "plus tard.",
-                "warning",
-            )
-        return response
-
-    @app.after_request
     def _headers(response):
         response.headers["Content-Security-Policy"] = CSP
         response.headers["X-Content-Type-Options"] = "nosniff"

@@ -9,7 +9,7 @@ import pytest
 
 from ep import db, reviews
 from ep.accounts import accept_cgu
-from ep.models import Account, Attachment, Convention, Demande, Partner, Referent
+from ep.models import Account, Attachment, Convention, Demande, Notice, Partner, Referent
 
 from .conftest import account, make_app
 
@@ -128,6 +128,8 @@ EXPECTED = {
     ("GET", "exports.structure_xlsx"): GESTIONNAIRES,
     ("GET", "audit.index"): MANAGERS,
     ("GET", "audit.export"): MANAGERS,
+    ("GET", "audit.notices"): CAISSE_ONLY,
+    ("POST", "audit.retry"): CAISSE_SCOPED,
 }
 
 
@@ -167,6 +169,7 @@ def _world(tmp_path_factory):
             "token": "jeton-invalide",
             "filename": "ep.css",
         }
+        values["notice_id"] = Notice.get(Notice.partner == voisin).id
         for username in filter(None, USERS.values()):
             accept_cgu(account(username), app.config["EP_CGU_VERSION"])
         ids = {name: account(u).get_id() if u else None for name, u in USERS.items()}

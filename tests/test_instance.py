@@ -73,7 +73,7 @@ def test_files_written_by_ep_and_by_the_app_are_private(tmp_path, loose_umask):
             demandes.submit(
                 account("technicien.demo"), rule_data(nom="Privé"), [demo_file("avis.pdf")]
             )
-            mail.send("quelqu.un@example.org", "Essai", "Un message.")
+            mail.deliver("quelqu.un@example.org", "Essai", "Un message.")
             new = set(modes(instance)) - before
             assert {"ep.sqlite3-wal", "ep.sqlite3-shm"} <= new  # while the database is open
             assert any(n.startswith("uploads/") for n in new)

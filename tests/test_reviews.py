@@ -5,6 +5,7 @@ from datetime import date, timedelta
 import pytest
 
 from ep import accounts, reviews
+from ep.db import write
 from ep.models import Account, AuditEvent, Convention, Partner, Review, ReviewDecision
 from ep.rules import RuleError
 
@@ -343,7 +344,19 @@ def test_a_reminder_that_could_not_be_sent_is_tried_again(ctx, app):
         account("caisse.demo"), voisin(), date.today() + timedelta(days=5)
     )
     app.config["EP_MAIL_URL"] = f"smtp://127.0.0.1:{free_port()}"
-    assert reviews.run_dated(date.today()) == (0, 0)
-    assert Review.get_by_id(review.id).reminded_at is None
+    from ep import notices
+    from ep.models import Notice
+
+    with write():
+        assert reviews.run_dated(date.today()) == (0, 1)  # the reminder is queued once
+    assert Review.get_by_id(review.id).reminded_at is not None
+    reminder = Notice.select().order_by(Notice.id.desc()).get()
+    notices.send_due()
+    assert Notice.get_by_id(reminder.id).status == "pending"
+    assert Notice.get_by_id(reminder.id).attempts == 1
+    with write():
+        assert reviews.run_dated(date.today()) == (0, 0)  # and not queued again
     app.config["EP_MAIL_URL"] = None
-    assert reviews.run_dated(date.today()) == (0, 1)
+    later = reminder.created_at + timedelta(hours=2)
+    notices.send_due(at=later)
+    assert Notice.get_by_id(reminder.id).status == "sent"

@@ -82,7 +82,8 @@ def create():
         except demandes.NeedsConfirmation as exc:
             refuse(form, exc)
             confirm.add(exc.confirm)
-            duplicate_link = exc.link
+            if exc.demande_id:
+                duplicate_link = url_for("demandes.show", demande_id=exc.demande_id)
         except RuleError as exc:
             refuse(form, exc)
         else:
