@@ -48,6 +48,7 @@ ACTIONS = {
     "users_exported": "Liste des utilisateurs exportée",
     "review_exported": "Compte rendu de revue exporté",
     "convention_accepted": "Convention acceptée par la structure",
+    "review_caisse_asked": "Décision de la caisse demandée (revue)",
     "convention_refused": "Convention refusée par la structure",
 }
 

@@ -187,6 +187,77 @@ def decide(actor, review, account, decision, reason="", attestations=False):
         )
 
 
+def undecided(review):
+    """Accounts under review that have no decision yet."""
+    decided = {d.account_id for d in review.decisions}
+    return [a for a in accounts_under_review(review) if a.id not in decided]
+
+
+def awaiting_caisse(review):
+    """Undecided accounts that only the caisse can decide: a gestionnaire with no other
+    active gestionnaire in the structure (nobody decides on their own account)."""
+    if review.status == "completed":
+        return []
+    waiting = [a for a in undecided(review) if a.profile == "gestionnaire"]
+    return [a for a in waiting if accounts.is_last_gestionnaire(a)]
+
+
+def keep_remaining_techniciens(actor, review, attestations):
+    """Keep, in one action, every technicien still without a decision; the three
+    attestations are given once for all of them (§2.2.1, §4.2)."""
+    if not attestations:
+        raise RuleError(
+            "Pour conserver les techniciens, confirmez les trois attestations.",
+            field="attestations",
+        )
+    remaining = [a for a in undecided(review) if a.profile == "technicien"]
+    if not remaining:
+        raise RuleError("Tous les techniciens ont déjà une décision.")
+    for account in remaining:
+        decide(actor, review, account, "keep", attestations=True)
+    return len(remaining)
+
+
+def ask_caisse(actor, review):
+    """The structure's only gestionnaire asks the caisse to decide on their own account."""
+    if not awaiting_caisse(review):
+        raise RuleError("Aucune décision n'est attendue de la caisse dans cette revue.")
+    caisses = (
+        [review.caisse_id]
+        if review.caisse_id
+        else [
+            c.caisse_id
+            for c in Convention.select().where(
+                (Convention.partner == review.partner_id) & Convention.in_force()
+            )
+        ]
+    )
+    from . import notices
+
+    with write():
+        n = 0
+        for agent in Account.select().where(
+            (Account.profile == "caisse")
+            & (Account.caisse.in_(caisses))
+            & (Account.state == "active")
+        ):
+            notices.queue(
+                agent.email,
+                "message",
+                f"Revue des habilitations de {review.partner.name} : décision attendue",
+                caisse=agent.caisse_id,
+                text=f"{actor.display_name}, seul gestionnaire de {review.partner.name}, vous "
+                "demande de décider pour son propre compte dans la revue des habilitations en "
+                "cours : il ne peut pas le faire lui-même.",
+                endpoint="reviews.show",
+                link_args={"review_id": review.id},
+                link_label="Pour décider",
+            )
+            n += 1
+        audit.record("review_caisse_asked", actor=actor, partner=review.partner_id)
+    return n
+
+
 def complete(actor, review, today=None):
     """Apply the decisions and freeze the review as a signed-off record."""
     today = today or date.today()

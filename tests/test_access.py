@@ -116,6 +116,8 @@ EXPECTED = {
     ("GET", "reviews.show"): SAME_PARTNER,
     ("POST", "reviews.decide"): SAME_PARTNER,
     ("POST", "reviews.complete"): outcome(gestionnaire=OK, autre_gestionnaire=HIDDEN),
+    ("POST", "reviews.keep_techniciens"): SAME_PARTNER,
+    ("POST", "reviews.ask_caisse"): outcome(gestionnaire=OK, autre_gestionnaire=HIDDEN),
     ("GET", "reviews.export_csv"): SAME_PARTNER,
     ("GET", "reviews.export_xlsx"): SAME_PARTNER,
     ("POST", "reviews.ask"): CAISSE_SCOPED,

@@ -360,3 +360,51 @@ def test_a_reminder_that_could_not_be_sent_is_tried_again(ctx, app):
     later = reminder.created_at + timedelta(hours=2)
     notices.send_due(at=later)
     assert Notice.get_by_id(reminder.id).status == "sent"
+
+
+def test_a_structure_with_one_gestionnaire_finishes_its_review_with_the_caisse(
+    client, login_as, app, outbox
+):
+    """Issue 10.6: the only gestionnaire could not decide on their own account, had no way
+    to ask, and the caisse's dashboard just said "En cours"."""
+    gest = account("gestionnaire.voisin")
+    login_as("gestionnaire.voisin")
+    review = Review.get_by_id(reviews_start(app, gest).id)
+    # "Conserver tous les techniciens restants", the attestations given once.
+    page = client.get(f"/reviews/{review.id}").get_data(as_text=True)
+    assert "Conserver tous les techniciens restants" in page
+    response = client.post(
+        f"/reviews/{review.id}/keep-techniciens",
+        data={"attest_employment": "y", "attest_equipment": "y", "attest_email": "y"},
+    )
+    assert response.status_code == 303
+    kept = ReviewDecision.get(ReviewDecision.account == account("technicien.voisin"))
+    assert kept.decision == "keep" and kept.attestations_confirmed
+    # Their own account waits for the caisse, and they can ask for it.
+    page = client.get(f"/reviews/{review.id}").get_data(as_text=True)
+    assert "décision de la caisse" in page
+    outbox()
+    assert client.post(f"/reviews/{review.id}/ask-caisse").status_code == 303
+    assert [m["To"] for m in outbox()] == ["caisse.demo@example.org"]
+    # The caisse sees that a decision is expected from it, and decides.
+    login_as("caisse.demo")
+    dashboard = client.get("/").get_data(as_text=True)
+    assert "Décision attendue de votre part" in dashboard
+    assert f"/reviews/{review.id}" in dashboard
+    client.post(f"/reviews/{review.id}/accounts/{gest.id}", data={"decision": "keep"})
+    assert "Décision attendue de votre part" not in client.get("/").get_data(as_text=True)
+    login_as("gestionnaire.voisin")
+    assert client.post(f"/reviews/{review.id}/complete").status_code == 303
+    assert Review.get_by_id(review.id).status == "completed"
+
+
+def test_keeping_the_remaining_techniciens_needs_the_attestations(ctx):
+    review = reviews.start(account("gestionnaire.voisin"))
+    with pytest.raises(RuleError, match="attestations"):
+        reviews.keep_remaining_techniciens(account("gestionnaire.voisin"), review, False)
+    assert not ReviewDecision.select().exists()
+
+
+def reviews_start(app, gest):
+    with app.test_request_context():
+        return reviews.start(gest)

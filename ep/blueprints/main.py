@@ -93,6 +93,7 @@ def _dashboard(agent):
             last_review[review.partner_id] = review
         else:
             open_review[review.partner_id] = review
+    awaiting = {pid for pid, review in open_review.items() if reviews.awaiting_caisse(review)}
     cut = {
         c.partner_id
         for c in Convention.select(Convention.partner).where(
@@ -114,6 +115,7 @@ def _dashboard(agent):
             "pending": pending.get(p.id, []),
             "open_demandes": open_demandes.get(p.id, 0),
             "cut_off": p.id in cut,
+            "awaits_caisse": p.id in awaiting,
         }
         for p in partners
     ]

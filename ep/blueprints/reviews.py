@@ -44,6 +44,8 @@ def _page(review, errors=None, status=200):
         decided=decided,
         total=total,
         errors=errors or {},
+        awaiting_caisse=reviews.awaiting_caisse(review),
+        remaining_techniciens=[a for a in reviews.undecided(review) if a.profile == "technicien"],
     ), status
 
 
@@ -88,6 +90,35 @@ def decide(review, account):
     if error:
         return _page(review, errors={account.id: error})
     return redirect(url_for("reviews.show", review_id=review.id) + f"#compte-{account.id}", 303)
+
+
+@bp.route("/<int:review_id>/keep-techniciens", methods=["POST"])
+@allow("gestionnaire", "caisse")
+def keep_techniciens(review):
+    """Keep every technicien still without a decision, the attestations given once."""
+    form = ReviewDecisionForm()
+    try:
+        n = reviews.keep_remaining_techniciens(
+            current_user, review, form.validate() and form.attested()
+        )
+    except RuleError as exc:
+        flash(exc.message, "error")
+    else:
+        flash(f"{n} technicien{'s' if n > 1 else ''} conservé{'s' if n > 1 else ''}.", "success")
+    return redirect(url_for("reviews.show", review_id=review.id), 303)
+
+
+@bp.route("/<int:review_id>/ask-caisse", methods=["POST"])
+@allow("gestionnaire")
+def ask_caisse(review):
+    """The only gestionnaire asks the caisse to decide on their own account."""
+    try:
+        reviews.ask_caisse(current_user, review)
+    except RuleError as exc:
+        flash(exc.message, "error")
+    else:
+        flash("La caisse est prévenue : elle décidera pour votre compte.", "success")
+    return redirect(url_for("reviews.show", review_id=review.id), 303)
 
 
 @bp.route("/<int:review_id>/complete", methods=["POST"])
