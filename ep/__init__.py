@@ -55,7 +55,10 @@ def _coerce(default, raw):
     if isinstance(default, bool):
         return raw.strip().lower() in ("1", "true", "yes", "oui", "on")
     if isinstance(default, int):
-        return int(raw)
+        try:
+            return int(raw)
+        except ValueError:
+            return float(raw)  # e.g. EP_SESSION_IDLE_MINUTES=0.5 for a test
     return raw
 
 
@@ -74,9 +77,11 @@ def load_config(app, overrides=None):
     app.config["EP_INSTANCE_PATH"] = str(instance)
     app.config["EP_BASE_URL_SET"] = bool(app.config["EP_BASE_URL"])
     set_base_url(app, app.config["EP_BASE_URL"] or DEFAULT_BASE_URL)
+    # The cookie outlives the idle limit, which the server enforces (web._idle_timeout): a
+    # form posted after the limit is recognised as its owner's, and given back after login.
     idle = timedelta(minutes=app.config["EP_SESSION_IDLE_MINUTES"])
     app.config.update(
-        PERMANENT_SESSION_LIFETIME=idle,
+        PERMANENT_SESSION_LIFETIME=max(idle, timedelta(hours=12)),
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=app.config["EP_SECURE_COOKIES"]

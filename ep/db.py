@@ -111,9 +111,9 @@ def _v2_siret_pending_conventions_per_caisse_cut_off(migrator, migrate):
         ),
         migrator.add_column("account", "fraud_locked_at", pw.DateTimeField(null=True)),
     )
-    from .models import Notice
+    from .models import Draft, Notice
 
-    database.create_tables([Notice])
+    database.create_tables([Notice, Draft])
     # A structure-wide cut-off becomes the cut-off of the convention of the caisse that made
     # it; one made before the cutting caisse was recorded stops every channel.
     database.execute_sql(

@@ -3,7 +3,7 @@
 import re
 
 from email_validator import EmailNotValidError, validate_email
-from flask import current_app
+from flask import current_app, g, has_request_context, request
 from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
@@ -42,6 +42,13 @@ class Form(FlaskForm):
 
     class Meta:
         locales = ["fr_FR", "fr"]
+
+    def __init__(self, *args, **kwargs):
+        # A form left when the session expired comes back filled (web._give_the_draft_back).
+        draft = g.get("draft") if has_request_context() else None
+        if draft is not None and request.method == "GET":
+            kwargs["formdata"] = draft
+        super().__init__(*args, **kwargs)
 
     def validate(self, extra_validators=None):
         valid = super().validate(extra_validators)

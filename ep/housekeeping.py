@@ -14,7 +14,7 @@ from datetime import date, datetime, timedelta
 
 from peewee import fn
 
-from . import accounts, attachments, audit, login, notices, reviews, settings
+from . import accounts, attachments, audit, drafts, login, notices, reviews, settings
 from .db import checkpoint, database, write
 from .models import Account, Attachment, Convention, Demande, Message, Partner
 
@@ -116,6 +116,7 @@ FAMILIES = [
     ("deleted", _deletions),
     ("login_failures", _login_failures),
     ("old_notices", _old_notices),
+    ("drafts", lambda today: drafts.purge(today)),
 ]
 
 

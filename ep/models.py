@@ -454,6 +454,18 @@ class Announcement(BaseModel):
         )
 
 
+class Draft(BaseModel):
+    """What a person had typed when their session expired: given back to the same person
+    right after they log in again, then deleted (kept a day at most: it may hold an assuré's
+    identity)."""
+
+    account = peewee.ForeignKeyField(Account, backref="+", on_delete="CASCADE")
+    path = peewee.CharField(max_length=200)  # the page of the form
+    data = peewee.TextField(default="{}")  # JSON {field: [values]}, no password, no token
+    files_dropped = peewee.IntegerField(default=0)
+    created_at = peewee.DateTimeField(default=now, index=True)
+
+
 NOTICE_STATUSES = {"pending": "En attente", "sent": "Envoyé", "failed": "Échec"}
 
 
@@ -508,6 +520,7 @@ ALL_MODELS = [
     Announcement,
     LoginFailure,
     Notice,
+    Draft,
 ]
 
 

@@ -3,9 +3,10 @@
 import re
 import time
 
-from flask import abort, flash, render_template, request, session
-from flask_login import current_user, logout_user
+from flask import abort, flash, g, render_template, request, session
+from flask_login import current_user
 from jinja2_fragments.flask import render_block
+from werkzeug.datastructures import MultiDict
 
 from .extensions import login_manager
 from .models import Account
@@ -163,6 +164,7 @@ def init_app(app):
         except PeeweeException:  # an error page must render even when the database does not
             announcements = []
         return {
+            "idle_label": minutes_fr(app.config["EP_SESSION_IDLE_MINUTES"]),
             "nav_items": items,
             "action_labels": ACTIONS,
             "today": date.today(),
@@ -180,19 +182,39 @@ def init_app(app):
     @app.before_request
     def _idle_timeout():
         if not current_user.is_authenticated:
-            return
+            return None
         session.permanent = True
         idle = app.config["EP_SESSION_IDLE_MINUTES"] * 60
         seen = session.get("seen", 0)
         now = int(time.time())
         if seen and now - seen > idle:
-            logout_user()
-            session.clear()
-            flash(
-                "Votre session a expiré après une période d'inactivité. Reconnectez-vous.", "info"
-            )
-            return
+            return session_expired(current_user._get_current_object())
         session["seen"] = now
+        return None
+
+    @app.before_request
+    def _give_the_draft_back():
+        """Right after a new login, the form left when the session expired is filled again."""
+        draft_id = session.get("draft")
+        if not draft_id or request.method != "GET" or not current_user.is_authenticated:
+            return
+        from . import drafts
+
+        found = drafts.take(draft_id, current_user.id, request.path)
+        if found is None:
+            return
+        session.pop("draft", None)
+        draft, data = found
+        g.draft = MultiDict([(k, v) for k, values in data.items() for v in values])
+        message = "Votre formulaire est rétabli tel que vous l'aviez laissé : relisez-le avant "
+        message += "de l'envoyer."
+        if draft.files_dropped:
+            n = draft.files_dropped
+            message += (
+                f" Les pièces jointes ne sont pas conservées : joignez de nouveau "
+                f"{'le fichier' if n == 1 else f'les {n} fichiers'}."
+            )
+        flash(message, "warning")
 
     @app.after_request
     def _headers(response):
@@ -208,6 +230,78 @@ def init_app(app):
         if app.config["SESSION_COOKIE_SECURE"]:
             response.headers["Strict-Transport-Security"] = "max-age=31536000"
         return response
+
+
+def minutes_fr(minutes):
+    n = round(minutes)
+    return f"{n} minute{'s' if n > 1 else ''}" if n >= 1 else f"{round(minutes * 60)} secondes"
+
+
+def _form_page():
+    """The page a posted form came from (same site only), else the address it was sent to."""
+    from urllib.parse import urlsplit
+
+    referrer = urlsplit(request.referrer or "")
+    if referrer.path.startswith("/") and referrer.netloc == request.host:
+        return referrer.path
+    return request.path
+
+
+def _to_login_page(page):
+    """To the login page, then back to `page`: a redirect, or HX-Redirect for an htmx
+    fragment request (htmx would not show a login page inside a row)."""
+    from flask import make_response, redirect, url_for
+
+    target = url_for("auth.login", next=page)
+    if is_partial():
+        response = make_response("", 401)
+        response.headers["HX-Redirect"] = target
+        return response
+    return redirect(target, 303)
+
+
+def session_expired(account):
+    """The session ran out: end it, keep what the person was sending, say so, and lead to
+    the login page; after it, the same page comes back with the typed text (RGAA 13.1)."""
+    from flask import current_app
+    from flask_login import logout_user
+
+    from . import drafts
+
+    idle = minutes_fr(current_app.config["EP_SESSION_IDLE_MINUTES"])
+    page = _form_page() if request.method == "POST" else request.path
+    draft_id = files = None
+    if request.method == "POST" and request.form:
+        files = sum(1 for f in request.files.getlist("pieces_jointes") if f and f.filename)
+        draft_id = drafts.save(account.id, page, request.form, files)
+    logout_user()
+    session.clear()
+    message = f"Votre session a expiré après {idle} sans action. Reconnectez-vous"
+    if draft_id:
+        session["draft"] = draft_id
+        message += " : vous retrouverez le formulaire tel que vous l'aviez laissé"
+        message += " (les pièces jointes seront à joindre de nouveau)." if files else "."
+    else:
+        message += "."
+    flash(message, "info")
+    if request.method == "POST" or is_partial():
+        return _to_login_page(page)
+    return None  # a page: the view's access rule sends to the login page
+
+
+def lost_session():
+    """A form posted with no session at all (the browser dropped the cookie): the form token
+    cannot be checked, so nothing is done, but the person is told and led to log in."""
+    from flask import current_app
+
+    idle = minutes_fr(current_app.config["EP_SESSION_IDLE_MINUTES"])
+    flash(
+        f"Votre session a expiré (après {idle} sans action, ou à la fermeture du navigateur) "
+        "et votre dernière action n'a pas été enregistrée. Reconnectez-vous, puis "
+        "recommencez-la.",
+        "warning",
+    )
+    return _to_login_page(_form_page())
 
 
 def refuse(form, exc):

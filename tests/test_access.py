@@ -53,6 +53,7 @@ EXPECTED = {
     ("GET", "auth.login"): PUBLIC,
     ("POST", "auth.login"): PUBLIC,
     ("POST", "auth.logout"): EVERYONE,
+    ("POST", "auth.keep_alive"): EVERYONE,
     ("GET", "auth.set_password"): PUBLIC,
     ("POST", "auth.set_password"): PUBLIC,
     ("GET", "main.index"): EVERYONE,
@@ -243,17 +244,28 @@ def test_route_profile_matrix(world, user):
 
 
 def test_every_post_needs_a_csrf_token(tmp_path):
+    """Logged in, a POST without its token is refused; with no session at all (a lost
+    cookie), the person is told that the session expired and led to the login page."""
+    from ep import demo
+
     app = make_app(tmp_path, WTF_CSRF_ENABLED=True)
-    client = app.test_client()
+    with app.app_context():
+        demo.load("matrix password 2026")
+        user_id = account("gestionnaire.demo").get_id()
+    anonymous, logged_in = app.test_client(), app.test_client()
+    with logged_in.session_transaction() as session:
+        session["_user_id"] = user_id
     for method, rule in routes(app):
         if method != "POST":
             continue
         url = rule.build({k: 1 for k in rule.arguments}, append_unknown=False)[1]
         if "token" in rule.arguments:
             url = rule.build({"token": "x"}, append_unknown=False)[1]
-        response = client.post(url, data={})
+        response = logged_in.post(url, data={})
         assert response.status_code == 400, url
         assert "Formulaire expiré" in response.get_data(as_text=True)
+        response = anonymous.post(url, data={})
+        assert response.status_code == 303 and "/login" in response.headers["Location"], url
 
 
 def test_deleted_accounts_are_out_of_everyone_s_scope(app, client, login_as):

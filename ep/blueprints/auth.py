@@ -51,12 +51,40 @@ def login():
         except RuleError as exc:
             form.password.errors.append(exc.message)
         else:
+            draft = session.get("draft")
             session.clear()
             login_user(account)
             session.permanent = True
             session["seen"] = int(time.time())
+            _keep_draft_for(account, draft)
             return redirect(_safe_next(request.args.get("next")) or url_for("main.index"), 303)
     return render("auth/login.html", form=form)
+
+
+def _keep_draft_for(account, draft_id):
+    """The form left when the session expired is given back to the same person only."""
+    from .. import drafts
+    from ..models import Draft
+
+    if not draft_id:
+        return
+    if Draft.select().where((Draft.id == draft_id) & (Draft.account == account)).exists():
+        session["draft"] = draft_id
+    else:
+        drafts.drop(draft_id)
+
+
+@bp.route("/session/prolonger", methods=["POST"])
+@allow("caisse", "gestionnaire", "technicien", setup=True)
+def keep_alive():
+    """ "Rester connecté": the idle time starts again (every request does; this one does only
+    that). htmx gets an empty answer; without JavaScript, back to the page."""
+    if request.headers.get("HX-Request"):
+        return "", 204
+    back = urlsplit(request.referrer or "")
+    page = back.path if back.netloc == request.host and back.path.startswith("/") else None
+    flash("Votre session est prolongée.", "success")
+    return redirect(page or url_for("main.index"), 303)
 
 
 @bp.route("/logout", methods=["POST"])

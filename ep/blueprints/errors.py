@@ -27,7 +27,14 @@ def _page(code):
 
 @bp.app_errorhandler(CSRFError)
 def csrf_error(exc):
-    """An expired or missing form token: ask to reload rather than show a raw 400."""
+    """An expired or missing form token: with no session at all, the session expired (lead to
+    the login page, saying so); otherwise ask to reload rather than show a raw 400."""
+    from flask_login import current_user
+
+    from ..web import lost_session
+
+    if not current_user.is_authenticated:
+        return lost_session()
     return render_template(
         "errors/error.html",
         code=400,

@@ -1,0 +1,116 @@
+"""The session's time limit in a real browser (issue 10.2): a warning with "Rester
+connecté" before the end, and a form sent after the end comes back after the new login.
+A server of its own, whose sessions last 12 seconds."""
+
+import os
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from .conftest import CHROMIUM, EP, PASSWORD, act, axe, free_port, screenshot, settle
+
+IDLE_MINUTES = 0.2  # 12 seconds: the warning shows at 6 s (half the time when under 4 min)
+
+
+@pytest.fixture(scope="module")
+def short_server(tmp_path_factory):
+    if not Path(CHROMIUM).exists():
+        pytest.skip("no browser")
+    instance = tmp_path_factory.mktemp("session") / "instance"
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = {
+        **os.environ,
+        "EP_INSTANCE_PATH": str(instance),
+        "EP_DEMO_PASSWORD": PASSWORD,
+        "EP_BASE_URL": base,
+        "EP_SESSION_IDLE_MINUTES": str(IDLE_MINUTES),
+    }
+    env.pop("EP_DATABASE_URL", None)
+    subprocess.run([EP, "init", "--demo"], env=env, check=True, capture_output=True, timeout=120)
+    process = subprocess.Popen(
+        [EP, "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            urllib.request.urlopen(base + "/healthz", timeout=1).close()
+            break
+        except OSError:
+            if time.monotonic() > deadline:
+                process.kill()
+                raise
+            time.sleep(0.1)
+    yield base
+    process.terminate()
+    process.wait(timeout=10)
+
+
+def sign_in(page, base, username="technicien.demo"):
+    page.goto(base + "/login")
+    page.fill("#username", username)
+    page.fill("#password", PASSWORD)
+    act(page, "button:has-text('Se connecter')")
+    if "/cgu" in page.url:
+        page.check("#accept")
+        act(page, "button:has-text('Accepter et continuer')")
+
+
+def test_a_warning_comes_before_the_end_and_one_click_extends_the_session(
+    short_server, new_context
+):
+    context = new_context()
+    page = context.new_page()
+    sign_in(page, short_server)
+    page.goto(short_server + "/aide")
+    warning = page.locator("#session-warning")
+    assert warning.is_hidden()
+    page.wait_for_timeout(7000)  # past the warning time (6 s), before the end (12 s)
+    assert warning.is_visible()
+    assert page.evaluate("document.activeElement.textContent") == "Rester connecté"
+    screenshot(page, "session-avertissement")
+    assert axe(page, "avertissement de fin de session") == []
+    act(page, "#session-warning button:has-text('Rester connecté')")
+    assert warning.is_hidden()
+    page.wait_for_timeout(6500)  # the original end has passed: the session was extended
+    page.goto(short_server + "/preferences")
+    assert "/login" not in page.url
+
+
+def test_the_expiry_is_told_and_the_warning_says_what_happens(short_server, new_context):
+    context = new_context()
+    page = context.new_page()
+    sign_in(page, short_server)
+    page.wait_for_timeout(13000)
+    text = page.locator("#session-warning-text").inner_text()
+    assert "Votre session a expiré" in text
+    assert page.locator("#session-warning button").is_hidden()
+
+
+@pytest.mark.parametrize("js", [True, False], ids=["js", "sans-js"])
+def test_a_request_typed_past_the_limit_comes_back_after_the_login(short_server, new_context, js):
+    context = new_context(java_script_enabled=js)
+    page = context.new_page()
+    sign_in(page, short_server)
+    page.goto(short_server + "/demandes/new")
+    page.fill("#nom", "Patience-Exemple")
+    page.fill("#prenom", "Aurore")
+    page.fill("#commentaire", "Un long texte tapé pendant un appel avec l'assuré.")
+    page.wait_for_timeout(13000)  # the session ends while the person types
+    page.locator("button:has-text('Envoyer la demande')").click()
+    settle(page)
+    assert "/login" in page.url
+    assert "session a expiré" in page.locator("#messages").inner_text()
+    page.fill("#username", "technicien.demo")
+    page.fill("#password", PASSWORD)
+    act(page, "button:has-text('Se connecter')")
+    assert page.url.endswith("/demandes/new")
+    assert page.input_value("#nom") == "Patience-Exemple"
+    assert page.input_value("#commentaire").startswith("Un long texte")
+    assert "rétabli" in page.locator("#messages").inner_text()
