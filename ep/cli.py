@@ -8,7 +8,11 @@ from pathlib import Path
 
 import click
 
+from . import cli_fr
 from .rules import RuleError
+from .text import plural
+
+cli_fr.install()
 
 
 def _app():
@@ -293,7 +297,7 @@ def maintenance_cmd(start, end, message, clear):
         with db.database.connection_context():
             if clear:
                 n = Announcement.delete().where(Announcement.ends_at > now()).execute()
-                click.echo(f"{n} annonce(s) retirée(s).")
+                click.echo(f"{plural(n, 'annonce retirée')}.")
                 return
             if not start or not end or end <= start:
                 raise click.ClickException("indiquez --start et --end, la fin après le début.")

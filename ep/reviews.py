@@ -7,6 +7,7 @@ from . import accounts, audit
 from .db import write
 from .models import Account, Convention, Demande, Review, ReviewDecision, now
 from .rules import RuleError
+from .text import plural
 
 IDLE_DAYS_SUGGESTION = 30
 REMIND_DAYS_BEFORE = 7
@@ -266,7 +267,7 @@ def complete(actor, review, today=None):
     decided, total = progress(review)
     if decided < total:
         raise RuleError(
-            f"Il reste {total - decided} compte(s) sans décision : la revue ne "
+            f"Il reste {plural(total - decided, 'compte')} sans décision : la revue ne "
             "peut pas encore être terminée."
         )
     listed = {a.id for a in accounts_under_review(review)}
@@ -303,8 +304,9 @@ def complete(actor, review, today=None):
             "review_completed",
             actor=actor,
             partner=review.partner_id,
-            detail=f"{len(listed)} comptes, {len(decisions) - scheduled} inactivés, "
-            f"{scheduled} inactivation(s) programmée(s)",
+            detail=f"{plural(len(listed), 'compte')}, "
+            f"{plural(len(decisions) - scheduled, 'inactivé')}, "
+            f"{plural(scheduled, 'inactivation programmée')}",
         )
     return review
 

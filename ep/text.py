@@ -18,3 +18,23 @@ def fold(value):
 def printable(value):
     """The text without the characters an export file cannot hold."""
     return _NOT_IN_FILES.sub("", value)
+
+
+def plural(n, singular, plural_form=None):
+    """'1 compte', '2 comptes', '0 compte' (French: 0 and 1 take the singular)."""
+    word = singular if abs(n) < 2 else (plural_form or _plural_of(singular))
+    return f"{n} {word}"
+
+
+def _plural_of(words):
+    """'inactivation programmée' -> 'inactivations programmées': each word takes an s
+    (or x after -eau/-au), except those already ending in s, x or z."""
+
+    def one(word):
+        if word[-1:] in ("s", "x", "z"):
+            return word
+        if word.endswith(("eau", "au")):
+            return word + "x"
+        return word + "s"
+
+    return " ".join(one(w) for w in words.split(" "))

@@ -284,3 +284,51 @@ def test_serve_raises_its_open_file_limit_to_fit_the_connection_limit(env, tmp_p
         limits = Path(f"/proc/{pid}/limits").read_text()
     soft = int(next(line for line in limits.splitlines() if "open files" in line).split()[3])
     assert soft >= 2 * 500 + 100
+
+
+@pytest.mark.parametrize(
+    "args, french",
+    [
+        (["--help"], "Utilisation : ep"),
+        (["housekeeping", "--today", "2026-13-45"], "Valeur invalide pour '--today'"),
+        (["create-user", "--role", "caisse"], "Option manquante"),
+        (["serve", "--port", "0"], "n'est pas dans l'intervalle"),
+        (["nimporte"], "Commande inconnue"),
+        (["export-users", "--format", "pdf"], "n'est pas 'csv', 'xlsx'"),
+    ],
+)
+def test_command_line_messages_are_in_french(env, args, french):
+    """Issue 10.8: click's own messages came out in English."""
+    result = subprocess.run([EP, *args], env=env, capture_output=True, text=True, timeout=60)
+    output = result.stdout + result.stderr
+    assert french in output, output
+    for english in ("Usage:", "Error:", "Missing option", "Invalid value", "No such"):
+        assert english not in output
+
+
+def test_no_lazy_plurals_in_the_product():
+    """Issue 10.8: "1 compte(s)", "1 membres". Words agree with their number."""
+    import ast
+    import re
+    from pathlib import Path
+
+    from ep.text import plural
+
+    root = Path(__file__).parent.parent / "ep"
+    lazy = re.compile(r"\w\(s\)")
+    texts = []  # what a user may read: templates, and the strings of the code
+    for path in [*root.rglob("*.html"), *root.rglob("*.txt")]:
+        texts += [(path.name, line) for line in path.read_text().splitlines()]
+    for path in root.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str):
+                texts.append((path.name, node.value))
+    found = [
+        (name, text)
+        for name, text in texts
+        if lazy.search(text) and "compte(s) gestionnaire(s)" not in text  # a motif's label
+    ]
+    assert found == []
+    assert plural(1, "compte") == "1 compte" and plural(0, "membre") == "0 membre"
+    assert plural(2, "inactivation programmée") == "2 inactivations programmées"
+    assert plural(3, "jour ouvré") == "3 jours ouvrés"

@@ -8,6 +8,7 @@ from flask_login import current_user
 from .. import audit, exports
 from ..access import allow
 from ..models import Partner
+from ..text import plural
 from ..web import csv_download, render, xlsx_download
 
 bp = Blueprint("exports", __name__)
@@ -27,7 +28,7 @@ def _scope():
         "users_exported",
         current_user._get_current_object(),
         partner=current_user.partner_id,
-        detail=f"{len(partner_ids)} structure(s)",
+        detail=plural(len(partner_ids), "structure"),
     )
     return partner_ids, states
 
