@@ -160,15 +160,22 @@ def logout(page):
     act(page, "button:has-text('Se déconnecter')")
 
 
-def mail_to(server, address):
-    """The newest e-mail sent to this address, from the instance outbox."""
+def mail_to(server, address, containing="", timeout=15):
+    """The newest e-mail sent to this address (holding `containing`), from the instance
+    outbox. The server's sender thread delivers just after the request that queued it: wait
+    a little for it."""
     folder = Path(server["instance"]) / "outbox"
-    for path in sorted(folder.glob("*.eml"), reverse=True):
-        with open(path, "rb") as f:
-            message = email.message_from_binary_file(f, policy=policy.default)
-        if message["To"] == address:
-            return message.get_body(("plain",)).get_content()
-    raise AssertionError(f"no e-mail to {address}")
+    deadline = time.monotonic() + timeout
+    while True:
+        for path in sorted(folder.glob("*.eml"), reverse=True):
+            with open(path, "rb") as f:
+                message = email.message_from_binary_file(f, policy=policy.default)
+            body = message.get_body(("plain",)).get_content()
+            if message["To"] == address and containing in body:
+                return body
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no e-mail to {address}")
+        time.sleep(0.1)
 
 
 def link_in(body):
