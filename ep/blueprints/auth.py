@@ -27,8 +27,10 @@ bp = Blueprint("auth", __name__)
 
 
 def _safe_next(target):
-    """Only same-site relative paths, so the login page cannot redirect elsewhere."""
-    if not target:
+    """Only same-site relative paths, so the login page cannot redirect elsewhere. No control
+    character either: a CR or LF cannot go into the Location header, and urlsplit would drop
+    a tab or newline that a browser also drops, hiding a `//other.site` from the check."""
+    if not target or any(ord(c) < 32 or ord(c) == 127 for c in target):
         return None
     parts = urlsplit(target)
     if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
