@@ -2,12 +2,12 @@
 
 import re
 
+import wtforms
 from email_validator import EmailNotValidError, validate_email
 from flask import current_app
 from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
-    DateField,
     IntegerField,
     MultipleFileField,
     PasswordField,
@@ -40,6 +40,21 @@ class Form(FlaskForm):
 
 def required():
     return InputRequired(message=REQUIRED)
+
+
+FIRST_YEAR, LAST_YEAR = 1900, 2100
+
+
+class DateField(wtforms.DateField):
+    """A date between 1900 and 2100, the only ones that make sense here (a birth date, a
+    convention, a deadline); beyond, date arithmetic near year 9999 overflows. A date out of
+    range is no date: the field keeps no value and shows its error."""
+
+    def process_formdata(self, valuelist):
+        super().process_formdata(valuelist)
+        if self.data is not None and not FIRST_YEAR <= self.data.year <= LAST_YEAR:
+            self.data = None
+            raise ValueError(f"Saisissez une date entre {FIRST_YEAR} et {LAST_YEAR}.")
 
 
 class EmptyForm(Form):

@@ -390,6 +390,23 @@ def test_history_filters_search_and_pagination(client, login_as, app):
     assert "0 demande" in page
 
 
+@pytest.mark.parametrize(
+    "user, path",
+    [
+        ("technicien.demo", "/demandes/"),
+        ("gestionnaire.demo", "/demandes/"),
+        ("caisse.demo", "/demandes/queue"),
+    ],
+)
+@pytest.mark.parametrize("args", ["date_to=9999-12-31", "date_from=0001-01-01&date_to=9999-12-30"])
+def test_far_dates_in_the_filters_are_refused_by_the_field(client, login_as, user, path, args):
+    login_as(user)
+    response = client.get(f"{path}?{args}")
+    page = response.get_data(as_text=True)
+    assert response.status_code == 200 and 'id="date_to-error"' in page
+    assert "Saisissez une date entre 1900 et 2100" in page and "Lucie Fictive" in page
+
+
 def test_other_partner_never_sees_our_requests(client, login_as):
     login_as("technicien.voisin")
     page = client.get("/demandes/").get_data(as_text=True)
