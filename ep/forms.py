@@ -277,10 +277,22 @@ class CguForm(Form):
     )
 
 
-class AccountFilterForm(Form):
+class FilterForm(Form):
+    """Filters of a list (GET): a value that fails its check filters nothing, so that a list
+    never runs a query on it (a 60 000-character search is too much even for SQLite)."""
+
     class Meta:
         csrf = False
 
+    def validate(self, extra_validators=None):
+        valid = super().validate(extra_validators)
+        for field in self:
+            if field.errors:
+                field.data = None
+        return valid
+
+
+class AccountFilterForm(FilterForm):
     q = StringField("Rechercher (nom, identifiant, e-mail)", [Optional(), Length(max=100)])
     state = SelectField(
         "État",
@@ -371,10 +383,7 @@ class MessageForm(Form):
     )
 
 
-class DemandeFilterForm(Form):
-    class Meta:
-        csrf = False
-
+class DemandeFilterForm(FilterForm):
     q = StringField("Nom de l'assuré", [Optional(), Length(max=100)])
     status = SelectField("Statut", validate_choice=False)
     offer = SelectField("Offre", validate_choice=False)

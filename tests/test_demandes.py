@@ -407,6 +407,19 @@ def test_far_dates_in_the_filters_are_refused_by_the_field(client, login_as, use
     assert "Saisissez une date entre 1900 et 2100" in page and "Lucie Fictive" in page
 
 
+@pytest.mark.parametrize(
+    "user, path", [("technicien.demo", "/demandes/"), ("caisse.demo", "/demandes/queue")]
+)
+def test_a_search_too_long_is_refused_by_the_field_not_sent_to_the_database(
+    client, login_as, user, path
+):
+    login_as(user)
+    response = client.get(f"{path}?q={'x' * 60_000}")
+    page = response.get_data(as_text=True)
+    assert response.status_code == 200 and 'id="q-error"' in page
+    assert "Lucie Fictive" in page  # the search is left out, the other filters apply
+
+
 def test_other_partner_never_sees_our_requests(client, login_as):
     login_as("technicien.voisin")
     page = client.get("/demandes/").get_data(as_text=True)
