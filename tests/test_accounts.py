@@ -327,6 +327,14 @@ def test_search_ignores_case_and_accents(client, login_as, app):
     assert " hx_" not in page and 'hx-trigger="input changed delay:300ms, search"' in page
 
 
+def test_a_search_counts_ten_distinct_words_at_most(client, login_as):
+    login_as("gestionnaire.demo")
+    # One character that folds (NFKD) into four words: 400 words, too many for one query.
+    assert client.get("/accounts/?q=" + "\ufdfa" * 100).status_code == 200
+    page = client.get("/accounts/?q=" + "theo " * 18 + "exemple").get_data(as_text=True)
+    assert "Théo Exemple" in page  # a repeated word counts once
+
+
 def test_cgu_must_be_accepted_and_is_asked_again_for_a_new_version(client, login_as, app):
     user = login_as("technicien.demo")
     Account.update(cgu_version="ancienne").where(Account.id == user.id).execute()

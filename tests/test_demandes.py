@@ -420,6 +420,17 @@ def test_a_search_too_long_is_refused_by_the_field_not_sent_to_the_database(
     assert "Lucie Fictive" in page  # the search is left out, the other filters apply
 
 
+@pytest.mark.parametrize(
+    "user, path", [("technicien.demo", "/demandes/"), ("caisse.demo", "/demandes/queue")]
+)
+def test_a_search_counts_ten_distinct_words_at_most(client, login_as, user, path):
+    login_as(user)
+    # One character that folds (NFKD) into four words: 400 words, too many for one query.
+    assert client.get(f"{path}?q=" + "\ufdfa" * 100).status_code == 200
+    page = client.get(f"{path}?q=" + "fictive " * 12).get_data(as_text=True)
+    assert "Lucie Fictive" in page
+
+
 def test_other_partner_never_sees_our_requests(client, login_as):
     login_as("technicien.voisin")
     page = client.get("/demandes/").get_data(as_text=True)
