@@ -111,7 +111,9 @@ class IdentityForm(Form):
     prenom = StringField("Prénom", [required(), Length(max=100)], filters=[strip_filter])
     fonction = StringField("Fonction", [required(), Length(max=120)], filters=[strip_filter])
     telephone = StringField(
-        "Téléphone professionnel", [required(), phone_number], filters=[strip_filter]
+        "Téléphone professionnel",
+        [required(), Length(max=30), phone_number],
+        filters=[strip_filter],
     )
     email = StringField(
         "E-mail professionnel",
@@ -183,7 +185,9 @@ class ReferentForm(Form):
     role = SelectField("Rôle", choices=options(Referent.ROLES.items()), validators=[required()])
     name = StringField("Nom et prénom", [required(), Length(max=120)], filters=[strip_filter])
     function = StringField("Fonction", [Optional(), Length(max=120)], filters=[strip_filter])
-    phone = StringField("Téléphone", [Optional(), phone_number], filters=[strip_filter])
+    phone = StringField(
+        "Téléphone", [Optional(), Length(max=30), phone_number], filters=[strip_filter]
+    )
     email = StringField("E-mail", [Optional(), Length(max=254)], filters=[strip_filter])
 
     def validate_email(self, field):

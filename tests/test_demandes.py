@@ -100,6 +100,14 @@ def test_refresh_without_javascript_keeps_the_typed_values(client, login_as):
     assert Demande.select().count() == 6  # the demo ones only
 
 
+def test_the_assure_search_key_fits_its_column_and_still_finds_duplicates(ctx):
+    tech = account("technicien.demo")
+    d = demandes.submit(tech, rule_data(nom="\ufdfa" * 100), [])
+    assert 0 < len(d.assure_search) <= Demande.assure_search.max_length
+    with pytest.raises(demandes.NeedsConfirmation):
+        demandes.submit(tech, rule_data(nom="\ufdfa" * 100), [])
+
+
 def test_partnership_request_needs_no_assure(ctx):
     tech = account("technicien.demo")
     d = demandes.submit(
