@@ -26,6 +26,7 @@ USERS = {
 }
 
 OK, LOGIN, FORBIDDEN, HIDDEN = "ok", "login", "403", "404"
+PASSWORD = "matrix password 2026"
 
 
 def outcome(**given):
@@ -143,13 +144,17 @@ def world(_world):
 
 @pytest.fixture(scope="module")
 def _world(tmp_path_factory):
-    """One app and a pristine copy of its database, restored before each state-changing call."""
+    return build_world(tmp_path_factory.mktemp("matrix"))
+
+
+def build_world(tmp):
+    """One app and a pristine copy of its database, restored before each state-changing call;
+    `values` fills the URL arguments, `ids` the session of each user (tests/test_fuzz.py too)."""
     from ep import demo
 
-    tmp = tmp_path_factory.mktemp("matrix")
     app = make_app(tmp)
     with app.test_request_context():
-        demo.load("matrix password 2026")
+        demo.load(PASSWORD)
         voisin = Partner.get(Partner.name == "CCAS Voisin")
         convention = Convention.get(Convention.partner == voisin)
         values = {
