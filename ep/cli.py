@@ -15,6 +15,19 @@ from .text import plural
 cli_fr.install()
 
 
+class DateTime(click.DateTime):
+    """click.DateTime within the years the web forms accept, so that no date rule overflows
+    on a typo (`--today 0001-01-01`)."""
+
+    def convert(self, value, param, ctx):
+        from .forms import FIRST_YEAR, LAST_YEAR
+
+        converted = super().convert(value, param, ctx)
+        if not FIRST_YEAR <= converted.year <= LAST_YEAR:
+            self.fail(f"{value} : une date entre {FIRST_YEAR} et {LAST_YEAR}.", param, ctx)
+        return converted
+
+
 def _app():
     from . import create_app
 
@@ -196,7 +209,7 @@ def create_user_cmd(role, caisse_name, username, email):
 @cli.command("housekeeping", help="Applique les règles datées (inactivations, suppressions…).")
 @click.option(
     "--today",
-    type=click.DateTime(formats=["%Y-%m-%d"]),
+    type=DateTime(formats=["%Y-%m-%d"]),
     default=None,
     help="Agit comme à cette date (AAAA-MM-JJ).",
 )
@@ -276,13 +289,13 @@ def export_users_cmd(fmt, caisse_name, output):
 @click.option(
     "--start",
     "start",
-    type=click.DateTime(formats=["%Y-%m-%d %H:%M"]),
+    type=DateTime(formats=["%Y-%m-%d %H:%M"]),
     help="Début, « AAAA-MM-JJ HH:MM ».",
 )
 @click.option(
     "--end",
     "end",
-    type=click.DateTime(formats=["%Y-%m-%d %H:%M"]),
+    type=DateTime(formats=["%Y-%m-%d %H:%M"]),
     help="Fin, « AAAA-MM-JJ HH:MM ».",
 )
 @click.option("--message", default="", help="Texte affiché (par défaut : dates et durée).")

@@ -151,6 +151,8 @@ def submit(author, data, files, today=None):
         raise RuleError(errors[0][1], field=errors[0][0], errors=errors)
     identity = {}
     if offer.concerns_assure:
+        # What a name folds into may be longer than the name ('ﷺ' gives 18 characters).
+        search = fold(f"{data['nom'].strip()} {data['prenom'].strip()}")
         identity = {
             "assure_civilite": data["civilite"],
             "assure_nom": data["nom"].strip(),
@@ -158,7 +160,7 @@ def submit(author, data, files, today=None):
             "assure_date_naissance": data["date_naissance"],
             "assure_departement": data["departement"],
             "assure_informed": True,
-            "assure_search": fold(f"{data['nom'].strip()} {data['prenom'].strip()}"),
+            "assure_search": search[: Demande.assure_search.max_length],
         }
     check_free_text(comment, "commentaire", data.get("confirm_health"))
     if identity and not data.get("confirm_duplicate"):

@@ -2,12 +2,12 @@
 
 import re
 
+import wtforms
 from email_validator import EmailNotValidError, validate_email
 from flask import current_app, g, has_request_context, request
 from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
-    DateField,
     HiddenField,
     IntegerField,
     MultipleFileField,
@@ -73,6 +73,21 @@ def required():
     return InputRequired(message=REQUIRED)
 
 
+FIRST_YEAR, LAST_YEAR = 1900, 2100
+
+
+class DateField(wtforms.DateField):
+    """A date between 1900 and 2100, the only ones that make sense here (a birth date, a
+    convention, a deadline); beyond, date arithmetic near year 9999 overflows. A date out of
+    range is no date: the field keeps no value and shows its error."""
+
+    def process_formdata(self, valuelist):
+        super().process_formdata(valuelist)
+        if self.data is not None and not FIRST_YEAR <= self.data.year <= LAST_YEAR:
+            self.data = None
+            raise ValueError(f"Saisissez une date entre {FIRST_YEAR} et {LAST_YEAR}.")
+
+
 class EmptyForm(Form):
     """A form that carries only the CSRF token (button-only POSTs)."""
 
@@ -127,7 +142,9 @@ class IdentityForm(Form):
     prenom = StringField("Prénom", [required(), Length(max=100)], filters=[strip_filter])
     fonction = StringField("Fonction", [required(), Length(max=120)], filters=[strip_filter])
     telephone = StringField(
-        "Téléphone professionnel", [required(), phone_number], filters=[strip_filter]
+        "Téléphone professionnel",
+        [required(), Length(max=30), phone_number],
+        filters=[strip_filter],
     )
     email = StringField(
         "E-mail professionnel",
@@ -216,7 +233,9 @@ class ReferentForm(Form):
     role = SelectField("Rôle", choices=options(Referent.ROLES.items()), validators=[required()])
     name = StringField("Nom et prénom", [required(), Length(max=120)], filters=[strip_filter])
     function = StringField("Fonction", [Optional(), Length(max=120)], filters=[strip_filter])
-    phone = StringField("Téléphone", [Optional(), phone_number], filters=[strip_filter])
+    phone = StringField(
+        "Téléphone", [Optional(), Length(max=30), phone_number], filters=[strip_filter]
+    )
     email = StringField("E-mail", [Optional(), Length(max=254)], filters=[strip_filter])
 
     def validate_email(self, field):
@@ -310,10 +329,22 @@ class CguForm(Form):
     )
 
 
-class AccountFilterForm(Form):
+class FilterForm(Form):
+    """Filters of a list (GET): a value that fails its check filters nothing, so that a list
+    never runs a query on it (a 60 000-character search is too much even for SQLite)."""
+
     class Meta:
         csrf = False
 
+    def validate(self, extra_validators=None):
+        valid = super().validate(extra_validators)
+        for field in self:
+            if field.errors:
+                field.data = None
+        return valid
+
+
+class AccountFilterForm(FilterForm):
     q = StringField("Rechercher (nom, identifiant, e-mail)", [Optional(), Length(max=100)])
     state = SelectField(
         "État",
@@ -404,10 +435,7 @@ class MessageForm(Form):
     )
 
 
-class DemandeFilterForm(Form):
-    class Meta:
-        csrf = False
-
+class DemandeFilterForm(FilterForm):
     q = StringField("Nom de l'assuré", [Optional(), Length(max=100)])
     status = SelectField("Statut", validate_choice=False)
     offer = SelectField("Offre", validate_choice=False)

@@ -214,7 +214,9 @@ class Account(UserMixin, BaseModel):
     def save(self, *args, **kwargs):
         from .text import fold
 
-        self.search_key = fold(" ".join([self.prenom, self.nom, self.username, self.email]))
+        # A name may fold into far more characters ('ﷺ' into 18): the key keeps what fits.
+        key = fold(" ".join([self.prenom, self.nom, self.username, self.email]))
+        self.search_key = key[: Account.search_key.max_length]
         return super().save(*args, **kwargs)
 
     @property

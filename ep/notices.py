@@ -197,11 +197,16 @@ def after_response(work):
     return thread
 
 
+def wait_after_response(timeout=30):
+    """Wait for the work left for after the response (tests, before they swap files)."""
+    while _later:
+        _later.pop().join(timeout)
+
+
 def flush():
     """Finish the work left for after the response, then send what is due now (the command
     line, and tests, which have no sender thread)."""
-    while _later:
-        _later.pop().join(30)
+    wait_after_response()
     return send_due()
 
 

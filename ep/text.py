@@ -38,3 +38,13 @@ def _plural_of(words):
         return word + "s"
 
     return " ".join(one(w) for w in words.split(" "))
+
+
+MAX_SEARCH_WORDS = 10
+
+
+def search_words(value):
+    """The distinct folded words of a search, ten at most: one character may fold into
+    several words ('ﷺ' into four), and each word is one more condition in the query, where
+    hundreds overflow SQLite's parser."""
+    return list(dict.fromkeys(fold(value).split()))[:MAX_SEARCH_WORDS]

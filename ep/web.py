@@ -7,6 +7,8 @@ from flask import abort, flash, g, render_template, request, session
 from flask_login import current_user
 from jinja2_fragments.flask import render_block
 from werkzeug.datastructures import MultiDict
+from werkzeug.exceptions import BadRequest
+from werkzeug.formparser import FormDataParser
 
 from .extensions import login_manager
 from .models import Account
@@ -31,6 +33,20 @@ def load_user(user_id):
     if account.partner_id and not has_open_channel(account.partner_id):
         return None
     return account
+
+
+class StrictFormDataParser(FormDataParser):
+    """Refuses a multipart part without a name (RFC 7578 requires one): werkzeug files it
+    under the key None, where flask-wtf's CSRF check and any code walking the form keys
+    would break. The error reaches every reader of `request.form` or `request.files`."""
+
+    def parse(self, *args, **kwargs):
+        stream, form, files = super().parse(*args, **kwargs)
+        if None in form or None in files:
+            for _, storage in files.items(multi=True):
+                storage.close()  # never handed to the request, which would close them
+            raise BadRequest("multipart part without a name")
+        return stream, form, files
 
 
 def to_id(value):
@@ -138,6 +154,10 @@ NAV = {
 
 
 def init_app(app):
+    class Request(app.request_class):  # htmx-flask's, which adds `request.htmx`
+        form_data_parser_class = StrictFormDataParser
+
+    app.request_class = Request
     app.jinja_env.filters["date_fr"] = date_fr
     app.jinja_env.filters["datetime_fr"] = datetime_fr
     app.jinja_env.filters["age"] = age

@@ -26,6 +26,7 @@ USERS = {
 }
 
 OK, LOGIN, FORBIDDEN, HIDDEN = "ok", "login", "403", "404"
+PASSWORD = "matrix password 2026"
 
 
 def outcome(**given):
@@ -146,13 +147,17 @@ def world(_world):
 
 @pytest.fixture(scope="module")
 def _world(tmp_path_factory):
-    """One app and a pristine copy of its database, restored before each state-changing call."""
+    return build_world(tmp_path_factory.mktemp("matrix"))
+
+
+def build_world(tmp):
+    """One app and a pristine copy of its database, restored before each state-changing call;
+    `values` fills the URL arguments, `ids` the session of each user (tests/test_fuzz.py too)."""
     from ep import demo
 
-    tmp = tmp_path_factory.mktemp("matrix")
     app = make_app(tmp)
     with app.test_request_context():
-        demo.load("matrix password 2026")
+        demo.load(PASSWORD)
         voisin = Partner.get(Partner.name == "CCAS Voisin")
         convention = Convention.get(Convention.partner == voisin)
         values = {
@@ -182,6 +187,9 @@ def _world(tmp_path_factory):
     db.backup_sqlite(str(pristine))
 
     def restore():
+        from ep import notices
+
+        notices.wait_after_response()  # a thread may still be writing to the file
         db.database.close()
         for suffix in ("-wal", "-shm"):
             Path(str(path) + suffix).unlink(missing_ok=True)

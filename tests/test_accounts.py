@@ -353,6 +353,30 @@ def test_search_ignores_case_and_accents(client, login_as, app):
     assert " hx_" not in page and 'hx-trigger="input changed delay:300ms, search"' in page
 
 
+def test_a_search_counts_ten_distinct_words_at_most(client, login_as):
+    login_as("gestionnaire.demo")
+    # One character that folds (NFKD) into four words: 400 words, too many for one query.
+    assert client.get("/accounts/?q=" + "\ufdfa" * 100).status_code == 200
+    page = client.get("/accounts/?q=" + "theo " * 18 + "exemple").get_data(as_text=True)
+    assert "Théo Exemple" in page  # a repeated word counts once
+
+
+def test_a_phone_number_longer_than_its_column_is_refused(client, login_as):
+    login_as("gestionnaire.demo")
+    long_phone = "01" + " ." * 40 + "02030405"  # valid digits, 90 characters
+    page = client.post("/accounts/new", data={**TECH, "telephone": long_phone})
+    assert page.status_code == 200 and 'id="telephone-error"' in page.get_data(as_text=True)
+    assert not Account.select().where(Account.email == TECH["email"]).exists()
+
+
+def test_the_search_key_fits_its_column_whatever_the_names_fold_into(ctx):
+    created = accounts.create_technicien(
+        account("gestionnaire.demo"), identity(prenom="\ufdfa" * 100), True
+    )
+    key = Account.get_by_id(created.id).search_key
+    assert 0 < len(key) <= Account.search_key.max_length
+
+
 def test_cgu_must_be_accepted_and_is_asked_again_for_a_new_version(client, login_as, app):
     user = login_as("technicien.demo")
     Account.update(cgu_version="ancienne").where(Account.id == user.id).execute()

@@ -332,3 +332,19 @@ def test_no_lazy_plurals_in_the_product():
     assert plural(1, "compte") == "1 compte" and plural(0, "membre") == "0 membre"
     assert plural(2, "inactivation programmée") == "2 inactivations programmées"
     assert plural(3, "jour ouvré") == "3 jours ouvrés"
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["housekeeping", "--today", "0001-01-01"],
+        ["housekeeping", "--today", "9999-12-31"],
+        ["maintenance", "--start", "0001-01-01 00:00", "--end", "2026-12-01 19:00"],
+        ["maintenance", "--start", "2026-12-01 19:00", "--end", "9999-12-31 23:59"],
+    ],
+)
+def test_dates_outside_1900_2100_are_refused_in_one_line(env, args):
+    assert ep(env, "init").returncode == 0
+    result = ep(env, *args)
+    assert result.returncode != 0 and len(result.stderr.strip().splitlines()) == 1
+    assert "entre 1900 et 2100" in result.stderr

@@ -100,6 +100,14 @@ def test_refresh_without_javascript_keeps_the_typed_values(client, login_as):
     assert Demande.select().count() == 6  # the demo ones only
 
 
+def test_the_assure_search_key_fits_its_column_and_still_finds_duplicates(ctx):
+    tech = account("technicien.demo")
+    d = demandes.submit(tech, rule_data(nom="\ufdfa" * 100), [])
+    assert 0 < len(d.assure_search) <= Demande.assure_search.max_length
+    with pytest.raises(demandes.NeedsConfirmation):
+        demandes.submit(tech, rule_data(nom="\ufdfa" * 100), [])
+
+
 def test_partnership_request_needs_no_assure(ctx):
     tech = account("technicien.demo")
     d = demandes.submit(
@@ -389,6 +397,46 @@ def test_history_filters_search_and_pagination(client, login_as, app):
     tomorrow = (date.today() + timedelta(days=1)).isoformat()
     page = client.get(f"/demandes/?date_from={tomorrow}").get_data(as_text=True)
     assert "0 demande" in page
+
+
+@pytest.mark.parametrize(
+    "user, path",
+    [
+        ("technicien.demo", "/demandes/"),
+        ("caisse.demo", "/demandes/queue"),
+    ],
+)
+@pytest.mark.parametrize("args", ["date_to=9999-12-31", "date_from=0001-01-01&date_to=9999-12-30"])
+def test_far_dates_in_the_filters_are_refused_by_the_field(client, login_as, user, path, args):
+    login_as(user)
+    response = client.get(f"{path}?{args}")
+    page = response.get_data(as_text=True)
+    assert response.status_code == 200 and 'id="date_to-error"' in page
+    assert "Saisissez une date entre 1900 et 2100" in page and "Lucie Fictive" in page
+
+
+@pytest.mark.parametrize(
+    "user, path", [("technicien.demo", "/demandes/"), ("caisse.demo", "/demandes/queue")]
+)
+def test_a_search_too_long_is_refused_by_the_field_not_sent_to_the_database(
+    client, login_as, user, path
+):
+    login_as(user)
+    response = client.get(f"{path}?q={'x' * 60_000}")
+    page = response.get_data(as_text=True)
+    assert response.status_code == 200 and 'id="q-error"' in page
+    assert "Lucie Fictive" in page  # the search is left out, the other filters apply
+
+
+@pytest.mark.parametrize(
+    "user, path", [("technicien.demo", "/demandes/"), ("caisse.demo", "/demandes/queue")]
+)
+def test_a_search_counts_ten_distinct_words_at_most(client, login_as, user, path):
+    login_as(user)
+    # One character that folds (NFKD) into four words: 400 words, too many for one query.
+    assert client.get(f"{path}?q=" + "\ufdfa" * 100).status_code == 200
+    page = client.get(f"{path}?q=" + "fictive " * 12).get_data(as_text=True)
+    assert "Lucie Fictive" in page
 
 
 def test_other_partner_never_sees_our_requests(client, login_as):

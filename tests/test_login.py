@@ -141,6 +141,27 @@ def test_login_never_redirects_to_another_site(client):
     assert response.headers["Location"] == "/"
 
 
+@pytest.mark.parametrize("target", ["/%0d%0aSet-Cookie:x=1", "/%0aX", "/a%0d", "/%09x", "/%7f"])
+def test_a_next_with_control_characters_is_ignored(client, login_as, target):
+    assert client.get(f"/login?next={target}").status_code == 200
+    response = client.post(
+        f"/login?next={target}", data={"username": "gestionnaire.demo", "password": PASSWORD}
+    )
+    assert response.status_code == 303 and response.headers["Location"] == "/"
+    user = login_as("gestionnaire.demo")
+    Account.update(cgu_version="ancienne").where(Account.id == user.id).execute()
+    assert client.get(f"/cgu?next={target}").status_code == 200
+    response = client.post(f"/cgu?next={target}", data={"accept": "y"})
+    assert response.status_code == 303 and response.headers["Location"] == "/"
+
+
+def test_an_expired_session_keeps_an_odd_address_harmlessly(client):
+    response = client.get("/accounts/?q=%0d%0a", headers={"HX-Request": "true"})
+    assert response.status_code == 401
+    location = response.headers["HX-Redirect"]
+    assert "\r" not in location and "%250d" in location
+
+
 def test_responses_carry_a_strict_csp(client):
     response = client.get("/login")
     csp = response.headers["Content-Security-Policy"]

@@ -67,6 +67,28 @@ def test_french_500_without_traceback(app, client, login_as):
     assert "Erreur technique" in page and "secret detail" not in page and "Traceback" not in page
 
 
+NAMELESS_PARTS = [
+    b"Content-Disposition: form-data\r\n\r\nx",
+    b'Content-Disposition: form-data; filename="x.pdf"\r\n\r\nx',
+]
+
+
+@pytest.mark.parametrize("csrf", [True, False])
+@pytest.mark.parametrize("part", NAMELESS_PARTS)
+def test_a_multipart_part_without_a_name_is_a_bad_request(tmp_path, csrf, part):
+    from .conftest import make_app
+
+    app = make_app(tmp_path, WTF_CSRF_ENABLED=csrf)
+    body = b"--B\r\n" + part + b'\r\n--B\r\nContent-Disposition: form-data; name="username"'
+    body += b"\r\n\r\nu\r\n--B--\r\n"
+    for path in ("/login", "/forgot", "/password-check"):
+        response = app.test_client().post(
+            path, data=body, content_type="multipart/form-data; boundary=B"
+        )
+        assert response.status_code == 400, path
+        assert "Requête incorrecte" in response.get_data(as_text=True)
+
+
 def test_vendored_htmx_is_served_locally(client):
     response = client.get("/static/vendor/htmx-2.0.11.min.js")
     assert response.status_code == 200

@@ -317,6 +317,16 @@ def test_referents_show_on_the_partner_help_page(client, login_as):
     assert "Assistance Démo" not in client.get("/aide").get_data(as_text=True)
 
 
+def test_a_referent_phone_longer_than_its_column_is_refused(client, login_as):
+    login_as("caisse.demo")
+    convention = Convention.get(Convention.partner == Partner.get(Partner.name == "CCAS Voisin"))
+    response = client.post(
+        f"/partners/conventions/{convention.id}/referents",
+        data={"role": "support", "name": "Assistance", "phone": "01" + " ." * 40 + "02030405"},
+    )
+    assert response.status_code == 200 and 'id="phone-error"' in response.get_data(as_text=True)
+
+
 def test_other_partner_users_do_not_see_the_demo_password_users(client, login_as):
     login_as("gestionnaire.voisin")
     page = client.get("/accounts/").get_data(as_text=True)

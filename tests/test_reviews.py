@@ -163,6 +163,33 @@ def test_decision_updates_row_and_progress_in_place(client, login_as):
     assert plain.status_code == 303 and plain.headers["Location"].endswith(f"#compte-{tech.id}")
 
 
+def test_a_decision_on_an_account_outside_the_review_is_refused_in_place(client, login_as, app):
+    login_as("gestionnaire.voisin")
+    client.post("/reviews/start")
+    review = Review.get(Review.partner == voisin())
+    tech = account("technicien.voisin")
+    Account.update(state="inactive").where(Account.id == tech.id).execute()  # left meanwhile
+    url = f"/reviews/{review.id}/accounts/{tech.id}"
+    response = client.post(url, data={"decision": "keep"}, headers={"HX-Request": "true"})
+    page = response.get_data(as_text=True)
+    assert response.status_code == 200 and "<html" not in page
+    assert f'id="compte-{tech.id}"' in page and "ne fait pas partie de la revue" in page
+    assert 'id="review-progress"' in page and "0 / 1" in page and "<form" not in page
+    plain = client.post(url, data={"decision": "keep"})
+    assert plain.status_code == 200 and "ne fait pas partie de la revue" in plain.get_data(
+        as_text=True
+    )
+    # The caisse sees two partners: an account of the other one is not in this review either.
+    login_as("caisse.demo")
+    other = account("technicien.demo")
+    url = f"/reviews/{review.id}/accounts/{other.id}"
+    response = client.post(url, data={"decision": "keep"}, headers={"HX-Request": "true"})
+    assert response.status_code == 200 and "ne fait pas partie de la revue" in response.get_data(
+        as_text=True
+    )
+    assert not ReviewDecision.select().exists()
+
+
 def test_completed_review_is_readable_by_partner_and_caisse_and_exportable(client, login_as, app):
     with app.test_request_context():
         gest, caisse = account("gestionnaire.voisin"), account("caisse.demo")

@@ -19,7 +19,7 @@ from ..forms import (
 )
 from ..models import Account, AuditEvent
 from ..rules import RuleError
-from ..text import fold
+from ..text import search_words
 from ..web import is_partial, refuse, render
 
 bp = Blueprint("accounts", __name__, url_prefix="/accounts")
@@ -28,7 +28,7 @@ bp = Blueprint("accounts", __name__, url_prefix="/accounts")
 def filtered(partner, form):
     query = Account.visible().where(Account.partner == partner)
     if form.q.data:
-        for word in fold(form.q.data).split():
+        for word in search_words(form.q.data):
             query = query.where(Account.search_key.contains(word))
     if form.state.data in ("active", "invited", "inactive"):
         query = query.where(Account.state == form.state.data)

@@ -27,8 +27,10 @@ bp = Blueprint("auth", __name__)
 
 
 def _safe_next(target):
-    """Only same-site relative paths, so the login page cannot redirect elsewhere."""
-    if not target:
+    """Only same-site relative paths, so the login page cannot redirect elsewhere. No control
+    character either: a CR or LF cannot go into the Location header (it was a 500), and
+    urlsplit silently drops tabs and newlines, so what it checks would not be what is sent."""
+    if not target or any(ord(c) < 32 or ord(c) == 127 for c in target):
         return None
     parts = urlsplit(target)
     if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):

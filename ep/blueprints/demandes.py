@@ -32,7 +32,7 @@ from ..models import (
     Offer,
 )
 from ..rules import RuleError
-from ..text import fold
+from ..text import search_words
 from ..web import arg_id, page_number, refuse, render, to_id
 
 bp = Blueprint("demandes", __name__, url_prefix="/demandes")
@@ -106,7 +106,7 @@ def create():
 def _filtered(form, base):
     query = base
     if form.q.data:
-        for word in fold(form.q.data).split():
+        for word in search_words(form.q.data):
             query = query.where(Demande.assure_search.contains(word))
     if form.status.data == "open":
         query = query.where(Demande.status != "closed")

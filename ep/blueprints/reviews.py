@@ -76,17 +76,21 @@ def decide(review, account):
             )
         except RuleError as exc:
             error = exc.message
+    # No row when the account is not under review (inactivated meanwhile, another structure).
+    row = next((r for r in reviews.rows(review) if r["account"].id == account.id), None)
     if is_partial():
-        row = next((r for r in reviews.rows(review) if r["account"].id == account.id), None)
         decided, total = reviews.progress(review)
         return render(
             "reviews/_row_response.html",
             review=review,
             r=row,
+            account=account,
             error=error,
             decided=decided,
             total=total,
         )
+    if error and row is None:
+        flash(error, "error")  # no row of the page to show it next to
     if error:
         return _page(review, errors={account.id: error})
     return redirect(url_for("reviews.show", review_id=review.id) + f"#compte-{account.id}", 303)
