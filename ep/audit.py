@@ -9,6 +9,7 @@ from .models import AuditEvent
 ACTIONS = {
     "login": "Connexion",
     "login_failed": "Échec de connexion",
+    "login_inactive": "Connexion refusée : compte inactif (bon mot de passe)",
     "logout": "Déconnexion",
     "partner_created": "Structure partenaire créée",
     "convention_created": "Convention créée",

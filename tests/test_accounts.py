@@ -330,7 +330,8 @@ def test_caisse_cuts_off_a_whole_partner(client, login_as, app, outbox):
     refused = tech_client.post(
         "/login", data={"username": "technicien.voisin", "password": PASSWORD}
     )
-    assert "incorrect" in refused.get_data(as_text=True)  # its only convention is cut off
+    # its only convention is cut off
+    assert "structure coupée par CPAM de Démo" in refused.get_data(as_text=True)
     assert [m["To"] for m in outbox()] == ["gestionnaire.voisin@example.org"]
     client.post(f"/partners/{voisin.id}/restore")
     ok = tech_client.post("/login", data={"username": "technicien.voisin", "password": PASSWORD})
