@@ -1,7 +1,7 @@
 """Accounts and their lifecycle (§2.2): creation, invitation, password, habilitation."""
 
 import re
-from datetime import date
+from datetime import date, datetime, timedelta
 
 from . import audit, notices, passwords, quotas, settings
 from .db import lock, write
@@ -265,6 +265,7 @@ def reactivate(actor, account):
         account.inactivated_at = None
         account.inactivation_reason = ""
         account.reactivated_at = now()  # restarts the 3-month idle clock
+        account.idle_warned_at = None
         account.rotate_session()
         account.save()
         audit.record("reactivated", actor=actor, account=account)
@@ -317,6 +318,58 @@ def update_identity(actor, account, identity):
         account.save()
         audit.record("identity_updated", actor=actor, account=account, detail=", ".join(changed))
     return account
+
+
+DEACTIVATIONS = (
+    "deactivated",
+    "fraud_deactivated",
+    "review_deactivated",
+    "auto_deactivated",
+    "scheduled_deactivated",
+    "convention_ended",
+)
+
+
+def recent_inactivations(partner, today=None, days=30):
+    """The structure's accounts inactivated in the last `days` days and still inactive: who,
+    when, why and by whom (a gestionnaire, a caisse, the nightly rules), newest first."""
+    from .models import AuditEvent
+
+    today = today or date.today()
+    since = datetime.combine(today - timedelta(days=days), datetime.min.time())
+    inactive = list(
+        Account.select()
+        .where(
+            (Account.partner == partner)
+            & (Account.state == "inactive")
+            & (Account.inactivated_at >= since)
+        )
+        .order_by(Account.inactivated_at.desc(), Account.id)
+    )
+    by = {}
+    for event in (
+        AuditEvent.select()
+        .where(
+            AuditEvent.account.in_([a.id for a in inactive]) & AuditEvent.action.in_(DEACTIVATIONS)
+        )
+        .order_by(AuditEvent.id)
+    ):
+        actor = event.actor
+        if actor is None:
+            by[event.account_id] = "traitement automatique"
+        elif actor.profile == "caisse":
+            by[event.account_id] = actor.caisse.name
+        else:
+            by[event.account_id] = actor.display_name
+    return [
+        {
+            "account": a,
+            "at": a.inactivated_at,
+            "reason": a.inactivation_reason,
+            "by": by.get(a.id, ""),
+        }
+        for a in inactive
+    ]
 
 
 def erase(account, today):

@@ -22,6 +22,7 @@ ACTIONS = {
     "deactivated": "Compte inactivé",
     "fraud_deactivated": "Compte inactivé immédiatement par la caisse",
     "auto_deactivated": "Compte inactivé (inutilisé)",
+    "idle_warned": "Prévenu de l'inactivation prochaine (inutilisé)",
     "scheduled_deactivated": "Compte inactivé (date programmée)",
     "convention_ended": "Compte inactivé (fin de convention)",
     "reactivated": "Compte réactivé",

@@ -92,8 +92,8 @@ def _migrator():
 # same schema as a fresh database.
 def _v2_siret_pending_conventions_per_caisse_cut_off(migrator, migrate):
     """Schema 2: structures identified by SIRET (names no longer unique), conventions that a
-    structure accepts, cut-offs per convention instead of per structure, fraud locks, and
-    the e-mail outbox."""
+    structure accepts, cut-offs per convention instead of per structure, fraud locks, the
+    e-mail outbox, and the warning before an idle inactivation."""
     import peewee as pw
 
     migrate(
@@ -110,6 +110,7 @@ def _v2_siret_pending_conventions_per_caisse_cut_off(migrator, migrate):
             "convention", "cut_off_reason", pw.CharField(max_length=300, default="")
         ),
         migrator.add_column("account", "fraud_locked_at", pw.DateTimeField(null=True)),
+        migrator.add_column("account", "idle_warned_at", pw.DateTimeField(null=True)),
     )
     from .models import Notice
 

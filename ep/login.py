@@ -139,6 +139,7 @@ def authenticate(username, password, ip, at=None):
         release(rows)
         LoginFailure.delete().where(LoginFailure.key == account_key(account)).execute()
         account.last_login_at = at
+        account.idle_warned_at = None  # a new idle period, with its own warning
         if passwords.needs_rehash(account.password_hash):
             account.password_hash = passwords.hash_password(password)
         account.save()

@@ -568,3 +568,21 @@ def test_caisse_journal_keeps_out_another_caisse_s_events(client, login_as):
     page = client.get("/audit/").get_data(as_text=True)
     assert "Karim Démo-Carsat" not in page  # the CARSAT agent's reads are not the CPAM's
     assert "Compte créé" in page  # account events of the shared partner are
+
+
+def test_gestionnaire_home_shows_the_inactivations_of_the_last_30_days(client, login_as, app):
+    """Issue 10.4: an inactivation (by anyone, or by the nightly rules) is seen at home."""
+    with app.test_request_context():
+        accounts.deactivate(account("caisse.demo"), account("technicien.demo"), "Vol", fraud=True)
+        other = accounts.create_technicien(account("gestionnaire.demo"), identity(), True)
+        accounts.deactivate(account("gestionnaire.demo"), other, "Départ de la structure")
+    Account.update(inactivated_at=now() - timedelta(days=31)).where(
+        Account.id == other.id
+    ).execute()
+    login_as("gestionnaire.demo")
+    page = client.get("/").get_data(as_text=True)
+    assert "Inactivations des 30 derniers jours" in page
+    assert "Théo Exemple" in page and now().strftime("%d/%m/%Y") in page
+    assert "Vol" in page and "CPAM de Démo" in page  # why, and by whom
+    assert "Hélène" not in page  # 31 days ago
+    assert f'href="/accounts/{account("technicien.demo").id}"' in page

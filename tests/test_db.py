@@ -171,6 +171,7 @@ def test_schema_2_migration_on_postgresql(app):
         ("convention", "cut_off_at"),
         ("convention", "cut_off_reason"),
         ("account", "fraud_locked_at"),
+        ("account", "idle_warned_at"),
     ]:
         sql(f'ALTER TABLE "{table}" DROP COLUMN "{column}"')
     sql('DROP INDEX IF EXISTS "partner_name"')
