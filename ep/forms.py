@@ -1,7 +1,5 @@
 """Forms and their field-level checks; messages in French, next to the field."""
 
-import re
-
 from email_validator import EmailNotValidError, validate_email
 from flask import current_app
 from flask_wtf import FlaskForm
@@ -102,12 +100,14 @@ def professional_email(form, field):
 
 
 def phone_number(form, field):
-    digits = re.sub(r"[\s.\-()]", "", field.data or "")
-    if digits and not re.fullmatch(r"(\+\d{8,15}|0\d{9})", digits):
-        raise ValidationError(
-            "Numéro de téléphone invalide : 10 chiffres (01 23 45 67 89) ou format "
-            "international (+33 1 23 45 67 89)."
-        )
+    """A number that can be dialled (ep/phones.py); the rule stores its one form."""
+    from . import phones
+    from .rules import RuleError
+
+    try:
+        phones.normalise(field.data)
+    except RuleError as exc:
+        raise ValidationError(exc.message) from exc
 
 
 def strip_filter(value):

@@ -234,6 +234,7 @@ def caisse_contacts(partner_id, caisse_ids=None):
     """The caisse's contacts for a structure: the référents 'caisse' and 'support' of its
     conventions, or the caisse's name when it recorded none."""
     from .models import Convention, Referent
+    from .phones import display
 
     conventions = Convention.select().where(
         (Convention.partner == partner_id) & (Convention.state == "accepted")
@@ -249,7 +250,7 @@ def caisse_contacts(partner_id, caisse_ids=None):
             .order_by(Referent.role, Referent.id)
         )
         for r in referents:
-            parts = [r.name, r.function, r.phone, r.email]
+            parts = [r.name, r.function, display(r.phone), r.email]
             contacts.append(f"{caisse} : " + ", ".join(p for p in parts if p))
         if not referents:
             contacts.append(caisse)

@@ -141,6 +141,9 @@ def init_app(app):
     app.jinja_env.filters["datetime_fr"] = datetime_fr
     app.jinja_env.filters["age"] = age
     app.jinja_env.filters["filesize"] = filesize
+    from .phones import display as phone
+
+    app.jinja_env.filters["phone"] = phone
     app.jinja_env.globals["aria"] = aria
     app.jinja_env.globals["status_label"] = status_label
     from .departements import DEPARTEMENTS

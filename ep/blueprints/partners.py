@@ -208,9 +208,13 @@ def add_referent(convention):
     """Add a contact shown to the partner's users on the help page."""
     form = ReferentForm()
     if form.validate_on_submit():
-        partners.add_referent(current_user, convention, form.fields())
-        flash("Le contact est ajouté.", "success")
-        return redirect(url_for("partners.edit_convention", convention_id=convention.id), 303)
+        try:
+            partners.add_referent(current_user, convention, form.fields())
+        except RuleError as exc:
+            refuse(form, exc)
+        else:
+            flash("Le contact est ajouté.", "success")
+            return redirect(url_for("partners.edit_convention", convention_id=convention.id), 303)
     referents = list(Referent.select().where(Referent.convention == convention))
     conv_form = ConventionForm(obj=convention, formdata=None)
     conv_form.offers.data = sorted(convention.offer_codes())
