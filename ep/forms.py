@@ -114,25 +114,59 @@ def strip_filter(value):
     return value.strip() if isinstance(value, str) else value
 
 
-class IdentityForm(Form):
-    civilite = RadioField("Civilité", choices=options(CIVILITES.items()), validators=[required()])
-    nom = StringField("Nom", [required(), Length(max=100)], filters=[strip_filter])
-    prenom = StringField("Prénom", [required(), Length(max=100)], filters=[strip_filter])
-    fonction = StringField("Fonction", [required(), Length(max=120)], filters=[strip_filter])
-    telephone = StringField(
+def fonction_field():
+    return StringField("Fonction", [required(), Length(max=120)], filters=[strip_filter])
+
+
+def telephone_field():
+    return StringField(
         "Téléphone professionnel", [required(), phone_number], filters=[strip_filter]
     )
-    email = StringField(
+
+
+def email_field():
+    return StringField(
         "E-mail professionnel",
         [required(), Length(max=254), professional_email],
         filters=[strip_filter],
     )
+
+
+def confirm_email_field():
+    # Shown only after the warning that another account of the structure has this address.
+    return BooleanField(
+        "Cette adresse est bien celle de la personne (elle a aussi l'autre compte) : "
+        "enregistrer quand même.",
+        description="Confirmation de l'adresse e-mail",
+    )
+
+
+class IdentityForm(Form):
+    civilite = RadioField("Civilité", choices=options(CIVILITES.items()), validators=[required()])
+    nom = StringField("Nom", [required(), Length(max=100)], filters=[strip_filter])
+    prenom = StringField("Prénom", [required(), Length(max=100)], filters=[strip_filter])
+    fonction = fonction_field()
+    telephone = telephone_field()
+    email = email_field()
+    confirm_email = confirm_email_field()
 
     def identity(self):
         return {
             name: getattr(self, name).data
             for name in ("civilite", "nom", "prenom", "fonction", "telephone", "email")
         }
+
+
+class ContactForm(Form):
+    """What a gestionnaire corrects on a technicien's account (issue 10.7)."""
+
+    fonction = fonction_field()
+    telephone = telephone_field()
+    email = email_field()
+    confirm_email = confirm_email_field()
+
+    def identity(self):
+        return {name: getattr(self, name).data for name in ("fonction", "telephone", "email")}
 
 
 class MultiCheckboxField(SelectMultipleField):

@@ -438,3 +438,21 @@ def test_referent_phones_are_stored_in_one_form_and_shown_as_written(client, log
     assert "Numéro de téléphone invalide" in page
     login_as("technicien.voisin")
     assert "Téléphone : 03 89 00 00 00" in client.get("/aide").get_data(as_text=True)
+
+
+def test_a_technicien_becoming_gestionnaire_keeps_the_address_once_the_caisse_confirms(
+    client, login_as, outbox
+):
+    """Issue 10.7: one person, two accounts, one address (§2.2): a warning, not a refusal."""
+    login_as("caisse.demo")
+    voisin = Partner.get(Partner.name == "CCAS Voisin")
+    url = f"/partners/{voisin.id}/gestionnaires/new"
+    data = dict(IDENTITY, email="technicien.voisin@example.org")
+    page = client.post(url, data=data).get_data(as_text=True)
+    assert "Tania Voisin-Exemple (technicien)" in page and 'name="confirm_email"' in page
+    assert outbox() == []
+    assert client.post(url, data=dict(data, confirm_email="y")).status_code == 303
+    created = Account.get(Account.nom == IDENTITY["nom"])
+    assert created.email == "technicien.voisin@example.org"
+    assert created.telephone == "+33123456789"  # stored in one form
+    assert [m["To"] for m in outbox()] == ["technicien.voisin@example.org"]
