@@ -37,6 +37,7 @@ DEFAULTS = {
     "EP_CGU_VERSION": "2026-11",
     "EP_ALLOWED_EMAIL_DOMAINS": "",
     "EP_TECHNICIEN_IDLE_DAYS": 90,
+    "EP_IDLE_WARNING_DAYS": 15,  # a technicien is told this many days before
     "EP_DELETE_AFTER_DAYS": 183,
     "EP_HOUSEKEEPING_HOUR": 2,
     # Demandes.

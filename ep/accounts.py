@@ -1,16 +1,29 @@
 """Accounts and their lifecycle (§2.2): creation, invitation, password, habilitation."""
 
 import re
-from datetime import date
+from datetime import date, datetime, timedelta
 
-from . import audit, notices, passwords, quotas, settings
+from peewee import fn
+
+from . import audit, notices, passwords, phones, quotas, settings
 from .db import lock, write
 from .models import Account, Caisse, Convention, HabilitationRequest, Partner, now
-from .rules import RuleError
+from .rules import NeedsConfirmation, RuleError
 from .text import fold
 from .workdays import add_workdays
 
 IDENTITY_FIELDS = ("civilite", "nom", "prenom", "fonction", "telephone", "email")
+# What a gestionnaire corrects on a technicien's account: an account is personal, so its
+# names are not reassigned (another person gets an account of their own, and attestations).
+CONTACT_FIELDS = ("fonction", "telephone", "email")
+FIELD_LABELS = {
+    "civilite": "civilité",
+    "nom": "nom",
+    "prenom": "prénom",
+    "fonction": "fonction",
+    "telephone": "téléphone",
+    "email": "e-mail",
+}
 
 
 def make_username(prenom, nom):
@@ -28,14 +41,24 @@ def make_username(prenom, nom):
 
 
 def create_partner_account(
-    actor, partner, profile, identity, requested_on=None, today=None, habilitation_request=None
+    actor,
+    partner,
+    profile,
+    identity,
+    requested_on=None,
+    today=None,
+    habilitation_request=None,
+    confirm_email=False,
 ):
     """Create an invited gestionnaire or technicien account within the partner's quota.
 
     For a gestionnaire, `requested_on` is when the partner asked: the convention's deadline
-    (in working days) runs from it.
+    (in working days) runs from it. An e-mail address already used by another account of
+    the structure needs `confirm_email` (the set-password link is about to leave for it).
     """
     today = today or date.today()
+    identity = dict(identity, telephone=phones.normalise(identity.get("telephone")))
+    check_email(partner, identity.get("email", ""), confirmed=confirm_email)
     current = Convention.select().where(
         (Convention.partner == partner) & Convention.not_ended(today)
     )
@@ -153,7 +176,7 @@ def set_password(account, password, confirm):
     return account
 
 
-def create_technicien(actor, identity, attested):
+def create_technicien(actor, identity, attested, confirm_email=False):
     """A gestionnaire opens a technicien account for their structure (§2.2.1).
 
     The gestionnaire attests that the person works for the structure, uses protected
@@ -163,7 +186,35 @@ def create_technicien(actor, identity, attested):
         raise RuleError(
             "Les trois attestations sont obligatoires pour ouvrir un compte.", field="attestations"
         )
-    return create_partner_account(actor, actor.partner, "technicien", identity)
+    return create_partner_account(
+        actor, actor.partner, "technicien", identity, confirm_email=confirm_email
+    )
+
+
+def check_email(partner, email, excluding=None, confirmed=False):
+    """Warn (NeedsConfirmation) when another account of the structure has this address: one
+    person may hold a gestionnaire and a technicien account with one address (§2.2), but a
+    colleague's address copied by mistake would receive this account's links. Addresses of
+    other structures are not looked at (nothing is learnt about them)."""
+    email = (email or "").strip()
+    if confirmed or not email:
+        return
+    others = Account.visible().where(
+        (Account.partner == partner) & (fn.LOWER(Account.email) == email.lower())
+    )
+    if excluding is not None:
+        others = others.where(Account.id != excluding.id)
+    others = list(others.order_by(Account.id))
+    if others:
+        names = ", ".join(f"{a.display_name} ({a.profile_label.lower()})" for a in others)
+        raise NeedsConfirmation(
+            f"Cette adresse est déjà celle d'un autre compte de la structure : {names}. Une "
+            "même personne peut avoir un compte gestionnaire et un compte technicien avec la "
+            "même adresse ; si ce n'est pas le cas, corrigez-la : les liens de ce compte y "
+            "seraient envoyés. Sinon, cochez la confirmation.",
+            field="email",
+            confirm="confirm_email",
+        )
 
 
 def resend_invitation(actor, account):
@@ -265,6 +316,7 @@ def reactivate(actor, account):
         account.inactivated_at = None
         account.inactivation_reason = ""
         account.reactivated_at = now()  # restarts the 3-month idle clock
+        account.idle_warned_at = None
         account.rotate_session()
         account.save()
         audit.record("reactivated", actor=actor, account=account)
@@ -306,17 +358,99 @@ def schedule_inactivation(actor, account, on_date, today, by_review=False):
     return account
 
 
-def update_identity(actor, account, identity):
-    """Only the caisse modifies a gestionnaire's identity, on the partner's request (§2.2)."""
-    if account.profile != "gestionnaire":
-        raise RuleError("Seuls les comptes gestionnaires sont modifiés par la caisse.")
+def update_identity(actor, account, identity, confirm_email=False):
+    """Correct an account's details; returns the names of the fields that changed.
+
+    Only the caisse modifies a gestionnaire's identity, on the partner's request (§2.2); a
+    gestionnaire of the structure corrects a technicien's fonction, e-mail and telephone. The
+    journal names the fields that changed, never their values. A new address on an account
+    still waiting for its password gets a fresh set-password link (the old one dies)."""
+    if actor.profile == "caisse":
+        if account.profile != "gestionnaire":
+            raise RuleError("Seuls les comptes gestionnaires sont modifiés par la caisse.")
+        fields = IDENTITY_FIELDS
+    elif (
+        actor.profile == "gestionnaire"
+        and account.profile == "technicien"
+        and account.partner_id == actor.partner_id
+    ):
+        fields = CONTACT_FIELDS
+    else:
+        raise RuleError("Seule la caisse modifie un compte gestionnaire.")
+    if account.state == "deleted":
+        raise RuleError("Ce compte est supprimé.")
+    values = {k: (identity.get(k) or "").strip() for k in fields}
+    values["telephone"] = phones.normalise(values["telephone"])
+    if values["email"].lower() != account.email.lower():
+        check_email(account.partner_id, values["email"], excluding=account, confirmed=confirm_email)
     with write():
-        changed = [k for k in IDENTITY_FIELDS if getattr(account, k) != identity.get(k, "")]
-        for key in IDENTITY_FIELDS:
-            setattr(account, key, identity.get(key, ""))
+        changed = [k for k in fields if getattr(account, k) != values[k]]
+        if not changed:
+            return []
+        for key in changed:
+            setattr(account, key, values[key])
         account.save()
-        audit.record("identity_updated", actor=actor, account=account, detail=", ".join(changed))
-    return account
+        audit.record(
+            "identity_updated",
+            actor=actor,
+            account=account,
+            detail=", ".join(FIELD_LABELS[k] for k in changed),
+        )
+        if "email" in changed and account.state == "invited":
+            send_invitation(account, actor)
+    return changed
+
+
+DEACTIVATIONS = (
+    "deactivated",
+    "fraud_deactivated",
+    "review_deactivated",
+    "auto_deactivated",
+    "scheduled_deactivated",
+    "convention_ended",
+)
+
+
+def recent_inactivations(partner, today=None, days=30):
+    """The structure's accounts inactivated in the last `days` days and still inactive: who,
+    when, why and by whom (a gestionnaire, a caisse, the nightly rules), newest first."""
+    from .models import AuditEvent
+
+    today = today or date.today()
+    since = datetime.combine(today - timedelta(days=days), datetime.min.time())
+    inactive = list(
+        Account.select()
+        .where(
+            (Account.partner == partner)
+            & (Account.state == "inactive")
+            & (Account.inactivated_at >= since)
+        )
+        .order_by(Account.inactivated_at.desc(), Account.id)
+    )
+    by = {}
+    for event in (
+        AuditEvent.select()
+        .where(
+            AuditEvent.account.in_([a.id for a in inactive]) & AuditEvent.action.in_(DEACTIVATIONS)
+        )
+        .order_by(AuditEvent.id)
+    ):
+        actor = event.actor
+        if actor is None:
+            by[event.account_id] = "traitement automatique"
+        elif actor.profile == "caisse":
+            by[event.account_id] = actor.caisse.name
+        else:
+            by[event.account_id] = actor.display_name
+    return [
+        {
+            "account": a,
+            "at": a.inactivated_at,
+            "reason": a.inactivation_reason,
+            "by": by.get(a.id, ""),
+        }
+        for a in inactive
+    ]
 
 
 def erase(account, today):

@@ -9,6 +9,7 @@ from .models import AuditEvent
 ACTIONS = {
     "login": "Connexion",
     "login_failed": "Échec de connexion",
+    "login_inactive": "Connexion refusée : compte inactif (bon mot de passe)",
     "logout": "Déconnexion",
     "partner_created": "Structure partenaire créée",
     "convention_created": "Convention créée",
@@ -21,6 +22,7 @@ ACTIONS = {
     "deactivated": "Compte inactivé",
     "fraud_deactivated": "Compte inactivé immédiatement par la caisse",
     "auto_deactivated": "Compte inactivé (inutilisé)",
+    "idle_warned": "Prévenu de l'inactivation prochaine (inutilisé)",
     "scheduled_deactivated": "Compte inactivé (date programmée)",
     "convention_ended": "Compte inactivé (fin de convention)",
     "reactivated": "Compte réactivé",

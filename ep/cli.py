@@ -223,7 +223,8 @@ def housekeeping_cmd(today):
             counts = housekeeping.run(today.date() if today else None)
         waiting = _send_notices()
     click.echo(
-        f"Inactivés (inutilisés) : {counts['idle']} ; inactivations programmées : "
+        f"Inactivés (inutilisés) : {counts['idle']} ; prévenus avant inactivation : "
+        f"{counts['idle_warned']} ; inactivations programmées : "
         f"{counts['scheduled']} ; fins de convention : {counts['convention_ended']} ; "
         f"supprimés : {counts['deleted']} ; demandes purgées (fin de convention) : "
         f"{counts['purged']} ; revues ouvertes : {counts['reviews_opened']} ; rappels de "

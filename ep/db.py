@@ -92,8 +92,9 @@ def _migrator():
 # same schema as a fresh database.
 def _v2_siret_pending_conventions_per_caisse_cut_off(migrator, migrate):
     """Schema 2: structures identified by SIRET (names no longer unique), conventions that a
-    structure accepts, cut-offs per convention instead of per structure, fraud locks, and
-    the e-mail outbox."""
+    structure accepts, cut-offs per convention instead of per structure, fraud locks, the
+    e-mail outbox, the warning before an idle inactivation, and phone numbers stored in one
+    form."""
     import peewee as pw
 
     migrate(
@@ -110,6 +111,7 @@ def _v2_siret_pending_conventions_per_caisse_cut_off(migrator, migrate):
             "convention", "cut_off_reason", pw.CharField(max_length=300, default="")
         ),
         migrator.add_column("account", "fraud_locked_at", pw.DateTimeField(null=True)),
+        migrator.add_column("account", "idle_warned_at", pw.DateTimeField(null=True)),
     )
     from .models import Draft, Notice
 
@@ -122,6 +124,7 @@ def _v2_siret_pending_conventions_per_caisse_cut_off(migrator, migrate):
         "WHERE cut_off_at IS NOT NULL AND (cut_off_by_id IS NULL "
         "OR cut_off_by_id = convention.caisse_id))"
     )
+    _normalise_phones()
     if is_sqlite():  # SQLite drops a column named in a foreign key by rebuilding the table
         migrate(
             migrator.drop_index("partner", "partner_cut_off_by_id"),
@@ -133,6 +136,19 @@ def _v2_siret_pending_conventions_per_caisse_cut_off(migrator, migrate):
             migrator.drop_column("partner", "cut_off_by_id"),
             migrator.drop_column("partner", "cut_off_at"),
         )
+
+
+def _normalise_phones():
+    """Numbers typed before schema 2 take their one stored form (E.164, ep/phones.py); what
+    does not read as a number stays as it was typed (display shows it as it is)."""
+    from . import phones
+
+    for name, column in (("account", "telephone"), ("referent", "phone")):
+        table = peewee.Table(name, ("id", column)).bind(database)
+        for row_id, raw in list(table.select(table.id, getattr(table, column)).tuples()):
+            stored = phones.stored_form(raw)
+            if stored != raw:
+                table.update({getattr(table, column): stored}).where(table.id == row_id).execute()
 
 
 MIGRATIONS = {2: _v2_siret_pending_conventions_per_caisse_cut_off}

@@ -19,21 +19,12 @@ from .models import (
     Offer,
     now,
 )
-from .rules import RuleError
+from .rules import NeedsConfirmation, RuleError
 from .text import fold
 
 MAX_COMMENT = 4000
 
 NIR_REFUSED = nir.REFUSED
-
-
-class NeedsConfirmation(RuleError):
-    """A warning the user may overrule by ticking the named confirmation box."""
-
-    def __init__(self, message, field, confirm, demande_id=None):
-        super().__init__(message, field)
-        self.confirm = confirm
-        self.demande_id = demande_id  # the request it points to (a possible duplicate)
 
 
 def active_convention(partner, caisse_id, today=None):

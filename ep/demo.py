@@ -3,7 +3,7 @@
 import secrets
 from datetime import date, timedelta
 
-from . import audit, passwords
+from . import audit, passwords, phones
 from .db import write
 from .models import Account, Caisse, Convention, ConventionOffer, Offer, Partner, Referent, now
 
@@ -100,7 +100,7 @@ def load(password=None, today=None):
                 role="caisse",
                 name=f"Service partenaires – {caisse.name}",
                 function="Référent de la caisse",
-                phone="01 02 03 04 05",
+                phone=phones.normalise("01 02 03 04 05"),
                 email="partenaires@example.org",
             )
             Referent.create(
@@ -135,7 +135,7 @@ def load(password=None, today=None):
                 prenom=prenom,
                 nom=nom,
                 fonction=fonction,
-                telephone="01 00 00 00 00",
+                telephone=phones.normalise("01 00 00 00 00"),
                 email=f"{username}@example.org",
                 password_hash=hashed,
                 password_changed_at=now(),

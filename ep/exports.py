@@ -3,6 +3,7 @@
 from peewee import JOIN
 
 from .models import Account, Partner, Review, ReviewDecision
+from .phones import display as phone
 
 USER_HEADER = [
     "partenaire",
@@ -63,7 +64,7 @@ def user_rows(partner_ids, states=None, batch=2000):
             a.prenom,
             a.fonction,
             a.email,
-            a.telephone,
+            phone(a.telephone),  # as written, so that a spreadsheet keeps its leading 0
             STATUTS[a.state],
             _day(a.created_at),
             a.creator_username or "",

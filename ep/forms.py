@@ -1,7 +1,5 @@
 """Forms and their field-level checks; messages in French, next to the field."""
 
-import re
-
 import wtforms
 from email_validator import EmailNotValidError, validate_email
 from flask import current_app, g, has_request_context, request
@@ -124,39 +122,75 @@ def professional_email(form, field):
 
 
 def phone_number(form, field):
-    digits = re.sub(r"[\s.\-()]", "", field.data or "")
-    if digits and not re.fullmatch(r"(\+\d{8,15}|0\d{9})", digits):
-        raise ValidationError(
-            "Numéro de téléphone invalide : 10 chiffres (01 23 45 67 89) ou format "
-            "international (+33 1 23 45 67 89)."
-        )
+    """A number that can be dialled (ep/phones.py); the rule stores its one form."""
+    from . import phones
+    from .rules import RuleError
+
+    try:
+        phones.normalise(field.data)
+    except RuleError as exc:
+        raise ValidationError(exc.message) from exc
 
 
 def strip_filter(value):
     return value.strip() if isinstance(value, str) else value
 
 
-class IdentityForm(Form):
-    civilite = RadioField("Civilité", choices=options(CIVILITES.items()), validators=[required()])
-    nom = StringField("Nom", [required(), Length(max=100)], filters=[strip_filter])
-    prenom = StringField("Prénom", [required(), Length(max=100)], filters=[strip_filter])
-    fonction = StringField("Fonction", [required(), Length(max=120)], filters=[strip_filter])
-    telephone = StringField(
+def fonction_field():
+    return StringField("Fonction", [required(), Length(max=120)], filters=[strip_filter])
+
+
+def telephone_field():
+    return StringField(
         "Téléphone professionnel",
         [required(), Length(max=30), phone_number],
         filters=[strip_filter],
     )
-    email = StringField(
+
+
+def email_field():
+    return StringField(
         "E-mail professionnel",
         [required(), Length(max=254), professional_email],
         filters=[strip_filter],
     )
+
+
+def confirm_email_field():
+    # Shown only after the warning that another account of the structure has this address.
+    return BooleanField(
+        "Cette adresse est bien celle de la personne (elle a aussi l'autre compte) : "
+        "enregistrer quand même.",
+        description="Confirmation de l'adresse e-mail",
+    )
+
+
+class IdentityForm(Form):
+    civilite = RadioField("Civilité", choices=options(CIVILITES.items()), validators=[required()])
+    nom = StringField("Nom", [required(), Length(max=100)], filters=[strip_filter])
+    prenom = StringField("Prénom", [required(), Length(max=100)], filters=[strip_filter])
+    fonction = fonction_field()
+    telephone = telephone_field()
+    email = email_field()
+    confirm_email = confirm_email_field()
 
     def identity(self):
         return {
             name: getattr(self, name).data
             for name in ("civilite", "nom", "prenom", "fonction", "telephone", "email")
         }
+
+
+class ContactForm(Form):
+    """What a gestionnaire corrects on a technicien's account (issue 10.7)."""
+
+    fonction = fonction_field()
+    telephone = telephone_field()
+    email = email_field()
+    confirm_email = confirm_email_field()
+
+    def identity(self):
+        return {name: getattr(self, name).data for name in ("fonction", "telephone", "email")}
 
 
 class MultiCheckboxField(SelectMultipleField):

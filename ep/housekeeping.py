@@ -1,6 +1,8 @@
 """Dated rules, applied by `ep housekeeping [--today]` and once a day by `ep serve`.
 
-- techniciens unused for EP_TECHNICIEN_IDLE_DAYS (3 months) are inactivated (`002_…` annexe 2);
+- techniciens unused for EP_TECHNICIEN_IDLE_DAYS (3 months) are inactivated (`002_…` annexe 2),
+  told EP_IDLE_WARNING_DAYS (15) before by e-mail, and told again with their gestionnaires
+  when it happens;
 - scheduled gestionnaire inactivations happen on their date (§2.2);
 - at the end of a convention, the partner's accounts are inactivated unless it keeps another
   active convention (§2.2, §5);
@@ -29,11 +31,12 @@ def _deactivate(account, reason, action, today):
     audit.record(action, account=account, detail=reason)
 
 
-def idle_techniciens(today):
-    """Techniciens whose last use (login, creation or reactivation) is older than the limit."""
-    limit = datetime.combine(today, datetime.min.time()) - timedelta(
-        days=settings.get("EP_TECHNICIEN_IDLE_DAYS")
-    )
+def idle_techniciens(today, days=None):
+    """Techniciens whose last use (login, creation or reactivation) is older than the limit
+    (EP_TECHNICIEN_IDLE_DAYS, or `days`)."""
+    if days is None:
+        days = settings.get("EP_TECHNICIEN_IDLE_DAYS")
+    limit = datetime.combine(today, datetime.min.time()) - timedelta(days=days)
     return Account.select().where(
         (Account.profile == "technicien")
         & Account.state.in_(("active", "invited"))
@@ -43,11 +46,77 @@ def idle_techniciens(today):
     )
 
 
-def _idle(today):
+def idle_day(account):
+    """The day the nightly rule inactivates this technicien if nobody uses the account."""
+    used = [account.last_login_at or account.created_at, account.created_at]
+    used.append(account.reactivated_at)
+    last = max(d for d in used if d is not None)
     days = settings.get("EP_TECHNICIEN_IDLE_DAYS")
+    return (last + timedelta(days=days)).date() + timedelta(days=1)
+
+
+def _idle(today):
+    """Inactivate idle techniciens; each is told, and so are the structure's gestionnaires."""
+    days = settings.get("EP_TECHNICIEN_IDLE_DAYS")
+    deleted_on = today + timedelta(days=settings.get("EP_DELETE_AFTER_DAYS"))
     n = 0
     for account in list(idle_techniciens(today)):
         _deactivate(account, f"Compte inutilisé depuis {days} jours", "auto_deactivated", today)
+        gestionnaires = [
+            g.display_name
+            for g in Account.select().where(
+                (Account.partner == account.partner_id)
+                & (Account.profile == "gestionnaire")
+                & (Account.state == "active")
+            )
+        ]
+        notices.queue(
+            account.email,
+            "idle_deactivated",
+            "Votre compte Espace Partenaires est inactivé",
+            partner=account.partner_id,
+            username=account.username,
+            days=days,
+            on=today.strftime("%d/%m/%Y"),
+            deleted_on=deleted_on.strftime("%d/%m/%Y"),
+            gestionnaires=", ".join(gestionnaires),
+        )
+        accounts.notify_partner(
+            account.partner_id,
+            f"Compte {account.username} inactivé (inutilisé depuis {days} jours)",
+            f"Le compte technicien {account.username} ({account.display_name}) de votre "
+            f"structure n'a pas été utilisé depuis {days} jours : il a été inactivé "
+            "automatiquement, comme le prévoit la convention. Si la personne en a encore "
+            "besoin, vous pouvez le réactiver jusqu'à sa suppression, le "
+            f"{deleted_on.strftime('%d/%m/%Y')}.",
+            endpoint="accounts.show",
+            link_args={"account_id": account.id},
+            link_label="Pour le réactiver",
+        )
+        n += 1
+    return n
+
+
+def _idle_warnings(today):
+    """Tell each technicien, once per idle period, that the idle inactivation is near."""
+    days = settings.get("EP_TECHNICIEN_IDLE_DAYS") - settings.get("EP_IDLE_WARNING_DAYS")
+    if days <= 0:
+        return 0
+    n = 0
+    for account in list(idle_techniciens(today, days).where(Account.idle_warned_at.is_null())):
+        notices.queue(
+            account.email,
+            "idle_warning",
+            "Votre compte Espace Partenaires sera bientôt inactivé",
+            partner=account.partner_id,
+            username=account.username,
+            days=settings.get("EP_TECHNICIEN_IDLE_DAYS"),
+            on=idle_day(account).strftime("%d/%m/%Y"),
+            invited=account.state == "invited",
+        )
+        account.idle_warned_at = datetime.combine(today, datetime.min.time())
+        account.save()
+        audit.record("idle_warned", account=account, detail=idle_day(account).isoformat())
         n += 1
     return n
 
@@ -109,6 +178,7 @@ def _login_failures(today):
 # review e-mail that cannot be built must not keep idle accounts open for ever).
 FAMILIES = [
     ("idle", _idle),
+    ("idle_warned", _idle_warnings),
     ("scheduled", _scheduled),
     ("convention_ended", lambda today: _ends_of_convention(today)),
     ("purged", lambda today: _purge_ended_conventions(today)),
@@ -129,6 +199,7 @@ def run(today=None, log=None):
     today = today or date.today()
     counts = {
         "idle": 0,
+        "idle_warned": 0,
         "scheduled": 0,
         "convention_ended": 0,
         "purged": 0,

@@ -17,6 +17,19 @@ from .rules import RuleError
 BAD_CREDENTIALS = "Identifiant ou mot de passe incorrect."
 
 
+class AccountInactive(RuleError):
+    """The right password on an account that may not log in (inactive, or every channel of
+    its structure closed): said plainly — since when, why, whom to ask — and not counted as
+    a failure. Only raised once the password is known right: a wrong one learns nothing."""
+
+    def __init__(self, since, reason, ask, contacts):
+        self.since, self.reason, self.ask, self.contacts = since, reason, ask, contacts
+        when = f" depuis le {since:%d/%m/%Y}" if since else ""
+        super().__init__(
+            f"Votre compte est inactif{when} : {reason}. {ask} : {' ; '.join(contacts)}."
+        )
+
+
 def _limits(factor):
     free = settings.get("EP_LOGIN_FREE_FAILURES")
     return free * factor, settings.get("EP_LOGIN_MAX_FAILURES_PER_DAY") * factor
@@ -111,6 +124,12 @@ def authenticate(username, password, ip, at=None):
     rows = reserve([(name_key, 1), address_key(ip)], at)
     ok = passwords.verify(account.password_hash if account else None, password)
     usable = ok and account.state == "active" and not _cut_off(account)
+    refusal = inactive_refusal(account) if ok and not usable else None
+    if refusal is not None:
+        with write():
+            release(rows)
+            audit.record("login_inactive", account=account)
+        raise refusal
     if not usable:
         if account is not None:
             with write():
@@ -120,6 +139,7 @@ def authenticate(username, password, ip, at=None):
         release(rows)
         LoginFailure.delete().where(LoginFailure.key == account_key(account)).execute()
         account.last_login_at = at
+        account.idle_warned_at = None  # a new idle period, with its own warning
         if passwords.needs_rehash(account.password_hash):
             account.password_hash = passwords.hash_password(password)
         account.save()
@@ -137,6 +157,104 @@ def _cut_off(account):
     from .partners import has_open_channel
 
     return account.partner_id is not None and not has_open_channel(account.partner_id)
+
+
+def inactive_refusal(account, today=None):
+    """Why this account may not log in, and whom to ask, or None when it may (or when it is
+    invited or deleted: those get the usual message)."""
+    from .models import Convention
+
+    if account.state == "inactive":
+        if account.fraud_locked_at is not None:
+            # The caisse's own words stay between it and the structure: whoever typed the
+            # right password may be the thief.
+            reason = (
+                "inactivé par la caisse (fraude, perte ou vol des identifiants) ; seule la "
+                "caisse peut le réactiver"
+            )
+        else:
+            reason = account.inactivation_reason or "inactivé"
+        return _refusal(account, account.inactivated_at, reason)
+    if account.state != "active" or not _cut_off(account):
+        return None
+    cut = list(
+        Convention.select()
+        .where(
+            (Convention.partner == account.partner_id)
+            & Convention.in_force()
+            & Convention.cut_off_at.is_null(False)
+        )
+        .order_by(Convention.id)
+    )
+    if cut:
+        names = ", ".join(c.caisse.name for c in cut)
+        since = max(c.cut_off_at for c in cut)
+        return _refusal(account, since, f"structure coupée par {names}", [c.caisse_id for c in cut])
+    ended = [
+        c.ends_on
+        for c in Convention.select().where(
+            (Convention.partner == account.partner_id) & Convention.ends_on.is_null(False)
+        )
+    ]
+    return _refusal(
+        account,
+        max(ended) if ended else None,
+        "votre structure n'a pas de convention en vigueur avec une caisse",
+    )
+
+
+def _refusal(account, since, reason, caisse_ids=None):
+    """A technicien asks the structure's active gestionnaires (by name); a gestionnaire, or a
+    technicien whose structure has none left, asks the caisse (its référents, or its name)."""
+    if account.profile == "technicien":
+        names = [
+            g.display_name
+            for g in Account.select()
+            .where(
+                (Account.partner == account.partner_id)
+                & (Account.profile == "gestionnaire")
+                & (Account.state == "active")
+            )
+            .order_by(Account.nom, Account.prenom)
+        ]
+        if names:
+            ask = "Pour le faire réactiver, adressez-vous à votre gestionnaire"
+            if len(names) > 1:
+                ask = "Pour le faire réactiver, adressez-vous à l'un de vos gestionnaires"
+            return AccountInactive(since, reason, ask, names)
+    return AccountInactive(
+        since,
+        reason,
+        "Pour le faire réactiver, adressez-vous à votre caisse",
+        caisse_contacts(account.partner_id, caisse_ids),
+    )
+
+
+def caisse_contacts(partner_id, caisse_ids=None):
+    """The caisse's contacts for a structure: the référents 'caisse' and 'support' of its
+    conventions, or the caisse's name when it recorded none."""
+    from .models import Convention, Referent
+    from .phones import display
+
+    conventions = Convention.select().where(
+        (Convention.partner == partner_id) & (Convention.state == "accepted")
+    )
+    if caisse_ids is not None:
+        conventions = conventions.where(Convention.caisse.in_(caisse_ids))
+    contacts = []
+    for convention in conventions.order_by(Convention.id):
+        caisse = convention.caisse.name
+        referents = list(
+            Referent.select()
+            .where((Referent.convention == convention) & Referent.role.in_(("caisse", "support")))
+            .order_by(Referent.role, Referent.id)
+        )
+        for r in referents:
+            parts = [r.name, r.function, display(r.phone), r.email]
+            contacts.append(f"{caisse} : " + ", ".join(p for p in parts if p))
+        if not referents:
+            contacts.append(caisse)
+    return contacts
 
 
 def logout(account):

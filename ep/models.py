@@ -189,6 +189,9 @@ class Account(UserMixin, BaseModel):
     password_changed_at = peewee.DateTimeField(null=True)
     inactivated_at = peewee.DateTimeField(null=True)
     reactivated_at = peewee.DateTimeField(null=True)
+    # When the technicien was told the idle inactivation is near: once per idle period,
+    # cleared by a login or a reactivation (issue 10.4).
+    idle_warned_at = peewee.DateTimeField(null=True)
     inactivation_reason = peewee.CharField(max_length=300, default="")
     # Set when the caisse inactivates for fraud, loss or theft (§4.1): only it lifts that,
     # and never with the old password.

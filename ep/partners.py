@@ -2,7 +2,7 @@
 
 from datetime import date
 
-from . import audit, notices
+from . import audit, notices, phones
 from .accounts import notify_partner
 from .db import lock, write
 from .models import (
@@ -210,6 +210,9 @@ def update_convention(
 
 
 def add_referent(actor, convention, fields):
+    """A contact shown to the structure's users on the help page; its phone stored in one
+    form (ep/phones.py)."""
+    fields = dict(fields, phone=phones.normalise(fields.get("phone"), field="phone"))
     with write():
         referent = Referent.create(convention=convention, **fields)
         audit.record(

@@ -1,8 +1,9 @@
 """Signed, single-use links (set password, reset password) built with itsdangerous.
 
-A token carries the account id and a fingerprint of its current password hash and session
-token: once the password is set, or the account inactivated (which rotates the session),
-the fingerprint no longer matches and the link is dead.
+A token carries the account id and a fingerprint of its current password hash, session
+token, state and e-mail address: once the password is set, the account inactivated (which
+rotates the session) or its address corrected, the fingerprint no longer matches and the
+link is dead.
 """
 
 import hashlib
@@ -18,7 +19,7 @@ def _serializer(purpose):
 
 
 def _fingerprint(account):
-    raw = f"{account.password_hash or ''}|{account.session_token}|{account.state}"
+    raw = f"{account.password_hash or ''}|{account.session_token}|{account.state}|{account.email}"
     return hashlib.sha256(raw.encode()).hexdigest()[:24]
 
 

@@ -165,6 +165,10 @@ def init_app(app):
     from .text import plural
 
     app.jinja_env.filters["plural"] = plural
+
+    from .phones import display as phone
+
+    app.jinja_env.filters["phone"] = phone
     app.jinja_env.globals["aria"] = aria
     app.jinja_env.globals["status_label"] = status_label
     from .departements import DEPARTEMENTS

@@ -97,8 +97,10 @@ EXPECTED = {
     ("POST", "accounts.invite"): outcome(caisse=OK, autre_caisse=HIDDEN, autre_gestionnaire=HIDDEN),
     ("POST", "accounts.fraud"): CAISSE_SCOPED,
     ("POST", "accounts.schedule"): CAISSE_SCOPED,
-    ("GET", "accounts.edit"): CAISSE_SCOPED,
-    ("POST", "accounts.edit"): CAISSE_SCOPED,
+    # The account in the URL is a gestionnaire: the caisse edits it; a gestionnaire edits
+    # only techniciens (issue 10.7), so its own structure's gets 403, another's 404.
+    ("GET", "accounts.edit"): outcome(caisse=OK, autre_caisse=HIDDEN, autre_gestionnaire=HIDDEN),
+    ("POST", "accounts.edit"): outcome(caisse=OK, autre_caisse=HIDDEN, autre_gestionnaire=HIDDEN),
     ("GET", "demandes.create"): outcome(technicien=OK, autre_technicien=OK),
     ("POST", "demandes.create"): outcome(technicien=OK, autre_technicien=OK),
     # Need-to-know (issue 9.5, `002_…` annexe 2 §2.2): the gestionnaire profile manages

@@ -330,7 +330,8 @@ def test_caisse_cuts_off_a_whole_partner(client, login_as, app, outbox):
     refused = tech_client.post(
         "/login", data={"username": "technicien.voisin", "password": PASSWORD}
     )
-    assert "incorrect" in refused.get_data(as_text=True)  # its only convention is cut off
+    # its only convention is cut off
+    assert "structure coupée par CPAM de Démo" in refused.get_data(as_text=True)
     assert [m["To"] for m in outbox()] == ["gestionnaire.voisin@example.org"]
     client.post(f"/partners/{voisin.id}/restore")
     ok = tech_client.post("/login", data={"username": "technicien.voisin", "password": PASSWORD})
@@ -591,3 +592,119 @@ def test_caisse_journal_keeps_out_another_caisse_s_events(client, login_as):
     page = client.get("/audit/").get_data(as_text=True)
     assert "Karim Démo-Carsat" not in page  # the CARSAT agent's reads are not the CPAM's
     assert "Compte créé" in page  # account events of the shared partner are
+
+
+def test_gestionnaire_home_shows_the_inactivations_of_the_last_30_days(client, login_as, app):
+    """Issue 10.4: an inactivation (by anyone, or by the nightly rules) is seen at home."""
+    with app.test_request_context():
+        accounts.deactivate(account("caisse.demo"), account("technicien.demo"), "Vol", fraud=True)
+        other = accounts.create_technicien(account("gestionnaire.demo"), identity(), True)
+        accounts.deactivate(account("gestionnaire.demo"), other, "Départ de la structure")
+    Account.update(inactivated_at=now() - timedelta(days=31)).where(
+        Account.id == other.id
+    ).execute()
+    login_as("gestionnaire.demo")
+    page = client.get("/").get_data(as_text=True)
+    assert "Inactivations des 30 derniers jours" in page
+    assert "Théo Exemple" in page and now().strftime("%d/%m/%Y") in page
+    assert "Vol" in page and "CPAM de Démo" in page  # why, and by whom
+    assert "Hélène" not in page  # 31 days ago
+    assert f'href="/accounts/{account("technicien.demo").id}"' in page
+
+
+# Issue 10.7: account details can be corrected, each by whoever manages the account.
+
+CONTACT = {
+    "fonction": "Conseiller numérique",
+    "email": "theo.exemple@ccas-demo.example.org",
+    "telephone": "03.89.00.00.00",
+}
+
+
+def test_gestionnaire_corrects_a_technicien_s_fonction_email_and_phone(client, login_as, outbox):
+    gest = login_as("gestionnaire.demo")
+    tech = account("technicien.demo")
+    form = client.get(f"/accounts/{tech.id}/edit").get_data(as_text=True)
+    assert 'name="fonction"' in form and 'name="nom"' not in form
+    assert 'value="01 00 00 00 00"' in form  # the number as people write it
+    response = client.post(f"/accounts/{tech.id}/edit", data=dict(CONTACT, nom="Autre"))
+    assert response.status_code == 303
+    changed = account("technicien.demo")
+    assert (changed.fonction, changed.email, changed.telephone, changed.nom) == (
+        "Conseiller numérique",
+        "theo.exemple@ccas-demo.example.org",
+        "+33389000000",
+        "Exemple",  # an account is personal: its names are not the gestionnaire's to change
+    )
+    event = AuditEvent.get(AuditEvent.action == "identity_updated")
+    assert event.actor.id == gest.id and event.detail == "fonction, téléphone, e-mail"
+    page = client.get(f"/accounts/{tech.id}").get_data(as_text=True)
+    assert "03 89 00 00 00" in page and "Conseiller numérique" in page
+    assert outbox() == []  # an active account has its password: no link to send
+
+
+def test_a_new_email_on_an_invited_account_gets_the_link_and_the_old_one_dies(
+    client, login_as, outbox
+):
+    login_as("gestionnaire.demo")
+    client.post("/accounts/new", data=TECH)
+    created = Account.get(Account.email == TECH["email"])
+    [first] = outbox()
+    new = "helene.durand2@ccas-demo.example.org"
+    data = {"fonction": TECH["fonction"], "email": new, "telephone": TECH["telephone"]}
+    assert client.post(f"/accounts/{created.id}/edit", data=data).status_code == 303
+    [_, second] = outbox()
+    assert (
+        second["To"] == new
+        and f"Identifiant : {created.username}" in second.get_body(("plain",)).get_content()
+    )
+    assert client.get(link_in(first)).status_code == 410  # sent to the wrong address
+    assert client.get(link_in(second)).status_code == 200
+
+
+def test_an_email_of_another_account_of_the_structure_needs_a_confirmation(client, login_as):
+    login_as("gestionnaire.demo")
+    tech = account("technicien.demo")
+    data = dict(CONTACT, email="gestionnaire.demo@example.org")
+    page = client.post(f"/accounts/{tech.id}/edit", data=data).get_data(as_text=True)
+    assert "déjà celle d" in page and "Gaëlle Exemple (gestionnaire)" in page
+    assert 'name="confirm_email"' in page
+    assert account("technicien.demo").email == "technicien.demo@example.org"
+    response = client.post(f"/accounts/{tech.id}/edit", data=dict(data, confirm_email="y"))
+    assert response.status_code == 303
+    assert account("technicien.demo").email == "gestionnaire.demo@example.org"
+    # Another structure's addresses are none of this structure's business: no warning.
+    data = dict(CONTACT, email="technicien.voisin@example.org")
+    assert client.post(f"/accounts/{tech.id}/edit", data=data).status_code == 303
+
+
+def test_a_new_account_with_an_email_of_the_structure_needs_a_confirmation(client, login_as):
+    login_as("gestionnaire.demo")
+    data = dict(TECH, email="gestionnaire.demo@example.org")
+    page = client.post("/accounts/new", data=data).get_data(as_text=True)
+    assert "Gaëlle Exemple (gestionnaire)" in page and 'name="confirm_email"' in page
+    assert not Account.select().where(Account.nom == TECH["nom"]).exists()
+    assert client.post("/accounts/new", data=dict(data, confirm_email="y")).status_code == 303
+
+
+def test_who_edits_what(ctx):
+    caisse, gest = account("caisse.demo"), account("gestionnaire.demo")
+    with pytest.raises(RuleError, match="Seule la caisse"):
+        accounts.update_identity(gest, gest, identity())
+    with pytest.raises(RuleError, match="Seuls les comptes gestionnaires"):
+        accounts.update_identity(caisse, account("technicien.demo"), identity())
+    with pytest.raises(RuleError, match="Numéro de téléphone invalide"):
+        accounts.update_identity(gest, account("technicien.demo"), identity(telephone="12"))
+    assert accounts.update_identity(gest, account("technicien.demo"), identity()) == [
+        "fonction",
+        "telephone",
+        "email",
+    ]
+    assert accounts.update_identity(gest, account("technicien.demo"), identity()) == []
+
+
+def test_a_gestionnaire_cannot_open_the_edit_page_of_a_gestionnaire(client, login_as):
+    gest = login_as("gestionnaire.demo")
+    assert client.get(f"/accounts/{gest.id}/edit").status_code == 403
+    page = client.get(f"/accounts/{account('technicien.demo').id}").get_data(as_text=True)
+    assert "Modifier les coordonnées" in page

@@ -145,6 +145,51 @@ def test_schema_2_keeps_every_row_and_moves_a_cut_off_to_the_cutting_caisse(tmp_
     db.database.close()
 
 
+@sqlite_only
+def test_schema_2_stores_every_phone_number_in_one_form(tmp_path):
+    """Issue 10.7: numbers typed before schema 2 are normalised (E.164); what cannot be read
+    as a number is kept as it was typed."""
+    import sqlite3
+    from pathlib import Path
+
+    from ep.models import Referent
+
+    from .conftest import make_app
+
+    old = tmp_path / "instance"
+    old.mkdir(parents=True)
+    conn = sqlite3.connect(old / "ep.sqlite3")
+    conn.executescript((Path(__file__).parent / "schema" / "v1.sql").read_text())
+    conn.executescript(
+        """
+        INSERT INTO schema_version (version) VALUES (1);
+        INSERT INTO caisse VALUES (1, 'CPAM', '2026-01-01');
+        INSERT INTO partner VALUES (1, 'CCAS A', 10, NULL, NULL, '2026-01-01');
+        INSERT INTO convention VALUES
+          (1, 1, 1, '2026-01-01', '2026-01-01', NULL, 0, 5, NULL, '2026-01-01');
+        INSERT INTO referent VALUES (1, 1, 'caisse', 'Service', '', '0041 22 345 67 89', ''),
+          (2, 1, 'dpo', 'DPO', '', '', '');
+        INSERT INTO account (id, username, profile, partner_id, civilite, nom, prenom, fonction,
+          telephone, email, state, created_at, inactivation_reason, notify_by_email, search_key,
+          cgu_version, session_token)
+          VALUES (1, 'a', 'technicien', 1, '', '', '', '', '03.89.00.00.00', '', 'active',
+          '2026-01-01', '', 1, '', '', 'x'),
+          (2, 'b', 'technicien', 1, '', '', '', '', 'poste 12', '', 'active',
+          '2026-01-01', '', 1, '', '', 'y');
+        """
+    )
+    conn.commit()
+    conn.close()
+    make_app(tmp_path)
+    with db.database.connection_context():
+        assert {a.username: a.telephone for a in Account.select()} == {
+            "a": "+33389000000",
+            "b": "poste 12",
+        }
+        assert [r.phone for r in Referent.select().order_by(Referent.id)] == ["+41223456789", ""]
+    db.database.close()
+
+
 @pytest.mark.skipif(not on_postgresql(), reason="the PostgreSQL path of the migrations")
 def test_schema_2_migration_on_postgresql(app):
     """The current schema taken back to version 1 by hand, then upgraded: same columns, and
@@ -171,6 +216,7 @@ def test_schema_2_migration_on_postgresql(app):
         ("convention", "cut_off_at"),
         ("convention", "cut_off_reason"),
         ("account", "fraud_locked_at"),
+        ("account", "idle_warned_at"),
     ]:
         sql(f'ALTER TABLE "{table}" DROP COLUMN "{column}"')
     sql('DROP INDEX IF EXISTS "partner_name"')
@@ -183,9 +229,13 @@ def test_schema_2_migration_on_postgresql(app):
         (carsat.id, ccas.id),
     )
     db.SchemaVersion.update(version=1).execute()
+    Account.update(telephone="03.89.00.00.00").where(
+        Account.username == "technicien.demo"
+    ).execute()
     before = Account.select().count()
     db.upgrade()
     assert pg_columns() == current
+    assert Account.get(Account.username == "technicien.demo").telephone == "+33389000000"
     assert Account.select().count() == before
     cut = {
         c.caisse.name: c.cut_off_at for c in Convention.select().where(Convention.partner == ccas)

@@ -207,3 +207,24 @@ def test_libreoffice_reads_every_row_despite_illegal_characters(client, login_as
     converted = (tmp_path / "u.csv").read_text(encoding="utf-8")
     assert "Théo,Chefde service" in converted
     assert converted.count("\n") == 5  # the header and the 4 partner accounts
+
+
+def test_phone_numbers_are_exported_as_displayed_text(client, login_as):
+    """Issue 10.7: `03 89 00 00 00` keeps its leading zero in a spreadsheet; an international
+    number starts with '+', which the formula rule prefixes like any other cell."""
+    Account.update(telephone="+33389000000").where(Account.username == "technicien.demo").execute()
+    Account.update(telephone="+41223456789").where(
+        Account.username == "gestionnaire.demo"
+    ).execute()
+    login_as("caisse.demo")
+    body = client.get("/caisse/export/utilisateurs.csv").get_data().decode("utf-8-sig")
+    rows = {r.split(";")[2]: r.split(";") for r in body.split("\r\n")[1:] if r}
+    assert rows["technicien.demo"][8] == "03 89 00 00 00"
+    assert rows["gestionnaire.demo"][8] == "'+41 22 345 67 89"
+    response = client.get("/caisse/export/utilisateurs.xlsx")
+    data = response.get_data()
+    response.close()
+    sheet = load_workbook(io.BytesIO(data)).active
+    cells = {row[2].value: row[8] for row in sheet.iter_rows(min_row=2)}
+    assert cells["technicien.demo"].value == "03 89 00 00 00"
+    assert cells["technicien.demo"].data_type == "s"  # text, not the number 389000000

@@ -31,7 +31,9 @@ def test_same_message_whether_or_not_the_username_exists(client, username):
 def test_inactive_account_cannot_log_in(client):
     Account.update(state="inactive").where(Account.username == "technicien.demo").execute()
     response = post_login(client, "technicien.demo", PASSWORD)
-    assert "Identifiant ou mot de passe incorrect." in response.get_data(as_text=True)
+    assert response.status_code == 200  # not logged in: told why (issue 10.4)
+    assert "Votre compte est inactif" in response.get_data(as_text=True)
+    assert client.get("/").status_code == 302
 
 
 def test_cut_off_partner_cannot_log_in_and_loses_its_sessions(client, login_as):
@@ -42,7 +44,8 @@ def test_cut_off_partner_cannot_log_in_and_loses_its_sessions(client, login_as):
     ).execute()
     assert client.get("/").status_code == 302
     response = post_login(client, "technicien.demo", PASSWORD)
-    assert "Identifiant ou mot de passe incorrect." in response.get_data(as_text=True)
+    assert "structure coupée par CPAM de Démo, CARSAT de Démo" in response.get_data(as_text=True)
+    assert client.get("/").status_code == 302
 
 
 def test_delay_grows_after_five_failures_then_lets_the_right_password_in(ctx):
@@ -300,3 +303,115 @@ def test_a_name_typed_at_login_or_reset_is_never_stored(client):
         client.post("/forgot", data={"username": name})
     stored = " ".join(f.key for f in LoginFailure.select())
     assert stored and "1850578" not in stored and "inconnue" not in stored
+
+
+# Issue 10.4: the right password on an account that may not log in is answered plainly
+# (since when, why, whom to ask) and not counted as a failure; a wrong one learns nothing.
+
+
+def failures_of(username):
+    return LoginFailure.select().where(LoginFailure.key == login.account_key(account(username)))
+
+
+def test_an_inactivated_technicien_is_told_since_when_why_and_whom_to_ask(client, app):
+    from ep import accounts
+
+    with app.test_request_context():
+        accounts.deactivate(
+            account("gestionnaire.demo"), account("technicien.demo"), "Départ de la structure"
+        )
+    since = account("technicien.demo").inactivated_at.strftime("%d/%m/%Y")
+    response = post_login(client, "technicien.demo", PASSWORD)
+    page = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert "Identifiant ou mot de passe incorrect." not in page
+    assert "Votre compte est inactif" in page and f"depuis le {since}" in page
+    assert "Départ de la structure" in page
+    assert "Gaëlle Exemple" in page  # the structure's active gestionnaire
+    assert failures_of("technicien.demo").count() == 0  # not counted as a failure
+
+
+def test_a_wrong_password_on_an_inactive_account_learns_nothing(client, app):
+    from ep import accounts
+
+    with app.test_request_context():
+        accounts.deactivate(
+            account("gestionnaire.demo"), account("technicien.demo"), "Départ de la structure"
+        )
+    page = post_login(client, "technicien.demo", "mauvais mot de passe").get_data(as_text=True)
+    assert "Identifiant ou mot de passe incorrect." in page
+    assert "inactif" not in page and "Départ" not in page and "Gaëlle" not in page
+    assert failures_of("technicien.demo").count() == 1
+
+
+def test_an_idle_inactivated_technicien_is_told_it_was_unused(client, app):
+    from datetime import date
+
+    from ep import housekeeping
+
+    Account.update(created_at=now() - timedelta(days=100)).where(
+        Account.username == "technicien.voisin"
+    ).execute()
+    with app.app_context():
+        housekeeping.run(date.today())
+    assert account("technicien.voisin").state == "inactive"
+    page = post_login(client, "technicien.voisin", PASSWORD).get_data(as_text=True)
+    assert "Votre compte est inactif" in page and "inutilisé depuis 90 jours" in page
+    assert "Gérard Voisin-Exemple" in page
+
+
+def test_a_cut_off_structure_is_named_with_its_caisse(client, app):
+    from ep import partners
+
+    voisin = Partner.get(Partner.name == "CCAS Voisin")
+    with app.test_request_context():
+        partners.cut_off(
+            account("caisse.demo"), Convention.get(Convention.partner == voisin), "Fuite"
+        )
+    page = post_login(client, "technicien.voisin", PASSWORD).get_data(as_text=True)
+    assert "Identifiant ou mot de passe incorrect." not in page
+    assert "structure coupée par CPAM de Démo" in page
+    assert f"depuis le {now():%d/%m/%Y}" in page
+    assert "Gérard Voisin-Exemple" in page
+    assert "Fuite" not in page  # the caisse's own reason stays between it and the structure
+    assert failures_of("technicien.voisin").count() == 0
+
+
+def test_an_inactive_gestionnaire_is_sent_to_the_caisse_contacts(client, app):
+    from ep import accounts
+
+    with app.test_request_context():
+        accounts.deactivate(
+            account("caisse.demo"), account("gestionnaire.voisin"), "Identifiants volés", True
+        )
+    page = post_login(client, "gestionnaire.voisin", PASSWORD).get_data(as_text=True)
+    assert "Votre compte est inactif" in page
+    assert "fraude, perte ou vol" in page and "Identifiants volés" not in page
+    assert "Service partenaires – CPAM de Démo" in page  # the convention's caisse référent
+    assert "partenaires@example.org" in page
+
+
+def test_a_deleted_account_gets_the_usual_message(client, app):
+    Account.update(state="deleted", deleted_at=now()).where(
+        Account.username == "technicien.demo"
+    ).execute()
+    page = post_login(client, "technicien.demo", PASSWORD).get_data(as_text=True)
+    assert "Identifiant ou mot de passe incorrect." in page and "inactif" not in page
+
+
+def test_with_no_active_gestionnaire_a_technicien_is_sent_to_the_caisse(ctx):
+    from ep.models import Referent
+
+    voisin = Partner.get(Partner.name == "CCAS Voisin")
+    Account.update(state="inactive", inactivation_reason="Fin de la convention").where(
+        Account.partner == voisin
+    ).execute()
+    refusal = login.inactive_refusal(account("technicien.voisin"))
+    assert refusal.reason == "Fin de la convention" and refusal.since is None
+    assert refusal.contacts == [
+        "CPAM de Démo : Service partenaires – CPAM de Démo, Référent de la caisse, "
+        "01 02 03 04 05, partenaires@example.org"
+    ]
+    Referent.delete().execute()  # no référent recorded: the caisse's name
+    assert login.inactive_refusal(account("technicien.voisin")).contacts == ["CPAM de Démo"]
+    assert login.inactive_refusal(account("technicien.demo")) is None  # may log in

@@ -208,6 +208,7 @@ RULE_MODULES = [
     "login",
     "attachments",
     "tokens",
+    "phones",
 ]
 
 

@@ -432,3 +432,37 @@ def test_a_structure_recorded_before_sirets_gets_one_from_its_caisse(client, log
     assert Partner.get_by_id(voisin.id).siret == "26800003100016"
     page = client.get(f"/partners/conventions/{convention.id}/edit").get_data(as_text=True)
     assert 'name="siret"' not in page and "268 000 031 00016" in page
+
+
+def test_referent_phones_are_stored_in_one_form_and_shown_as_written(client, login_as):
+    """Issue 10.7: the référent's phone like the accounts'."""
+    from ep.models import Referent
+
+    login_as("caisse.demo")
+    convention = Convention.get(Convention.partner == Partner.get(Partner.name == "CCAS Voisin"))
+    url = f"/partners/conventions/{convention.id}/referents"
+    data = {"role": "support", "name": "Assistance Démo", "phone": "0389000000"}
+    assert client.post(url, data=data).status_code == 303
+    assert Referent.get(Referent.name == "Assistance Démo").phone == "+33389000000"
+    page = client.post(url, data=dict(data, phone="03 89")).get_data(as_text=True)
+    assert "Numéro de téléphone invalide" in page
+    login_as("technicien.voisin")
+    assert "Téléphone : 03 89 00 00 00" in client.get("/aide").get_data(as_text=True)
+
+
+def test_a_technicien_becoming_gestionnaire_keeps_the_address_once_the_caisse_confirms(
+    client, login_as, outbox
+):
+    """Issue 10.7: one person, two accounts, one address (§2.2): a warning, not a refusal."""
+    login_as("caisse.demo")
+    voisin = Partner.get(Partner.name == "CCAS Voisin")
+    url = f"/partners/{voisin.id}/gestionnaires/new"
+    data = dict(IDENTITY, email="technicien.voisin@example.org")
+    page = client.post(url, data=data).get_data(as_text=True)
+    assert "Tania Voisin-Exemple (technicien)" in page and 'name="confirm_email"' in page
+    assert outbox() == []
+    assert client.post(url, data=dict(data, confirm_email="y")).status_code == 303
+    created = Account.get(Account.nom == IDENTITY["nom"])
+    assert created.email == "technicien.voisin@example.org"
+    assert created.telephone == "+33123456789"  # stored in one form
+    assert [m["To"] for m in outbox()] == ["technicien.voisin@example.org"]

@@ -6,10 +6,11 @@ from datetime import date, timedelta
 from flask import Blueprint, abort, flash, redirect, request, url_for
 from flask_login import current_user
 
-from .. import accounts, quotas
+from .. import accounts, phones, quotas
 from ..access import allow
 from ..forms import (
     AccountFilterForm,
+    ContactForm,
     DeactivateForm,
     EmptyForm,
     FraudForm,
@@ -18,7 +19,7 @@ from ..forms import (
     TechnicienForm,
 )
 from ..models import Account, AuditEvent
-from ..rules import RuleError
+from ..rules import NeedsConfirmation, RuleError
 from ..text import search_words
 from ..web import is_partial, refuse, render
 
@@ -62,9 +63,15 @@ def index():
 def create():
     """Open a technicien account; the person receives a personal link by e-mail (§2.2.1)."""
     form = TechnicienForm()
+    confirm = bool(form.confirm_email.data)
     if form.validate_on_submit():
         try:
-            account = accounts.create_technicien(current_user, form.identity(), form.attested())
+            account = accounts.create_technicien(
+                current_user, form.identity(), form.attested(), form.confirm_email.data
+            )
+        except NeedsConfirmation as exc:
+            refuse(form, exc)
+            confirm = True
         except RuleError as exc:
             refuse(form, exc)
         else:
@@ -75,7 +82,7 @@ def create():
             )
             return redirect(url_for("accounts.index"), 303)
     used, quota = quotas.usage(current_user.partner, "technicien")
-    return render("accounts/new.html", form=form, used=used, quota=quota)
+    return render("accounts/new.html", form=form, used=used, quota=quota, confirm=confirm)
 
 
 @bp.route("/<int:account_id>")
@@ -200,18 +207,42 @@ def schedule(account):
 
 
 @bp.route("/<int:account_id>/edit", methods=["GET", "POST"])
-@allow("caisse")
+@allow("caisse", "gestionnaire")
 def edit(account):
-    """The caisse modifies a gestionnaire's identity, on the partner's request (§2.2)."""
-    if account.profile != "gestionnaire":
-        abort(404)
-    form = IdentityForm(obj=account)
+    """Correct an account's details: the caisse a gestionnaire's identity, on the partner's
+    request (§2.2); a gestionnaire a technicien's fonction, e-mail and telephone."""
+    if current_user.profile == "caisse":
+        if account.profile != "gestionnaire":
+            abort(404)
+        form = IdentityForm(obj=account)
+    else:
+        if account.profile != "technicien":
+            abort(403)
+        form = ContactForm(obj=account)
+    if not form.is_submitted():
+        form.telephone.data = phones.display(account.telephone)
+    confirm = bool(form.confirm_email.data)
     if form.validate_on_submit():
         try:
-            accounts.update_identity(current_user, account, form.identity())
+            changed = accounts.update_identity(
+                current_user, account, form.identity(), form.confirm_email.data
+            )
+        except NeedsConfirmation as exc:
+            refuse(form, exc)
+            confirm = True
         except RuleError as exc:
             refuse(form, exc)
         else:
-            flash("Les informations du gestionnaire sont mises à jour.", "success")
+            if not changed:
+                flash("Aucune modification : les informations étaient déjà celles-ci.", "info")
+            elif "email" in changed and account.state == "invited":
+                flash(
+                    "Les informations du compte sont mises à jour. Un nouveau lien pour choisir "
+                    f"le mot de passe a été envoyé à {account.email} ; le précédent ne "
+                    "fonctionne plus.",
+                    "success",
+                )
+            else:
+                flash("Les informations du compte sont mises à jour.", "success")
             return redirect(url_for("accounts.show", account_id=account.id), 303)
-    return render("accounts/edit.html", form=form, account=account)
+    return render("accounts/edit.html", form=form, account=account, confirm=confirm)

@@ -45,11 +45,14 @@ def login():
     if current_user.is_authenticated:
         return redirect(url_for("main.index"))
     form = LoginForm()
+    inactive = None
     if form.validate_on_submit():
         try:
             account = login_rules.authenticate(
                 form.username.data, form.password.data, request.remote_addr
             )
+        except login_rules.AccountInactive as exc:
+            inactive = exc
         except RuleError as exc:
             form.password.errors.append(exc.message)
         else:
@@ -60,7 +63,7 @@ def login():
             session["seen"] = int(time.time())
             _keep_draft_for(account, draft)
             return redirect(_safe_next(request.args.get("next")) or url_for("main.index"), 303)
-    return render("auth/login.html", form=form)
+    return render("auth/login.html", form=form, inactive=inactive)
 
 
 def _keep_draft_for(account, draft_id):

@@ -38,6 +38,7 @@ def index():
             usage=usage,
             pending=pending,
             demande_counts=_demande_counts(partner),
+            inactivations=accounts.recent_inactivations(partner),
         )
     waiting = list(
         Demande.select()

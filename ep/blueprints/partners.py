@@ -19,7 +19,7 @@ from ..forms import (
     ReviewRequestForm,
 )
 from ..models import Account, Convention, ConventionOffer, HabilitationRequest, Partner, Referent
-from ..rules import RuleError
+from ..rules import NeedsConfirmation, RuleError
 from ..web import arg_id, refuse, render, to_id
 
 bp = Blueprint("partners", __name__, url_prefix="/partners")
@@ -208,9 +208,13 @@ def add_referent(convention):
     """Add a contact shown to the partner's users on the help page."""
     form = ReferentForm()
     if form.validate_on_submit():
-        partners.add_referent(current_user, convention, form.fields())
-        flash("Le contact est ajouté.", "success")
-        return redirect(url_for("partners.edit_convention", convention_id=convention.id), 303)
+        try:
+            partners.add_referent(current_user, convention, form.fields())
+        except RuleError as exc:
+            refuse(form, exc)
+        else:
+            flash("Le contact est ajouté.", "success")
+            return redirect(url_for("partners.edit_convention", convention_id=convention.id), 303)
     referents = list(Referent.select().where(Referent.convention == convention))
     conv_form = ConventionForm(obj=convention, formdata=None)
     conv_form.offers.data = sorted(convention.offer_codes())
@@ -242,6 +246,7 @@ def delete_referent(referent):
 def habilitate(partner):
     """Habilitate a gestionnaire: create the account and e-mail the set-password link (§2.2)."""
     form = HabilitateForm()
+    confirm = bool(form.confirm_email.data)
     pending = None
     if arg_id("request"):
         pending = HabilitationRequest.get_or_none(
@@ -261,9 +266,11 @@ def habilitate(partner):
                 form.identity(),
                 requested_on=form.requested_on.data,
                 habilitation_request=pending,
+                confirm_email=form.confirm_email.data,
             )
         except RuleError as exc:
             refuse(form, exc)
+            confirm = confirm or isinstance(exc, NeedsConfirmation)
         else:
             flash(
                 f"Le compte gestionnaire {account.username} est créé ; un lien pour choisir le "
@@ -279,6 +286,7 @@ def habilitate(partner):
         used=used,
         quota=quota,
         pending=pending,
+        confirm=confirm,
     )
 
 

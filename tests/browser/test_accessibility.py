@@ -87,6 +87,7 @@ PAGES = {
         "/accounts/",
         "/accounts/new",
         "/accounts/{tech}",
+        "/accounts/{tech}/edit",
         "/reviews/",
         "/partners/{ccas}",
         "/audit/",
