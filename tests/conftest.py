@@ -144,3 +144,70 @@ def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def table_names():
+    """The database's tables, whatever the engine (the app's database handle)."""
+    if db.is_sqlite():
+        query = "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+    else:
+        query = "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'"
+    return sorted(r[0] for r in db.database.execute_sql(query).fetchall())
+
+
+def table_rows(table):
+    """(columns, rows) of one table, in a stable order."""
+    cursor = db.database.execute_sql(f'SELECT * FROM "{table}" ORDER BY 1')
+    return [d[0] for d in cursor.description], cursor.fetchall()
+
+
+def pristine_copy(app, folder):
+    """A copy of the app's database now; returns `restore()`, which puts it back (a file copy
+    on SQLite; on PostgreSQL, every table emptied and refilled, sequences set again)."""
+    import shutil
+    from pathlib import Path
+
+    from ep import notices
+
+    if db.is_sqlite():
+        path = Path(app.config["EP_DATABASE_URL"][len("sqlite:///") :])
+        db.database.close()
+        pristine = Path(folder) / "pristine.sqlite3"
+        db.backup_sqlite(str(pristine))
+
+        def restore():
+            notices.wait_after_response()  # a thread may still be writing to the file
+            db.database.close()
+            for suffix in ("-wal", "-shm"):
+                Path(str(path) + suffix).unlink(missing_ok=True)
+            shutil.copy(pristine, path)
+
+        return restore
+
+    with db.database.connection_context():
+        dump = {t: table_rows(t) for t in table_names()}
+    db.database.close()
+
+    def restore():
+        notices.wait_after_response()
+        db.database.close()
+        with db.database.connection_context():
+            with db.database.atomic():
+                sql = db.database.execute_sql
+                sql("SET LOCAL session_replication_role = replica")  # no FK order to follow
+                sql("TRUNCATE " + ", ".join(f'"{t}"' for t in dump) + " RESTART IDENTITY")
+                for table, (columns, rows) in dump.items():
+                    if not rows:
+                        continue
+                    names = ", ".join(f'"{c}"' for c in columns)
+                    marks = ", ".join(["%s"] * len(columns))
+                    cursor = db.database.cursor()
+                    cursor.executemany(f'INSERT INTO "{table}" ({names}) VALUES ({marks})', rows)
+                    if "id" in columns:
+                        sql(
+                            f"SELECT setval(pg_get_serial_sequence('\"{table}\"', 'id'), "
+                            f'(SELECT max(id) FROM "{table}"))'
+                        )
+        db.database.close()
+
+    return restore

@@ -1,9 +1,7 @@
 """Every registered route, walked with every profile and with users of another partner and
 another caisse, against one table of expected outcomes. A route missing from the table fails."""
 
-import shutil
 from datetime import date, timedelta
-from pathlib import Path
 
 import pytest
 
@@ -11,7 +9,7 @@ from ep import db, reviews
 from ep.accounts import accept_cgu
 from ep.models import Account, Attachment, Convention, Demande, Notice, Partner, Referent
 
-from .conftest import account, make_app
+from .conftest import account, make_app, pristine_copy, table_names, table_rows
 
 # Who tries. The objects in URLs belong to "CCAS Voisin" and its convention with
 # "CPAM de Démo": caisse.demo and the Voisin users are in scope, the others are not.
@@ -184,19 +182,7 @@ def build_world(tmp):
             accept_cgu(account(username), app.config["EP_CGU_VERSION"])
         ids = {name: account(u).get_id() if u else None for name, u in USERS.items()}
     db.database.close()
-    path = Path(app.config["EP_DATABASE_URL"][len("sqlite:///") :])
-    pristine = tmp / "pristine.sqlite3"
-    db.backup_sqlite(str(pristine))
-
-    def restore():
-        from ep import notices
-
-        notices.wait_after_response()  # a thread may still be writing to the file
-        db.database.close()
-        for suffix in ("-wal", "-shm"):
-            Path(str(path) + suffix).unlink(missing_ok=True)
-        shutil.copy(pristine, path)
-
+    restore = pristine_copy(app, tmp)
     return app, values, ids, restore
 
 
@@ -328,21 +314,10 @@ def test_nul_bytes_are_refused_politely(world):
 
 def snapshot(app):
     """Every business table's rows (the audit trail and login failures aside)."""
-    import sqlite3
-
-    path = app.config["EP_DATABASE_URL"][len("sqlite:///") :]
-    conn = sqlite3.connect(path)
-    try:
-        tables = [
-            r[0]
-            for r in conn.execute(
-                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' "
-                "AND name NOT IN ('audit_event', 'login_failure')"
-            )
-        ]
-        return {t: conn.execute(f"SELECT * FROM {t} ORDER BY 1").fetchall() for t in tables}
-    finally:
-        conn.close()
+    with db.database.connection_context():
+        return {
+            t: table_rows(t)[1] for t in table_names() if t not in ("audit_event", "login_failure")
+        }
 
 
 @pytest.mark.parametrize("user", list(USERS))

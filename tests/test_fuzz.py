@@ -26,7 +26,6 @@ header), some none. The check:
 import hashlib
 import itertools
 import os
-import sqlite3
 from datetime import date, timedelta
 from pathlib import Path
 from urllib.parse import quote
@@ -45,7 +44,7 @@ from ep.catalogue import OFFERS, TARGET_HOURS
 from ep.departements import DEPARTEMENTS
 from ep.models import ALL_MODELS, Caisse
 
-from .conftest import account
+from .conftest import account, table_names, table_rows
 from .test_access import EXPECTED, OK, PASSWORD, USERS, build_world, routes
 
 # Random examples per route, forms getting most: the module stays near a minute.
@@ -336,7 +335,6 @@ MALFORMED = [
 def world(tmp_path_factory):
     app, values, ids, restore = build_world(tmp_path_factory.mktemp("fuzz"))
     db.bind(app)
-    path = Path(app.config["EP_DATABASE_URL"][len("sqlite:///") :])
     uploads = Path(app.instance_path) / "uploads"
     app.config["WTF_CSRF_ENABLED"] = True
     with app.test_request_context():
@@ -370,18 +368,9 @@ def world(tmp_path_factory):
         """Digests of the data: of everything, and of everything but failed logins and traced
         reads (writes a refused request may make)."""
         everything, digest = hashlib.sha256(), hashlib.sha256()
-        conn = sqlite3.connect(path)
-        try:
-            tables = [
-                r[0]
-                for r in conn.execute(
-                    "SELECT name FROM sqlite_master WHERE type = 'table' "
-                    "AND name NOT LIKE 'sqlite_%' ORDER BY name"
-                )
-            ]
-            for table in tables:
-                rows = conn.execute(f"SELECT * FROM {table} ORDER BY 1")
-                columns = [d[0] for d in rows.description]
+        with db.database.connection_context():
+            for table in table_names():
+                columns, rows = table_rows(table)
                 for row in rows:
                     line = repr((table, row)).encode()
                     everything.update(line)
@@ -391,8 +380,7 @@ def world(tmp_path_factory):
                     )
                     if not allowed:
                         digest.update(line)
-        finally:
-            conn.close()
+        db.database.close()
         for file in sorted(uploads.iterdir()) if uploads.exists() else []:
             everything.update(file.name.encode())
             digest.update(file.name.encode())
@@ -401,18 +389,18 @@ def world(tmp_path_factory):
     def overlong():
         """Texts longer than their column: PostgreSQL refuses them (a 500), SQLite does not."""
         found = []
-        conn = sqlite3.connect(path)
-        try:
+        with db.database.connection_context():
             for model in ALL_MODELS:
                 for field in model._meta.sorted_fields:
                     if isinstance(field, peewee.CharField) and field.max_length:
                         table, column = model._meta.table_name, field.column_name
-                        longest = conn.execute(f"SELECT max(length({column})) FROM {table}")
+                        longest = db.database.execute_sql(
+                            f'SELECT max(length("{column}")) FROM "{table}"'
+                        )
                         n = longest.fetchone()[0] or 0
                         if n > field.max_length:
                             found.append(f"{table}.{column}: {n} > {field.max_length}")
-        finally:
-            conn.close()
+        db.database.close()
         return found
 
     def reset():
