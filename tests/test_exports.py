@@ -14,7 +14,7 @@ from ep import accounts
 from ep.exports import USER_HEADER
 from ep.models import Account, Partner
 
-from .conftest import account
+from .conftest import account, on_postgresql
 
 HEADER = (
     "partenaire;profil;identifiant;civilite;nom;prenom;fonction;email;telephone;statut;"
@@ -147,7 +147,8 @@ def test_cli_export_matches_the_web_export(app, client, login_as, tmp_path):
     assert load_workbook(xlsx).active.max_row == 5  # header + the 4 partner accounts
 
 
-XML_ILLEGAL = "\x00\x01\x08\x0b\x0c\x1f\ufffe\uffff"
+# PostgreSQL stores no NUL at all (the forms refuse it before): the rest, on both engines.
+XML_ILLEGAL = ("" if on_postgresql() else "\x00") + "\x01\x08\x0b\x0c\x1f\ufffe\uffff"
 
 
 def test_characters_illegal_in_xml_are_stripped_from_both_exports(client, login_as):
