@@ -1,6 +1,7 @@
 """Requests (DOMAIN.md "Requests", "Data protection")."""
 
 import io
+import re
 from datetime import date, timedelta
 
 import pytest
@@ -518,3 +519,30 @@ def test_gestionnaire_sees_counts_but_no_request_nor_assure(client, login_as, ap
     assert d.assure_nom not in home and 'href="/demandes/' not in home
     assert client.get("/demandes/").status_code == 403
     assert client.get(f"/demandes/{d.id}").status_code == 403
+
+
+def first_submit_button(page, form_action):
+    """The default button of a form: its first submit button in document order."""
+    form = re.search(rf'<form[^>]*action="{re.escape(form_action)}".*?</form>', page, re.S)
+    return re.search(r'<button type="submit"[^>]*>(.*?)</button>', form.group(0), re.S).group(1)
+
+
+def test_the_send_button_is_the_request_form_s_default_button(client, login_as):
+    """Enter in a field clicks the first submit button: it must send, not refresh (10.8)."""
+    login_as("technicien.demo")
+    page = client.get("/demandes/new").get_data(as_text=True)
+    assert "Actualiser les offres et motifs" in page  # still there for browsers without JS
+    assert first_submit_button(page, "/demandes/new") == "Envoyer la demande"
+
+
+def test_a_reply_refused_on_a_closed_request_says_why_and_keeps_the_text(client, login_as, app):
+    """Issue 10.8: the caisse closed the request while the technicien was writing."""
+    with app.test_request_context():
+        d = demandes.submit(account("technicien.demo"), rule_data(), [])
+        demandes.close(account("caisse.demo"), d, "Attestation envoyée.")
+    login_as("technicien.demo")
+    response = client.post(f"/demandes/{d.id}/reply", data={"body": "Voici le justificatif."})
+    page = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert 'id="error-summary"' in page and "Cette demande est clôturée" in page
+    assert "Voici le justificatif." in page  # not lost: the user can copy it

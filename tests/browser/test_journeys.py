@@ -204,3 +204,29 @@ def test_caisse_exports_the_user_list(new_context, server, js):
     names = {row[0] for row in sheet.iter_rows(min_row=2, values_only=True)}
     assert names == {"CCAS Voisin"}
     assert errors == []
+
+
+@MODES
+def test_enter_in_the_request_form_sends_it(new_context, server, js):
+    """Issue 10.8: the refresh button of the offers used to be the form's default button, so
+    Enter in a field refreshed the form instead of sending it: without JavaScript, and with it
+    too once htmx had swapped the choices in (htmx parses the fragment's <noscript> as HTML)."""
+    page, errors = new_page(new_context, js)
+    login(page, "technicien.demo")
+    act(page, "nav >> text=Nouvelle demande")
+    choose(page, js, "#caisse", label="CPAM de Démo")
+    choose(page, js, "#offer", value="document")
+    page.select_option("#motif", value="attestation_droits")
+    page.check("#civilite-0")
+    page.fill("#prenom", "Agathe")
+    page.fill("#date_naissance", "1971-05-06")
+    page.select_option("#departement", value="68")
+    page.check("#informed")
+    page.fill("#commentaire", "Attestation de droits demandée, envoyée avec la touche Entrée.")
+    page.fill("#nom", "Entree" + ("Js" if js else "Html"))
+    page.press("#nom", "Enter")
+    settle(page)
+    heading = page.locator("h1").inner_text()
+    assert heading.startswith("Demande n° "), page.locator("main").inner_text()
+    assert "est envoyée" in page.locator("#messages").inner_text()
+    assert errors == []
