@@ -92,8 +92,8 @@ def _migrator():
 # same schema as a fresh database.
 def _v2_siret_pending_conventions_per_caisse_cut_off(migrator, migrate):
     """Schema 2: structures identified by SIRET (names no longer unique), conventions that a
-    structure accepts, cut-offs per convention instead of per structure, fraud locks, and
-    the e-mail outbox."""
+    structure accepts, cut-offs per convention instead of per structure, fraud locks, the
+    e-mail outbox, and the files kept for a form that came back."""
     import peewee as pw
 
     migrate(
@@ -111,9 +111,9 @@ def _v2_siret_pending_conventions_per_caisse_cut_off(migrator, migrate):
         ),
         migrator.add_column("account", "fraud_locked_at", pw.DateTimeField(null=True)),
     )
-    from .models import Notice
+    from .models import Notice, PendingAttachment
 
-    database.create_tables([Notice])
+    database.create_tables([Notice, PendingAttachment])
     # A structure-wide cut-off becomes the cut-off of the convention of the caisse that made
     # it; one made before the cutting caisse was recorded stops every channel.
     database.execute_sql(

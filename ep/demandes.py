@@ -109,15 +109,18 @@ def _identity_errors(data, today):
     return errors
 
 
-def submit(author, data, files, today=None):
+def submit(author, data, files, today=None, kept=None):
     """A technicien sends a request to the caisse of the assuré's affiliation.
 
     `data`: caisse (id), offer and motif (codes), urgent, identity fields (civilite, nom,
     prenom, date_naissance, departement, informed), commentaire, confirm_health,
-    confirm_duplicate.
+    confirm_duplicate. `files` are kept first under the form's token `kept` (§3.1 checks),
+    so that a refusal loses none of them; the request takes every file kept under it.
     """
     today = today or date.today()
     partner = author.partner
+    kept = kept or attachments.form_token()
+    refused_files = attachments.keep(author, kept, files)
     errors = []  # every refusal at once, in the order of the form
     convention = active_convention(partner, data.get("caisse"), today)
     if convention is None:
@@ -147,6 +150,7 @@ def submit(author, data, files, today=None):
         errors.append(("commentaire", "Décrivez la demande en quelques lignes."))
     elif len(comment) > MAX_COMMENT:
         errors.append(("commentaire", f"{MAX_COMMENT} caractères au plus."))
+    errors += [("pieces_jointes", message) for message in refused_files]
     if errors:
         raise RuleError(errors[0][1], field=errors[0][0], errors=errors)
     identity = {}
@@ -174,12 +178,11 @@ def submit(author, data, files, today=None):
                 confirm="confirm_duplicate",
                 demande_id=existing.id,
             )
-    checked = attachments.check(files)
     link = ConventionOffer.get_or_none(
         (ConventionOffer.convention == convention) & (ConventionOffer.offer == offer)
     )
     target = (link.target_hours if link else None) or TARGET_HOURS.get(offer.code, 120)
-    with attachments.files_kept_only_if_committed() as written, write():
+    with write():
         demande = Demande.create(
             partner=partner,
             caisse=convention.caisse_id,
@@ -191,7 +194,7 @@ def submit(author, data, files, today=None):
             target_hours=target,
             **identity,
         )
-        attachments.store(demande, None, author, checked, written)
+        attachments.attach_kept(author, kept, demande, None)
         DemandeEvent.create(demande=demande, actor=author, action="submitted", status="submitted")
         audit.record(
             "demande_submitted",
@@ -237,16 +240,13 @@ def take(agent, demande):
             notify_author(demande, agent)
 
 
-def _message(author, demande, body, files, kind, written, confirmed=False):
-    body = (body or "").strip()
-    if len(body) > MAX_COMMENT:
-        raise RuleError(f"{MAX_COMMENT} caractères au plus.", field="body")
-    if body:
-        check_free_text(body, "body", confirmed)
-    checked = attachments.check(files)
-    if not body and not checked:
-        raise RuleError("Écrivez un message ou joignez un document.", field="body")
-    if checked and author.profile == "caisse":
+def _keep_files(author, demande, files, kept):
+    """Keep the files of a message's form first, so that no refusal loses them; the token
+    under which they wait. Refuses the files the caisse may not send to this structure."""
+    kept = kept or attachments.form_token()
+    if author.profile == "caisse" and (
+        any(f and f.filename for f in files) or attachments.kept(author, kept)
+    ):
         convention = Convention.get_or_none(
             (Convention.partner == demande.partner) & (Convention.caisse == demande.caisse)
         )
@@ -256,12 +256,29 @@ def _message(author, demande, body, files, kind, written, confirmed=False):
                 "envoyés à l'adresse connue de l'assuré.",
                 field="pieces_jointes",
             )
+    refused = attachments.keep(author, kept, files)
+    if refused:
+        raise RuleError(
+            refused[0], field="pieces_jointes", errors=[("pieces_jointes", m) for m in refused]
+        )
+    return kept
+
+
+def _message(author, demande, body, kept, kind, confirmed=False):
+    """The message, with the files kept for its form (inside the caller's transaction)."""
+    body = (body or "").strip()
+    if len(body) > MAX_COMMENT:
+        raise RuleError(f"{MAX_COMMENT} caractères au plus.", field="body")
+    if body:
+        check_free_text(body, "body", confirmed)
+    if not body and not attachments.kept(author, kept):
+        raise RuleError("Écrivez un message ou joignez un document.", field="body")
     message = Message.create(demande=demande, author=author, kind=kind, body=body)
-    attachments.store(demande, message, author, checked, written)
+    attachments.attach_kept(author, kept, demande, message)
     return message
 
 
-def reply(author, demande, body, files, confirmed=False, today=None):
+def reply(author, demande, body, files, confirmed=False, today=None, kept=None):
     """A message on the request: the partner answers, the caisse answers."""
     if demande.status == "closed":
         raise RuleError("Cette demande est clôturée : créez-en une nouvelle si besoin.")
@@ -270,8 +287,9 @@ def reply(author, demande, body, files, confirmed=False, today=None):
         and active_convention(demande.partner, demande.caisse_id, today) is None
     ):
         raise RuleError("La convention avec cet organisme n'est plus en vigueur.")
-    with attachments.files_kept_only_if_committed() as written, write():
-        _message(author, demande, body, files, "message", written, confirmed)
+    kept = _keep_files(author, demande, files, kept)
+    with write():
+        _message(author, demande, body, kept, "message", confirmed)
         if author.profile == "caisse":
             changed = _change(
                 demande,
@@ -288,30 +306,33 @@ def reply(author, demande, body, files, confirmed=False, today=None):
             notify_author(demande, author)
 
 
-def ask_more(agent, demande, body, files, confirmed=False):
+def ask_more(agent, demande, body, files, confirmed=False, kept=None):
     """The caisse asks the partner for more information: the request waits for the partner."""
     if demande.status == "closed":
         raise RuleError("Cette demande est clôturée.")
+    kept = _keep_files(agent, demande, files, kept)
     if not (body or "").strip():
         raise RuleError("Précisez ce qui manque.", field="body")
-    with attachments.files_kept_only_if_committed() as written, write():
-        _message(agent, demande, body, files, "ask", written, confirmed)
+    with write():
+        _message(agent, demande, body, kept, "ask", confirmed)
         demande.taken_by = demande.taken_by or agent
         _change(demande, agent, "asked", "waiting_partner")
         notify_author(demande, agent)
 
 
-def close(agent, demande, body, confirmed=False):
-    """The caisse closes the request, with a last word for the partner."""
+def close(agent, demande, body, confirmed=False, files=(), kept=None):
+    """The caisse closes the request, with a last word for the partner (and documents, when
+    the structure may receive them)."""
     if demande.status == "closed":
         raise RuleError("Cette demande est déjà clôturée.")
+    kept = _keep_files(agent, demande, files, kept)
     if not (body or "").strip():
         raise RuleError(
             "Indiquez la réponse apportée ou le motif de clôture : le partenaire la lira.",
             field="body",
         )
     with write():
-        _message(agent, demande, body, [], "close", [], confirmed)
+        _message(agent, demande, body, kept, "close", confirmed)
         _change(demande, agent, "closed", "closed")
         notify_author(demande, agent)
 

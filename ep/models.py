@@ -369,6 +369,24 @@ class Attachment(BaseModel):
     created_at = peewee.DateTimeField(default=now)
 
 
+class PendingAttachment(BaseModel):
+    """A file chosen in a form that came back (refused, to confirm, refreshed): checked and
+    stored like an attachment, it waits for the form to be sent. It belongs to its account
+    and to the form's opaque token; an abandoned one leaves after a day (housekeeping)."""
+
+    owner = peewee.ForeignKeyField(Account, backref="+", on_delete="CASCADE")
+    token = peewee.CharField(max_length=64)
+    filename = peewee.CharField(max_length=200)
+    stored_name = peewee.CharField(max_length=80, unique=True)
+    content_type = peewee.CharField(max_length=60)
+    size = peewee.IntegerField()
+    sha256 = peewee.CharField(max_length=64)
+    created_at = peewee.DateTimeField(default=now, index=True)
+
+    class Meta:
+        indexes = ((("owner", "token"), False),)
+
+
 class DemandeEvent(BaseModel):
     """The history of a request: every status change and exchange, who and when."""
 
@@ -501,6 +519,7 @@ ALL_MODELS = [
     Demande,
     Message,
     Attachment,
+    PendingAttachment,
     DemandeEvent,
     HabilitationRequest,
     Review,

@@ -173,6 +173,8 @@ def test_schema_2_migration_on_postgresql(app):
         ("account", "fraud_locked_at"),
     ]:
         sql(f'ALTER TABLE "{table}" DROP COLUMN "{column}"')
+    for table in ("pending_attachment",):  # tables schema 2 adds
+        sql(f'DROP TABLE "{table}"')
     sql('DROP INDEX IF EXISTS "partner_name"')
     sql('CREATE UNIQUE INDEX "partner_name" ON "partner" ("name")')
     sql('ALTER TABLE "partner" ADD COLUMN "cut_off_at" TIMESTAMP')

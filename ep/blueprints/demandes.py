@@ -74,10 +74,14 @@ def create():
     offer = _choices(form, partner)
     confirm = set()
     duplicate_link = None
+    held = _kept_files()
     if request.method == "POST" and "refresh" not in request.form and form.validate():
         try:
             demande = demandes.submit(
-                current_user, form.data_for_rule(), request.files.getlist("pieces_jointes")
+                current_user,
+                form.data_for_rule(),
+                request.files.getlist("pieces_jointes"),
+                kept=held,
             )
         except demandes.NeedsConfirmation as exc:
             refuse(form, exc)
@@ -89,6 +93,8 @@ def create():
         else:
             flash(f"Votre demande n° {demande.reference} est envoyée.", "success")
             return redirect(url_for("demandes.show", demande_id=demande.id), 303)
+    elif request.method == "POST":  # refreshed, or refused by the form: keep the files
+        _keep(form, held)
     for name in ("confirm_health", "confirm_duplicate"):
         if form[name].data:
             confirm.add(name)
@@ -100,7 +106,28 @@ def create():
         confirm=confirm,
         duplicate_link=duplicate_link,
         no_caisse=not form.caisse.choices[1:],
+        held=held,
+        kept=attachments.kept(current_user._get_current_object(), held),
     )
+
+
+def _kept_files():
+    """The token of the form's kept files (issue 10.3); the files ticked "Retirer" go."""
+    held = attachments.form_token(request.form.get("held"))
+    if request.method == "POST":
+        attachments.release(
+            current_user._get_current_object(), held, request.form.getlist("remove_upload")
+        )
+    return held
+
+
+def _keep(form, held):
+    """Keep the chosen files of a form that comes back without reaching its rule; a refused
+    file is said by the field."""
+    refused = attachments.keep(
+        current_user._get_current_object(), held, request.files.getlist("pieces_jointes")
+    )
+    form.pieces_jointes.errors = [*form.pieces_jointes.errors, *refused]
 
 
 def _filtered(form, base):
@@ -218,7 +245,7 @@ def show(demande):
     return _show(demande, MessageForm(formdata=None))
 
 
-def _show(demande, form, confirm=False, status=200):
+def _show(demande, form, confirm=False, status=200, held=None):
     messages = list(
         Message.select().where(Message.demande == demande).order_by(Message.created_at, Message.id)
     )
@@ -239,21 +266,25 @@ def _show(demande, form, confirm=False, status=200):
         form=form,
         confirm=confirm,
         receives_documents=bool(convention and convention.may_receive_documents),
+        held=held or attachments.form_token(),
+        kept=attachments.kept(current_user._get_current_object(), held) if held else [],
     ), status
 
 
 def _act(demande, rule, success):
     form = MessageForm()
+    held = _kept_files()
     if not form.validate():
-        return _show(demande, form)
+        _keep(form, held)
+        return _show(demande, form, held=held)
     try:
-        rule(form)
+        rule(form, held)
     except demandes.NeedsConfirmation as exc:
         refuse(form, exc)
-        return _show(demande, form, confirm=True)
+        return _show(demande, form, confirm=True, held=held)
     except RuleError as exc:
         refuse(form, exc)
-        return _show(demande, form)
+        return _show(demande, form, held=held)
     flash(success, "success")
     return redirect(url_for("demandes.show", demande_id=demande.id), 303)
 
@@ -268,8 +299,8 @@ def reply(demande):
     """Add a message (and documents) to the exchanges of the request."""
     return _act(
         demande,
-        lambda form: demandes.reply(
-            current_user, demande, form.body.data, _files(), form.confirm_health.data
+        lambda form, held: demandes.reply(
+            current_user, demande, form.body.data, _files(), form.confirm_health.data, kept=held
         ),
         success="Votre message est envoyé.",
     )
@@ -281,8 +312,8 @@ def ask(demande):
     """Ask the partner for more information; the request waits for the partner."""
     return _act(
         demande,
-        lambda form: demandes.ask_more(
-            current_user, demande, form.body.data, _files(), form.confirm_health.data
+        lambda form, held: demandes.ask_more(
+            current_user, demande, form.body.data, _files(), form.confirm_health.data, kept=held
         ),
         success="La demande de complément est envoyée au partenaire.",
     )
@@ -294,8 +325,8 @@ def close(demande):
     """Close the request, with a last message for the partner (required)."""
     return _act(
         demande,
-        lambda form: demandes.close(
-            current_user, demande, form.body.data, form.confirm_health.data
+        lambda form, held: demandes.close(
+            current_user, demande, form.body.data, form.confirm_health.data, _files(), held
         ),
         success="La demande est clôturée.",
     )

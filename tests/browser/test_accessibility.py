@@ -299,3 +299,21 @@ def test_main_pages_are_readable_on_desktop_and_phone(page, user):
         overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
         assert overflow <= 0, f"{user} {name}: {overflow}px wider than the screen"
         screenshot(page, f"{user.split('.')[0]}-{name}")
+
+
+def test_a_form_that_comes_back_with_kept_files_passes_axe(page, tmp_path, console_errors):
+    """Issue 10.3: the files kept for a form that came back, each with its "Retirer" box."""
+    from ep.demo import DEMO_PDF
+
+    login(page, "technicien.demo")
+    page.goto("/demandes/new")
+    page.select_option("#caisse", label="CPAM de Démo")
+    settle(page)
+    (tmp_path / "justificatif.pdf").write_bytes(DEMO_PDF)
+    page.set_input_files("#pieces_jointes", str(tmp_path / "justificatif.pdf"))
+    act(page, "button:has-text('Envoyer la demande')")
+    assert page.evaluate("document.activeElement.id") == "error-summary"
+    assert "justificatif.pdf" in page.locator("#held_uploads").inner_text()
+    screenshot(page, "technicien-pieces-deja-jointes")
+    assert axe(page, "kept files") == []
+    assert console_errors == []

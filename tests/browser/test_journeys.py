@@ -230,3 +230,40 @@ def test_enter_in_the_request_form_sends_it(new_context, server, js):
     assert heading.startswith("Demande n° "), page.locator("main").inner_text()
     assert "est envoyée" in page.locator("#messages").inner_text()
     assert errors == []
+
+
+@MODES
+def test_chosen_files_survive_a_form_that_comes_back(new_context, server, tmp_path, js):
+    """Issue 10.3: the files chosen were silently gone when the form came back (here, to
+    confirm words that suggest health data); now they are listed, may be removed, and leave
+    with the request."""
+    page, errors = new_page(new_context, js)
+    login(page, "technicien.demo")
+    act(page, "nav >> text=Nouvelle demande")
+    choose(page, js, "#caisse", label="CPAM de Démo")
+    choose(page, js, "#offer", value="document")
+    page.select_option("#motif", value="attestation_droits")
+    page.check("#civilite-1")
+    page.fill("#nom", "Fichiers" + ("Js" if js else "Html"))
+    page.fill("#prenom", "Gaston")
+    page.fill("#date_naissance", "1950-03-04")
+    page.select_option("#departement", value="75")
+    page.check("#informed")
+    page.fill("#commentaire", "Sortie d'hospitalisation : attestation de droits demandée.")
+    (tmp_path / "avis.pdf").write_bytes(DEMO_PDF)
+    (tmp_path / "brouillon.png").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(40))
+    page.set_input_files(
+        "#pieces_jointes", [str(tmp_path / "avis.pdf"), str(tmp_path / "brouillon.png")]
+    )
+    act(page, "button:has-text('Envoyer la demande')")
+    assert page.locator("h1").inner_text() == "Nouvelle demande"
+    held = page.locator("#held_uploads")
+    assert "avis.pdf" in held.inner_text() and "brouillon.png" in held.inner_text()
+    page.check("#confirm_health")
+    page.get_by_label("Retirer « brouillon.png »").check()
+    act(page, "button:has-text('Envoyer la demande')")
+    heading = page.locator("h1").inner_text()
+    assert heading.startswith("Demande n° "), page.locator("main").inner_text()
+    assert page.locator("a:has-text('avis.pdf')").count() == 1
+    assert "brouillon.png" not in page.locator("main").inner_text()
+    assert errors == []
