@@ -93,7 +93,7 @@ def _migrator():
 def _v2_siret_pending_conventions_per_caisse_cut_off(migrator, migrate):
     """Schema 2: structures identified by SIRET (names no longer unique), conventions that a
     structure accepts, cut-offs per convention instead of per structure, fraud locks, the
-    e-mail outbox, and the files kept for a form that came back."""
+    e-mail outbox, the files kept for a form that came back, and unread markers."""
     import peewee as pw
 
     migrate(
@@ -111,9 +111,10 @@ def _v2_siret_pending_conventions_per_caisse_cut_off(migrator, migrate):
         ),
         migrator.add_column("account", "fraud_locked_at", pw.DateTimeField(null=True)),
     )
-    from .models import Notice, PendingAttachment
+    from .models import DemandeRead, Notice, PendingAttachment
 
     database.create_tables([Notice, PendingAttachment])
+    _v2_unread_markers(migrator, migrate, DemandeRead)
     # A structure-wide cut-off becomes the cut-off of the convention of the caisse that made
     # it; one made before the cutting caisse was recorded stops every channel.
     database.execute_sql(
@@ -133,6 +134,26 @@ def _v2_siret_pending_conventions_per_caisse_cut_off(migrator, migrate):
             migrator.drop_column("partner", "cut_off_by_id"),
             migrator.drop_column("partner", "cut_off_at"),
         )
+
+
+def _v2_unread_markers(migrator, migrate, DemandeRead):
+    """Schema 2 (issue 10.5): each side's last event on a request, the partner's reply that
+    waits for the caisse, and how far each account read each request. Requests from before
+    start with nothing unread; a reply the caisse has not answered yet is flagged."""
+    import peewee as pw
+
+    migrate(
+        migrator.add_column("demande", "last_partner_event", pw.IntegerField(null=True)),
+        migrator.add_column("demande", "last_caisse_event", pw.IntegerField(null=True)),
+        migrator.add_column("demande", "partner_reply_pending", pw.BooleanField(default=False)),
+    )
+    database.create_tables([DemandeRead])
+    database.execute_sql(
+        f"UPDATE demande SET partner_reply_pending = {database.param} WHERE status != 'closed' "
+        "AND (SELECT e.action FROM demande_event e WHERE e.demande_id = demande.id "
+        "ORDER BY e.id DESC LIMIT 1) = 'partner_replied'",
+        (True,),
+    )
 
 
 MIGRATIONS = {2: _v2_siret_pending_conventions_per_caisse_cut_off}

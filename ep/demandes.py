@@ -9,14 +9,17 @@ from .departements import CODES
 from .health_words import suggests_health_data
 from .models import (
     CIVILITES,
+    Account,
     Caisse,
     Convention,
     ConventionOffer,
     Demande,
     DemandeEvent,
+    DemandeRead,
     Message,
     Motif,
     Offer,
+    Partner,
     now,
 )
 from .rules import RuleError
@@ -195,7 +198,11 @@ def submit(author, data, files, today=None, kept=None):
             **identity,
         )
         attachments.attach_kept(author, kept, demande, None)
-        DemandeEvent.create(demande=demande, actor=author, action="submitted", status="submitted")
+        event = DemandeEvent.create(
+            demande=demande, actor=author, action="submitted", status="submitted"
+        )
+        demande.last_partner_event = event.id
+        demande.save()
         audit.record(
             "demande_submitted",
             actor=author,
@@ -213,10 +220,16 @@ def _change(demande, actor, action, status=None):
     demande.updated_at = now()
     if actor.profile == "caisse" and action in ("answered", "asked", "closed"):
         demande.first_answer_at = demande.first_answer_at or now()
+        demande.partner_reply_pending = False  # the caisse has answered
     if status == "closed":
         demande.closed_at = now()
+    event = DemandeEvent.create(demande=demande, actor=actor, action=action, status=demande.status)
+    if actor.profile == "caisse":  # news for the other side (unread markers)
+        demande.last_caisse_event = event.id
+    else:
+        demande.last_partner_event = event.id
     demande.save()
-    DemandeEvent.create(demande=demande, actor=actor, action=action, status=demande.status)
+    _seen(actor, demande, event.id)  # whoever acts on a request has read it
     audit.record(
         f"demande_{action}",
         actor=actor,
@@ -291,19 +304,21 @@ def reply(author, demande, body, files, confirmed=False, today=None, kept=None):
     with write():
         _message(author, demande, body, kept, "message", confirmed)
         if author.profile == "caisse":
-            changed = _change(
+            _change(
                 demande,
                 author,
                 "answered",
                 "in_progress" if demande.status == "submitted" else None,
             )
+            notify_partner(demande, author, "answered")
         else:
             status = None
             if demande.status == "waiting_partner":
                 status = "in_progress" if demande.taken_by_id else "submitted"
-            changed = _change(demande, author, "partner_replied", status)
-        if changed:
-            notify_author(demande, author)
+            demande.partner_reply_pending = True  # flagged in the caisse's queue
+            if _change(demande, author, "partner_replied", status):
+                notify_author(demande, author)
+            notify_agent(demande, author)
 
 
 def ask_more(agent, demande, body, files, confirmed=False, kept=None):
@@ -317,7 +332,7 @@ def ask_more(agent, demande, body, files, confirmed=False, kept=None):
         _message(agent, demande, body, kept, "ask", confirmed)
         demande.taken_by = demande.taken_by or agent
         _change(demande, agent, "asked", "waiting_partner")
-        notify_author(demande, agent)
+        notify_partner(demande, agent, "asked")
 
 
 def close(agent, demande, body, confirmed=False, files=(), kept=None):
@@ -334,7 +349,7 @@ def close(agent, demande, body, confirmed=False, files=(), kept=None):
     with write():
         _message(agent, demande, body, kept, "close", confirmed)
         _change(demande, agent, "closed", "closed")
-        notify_author(demande, agent)
+        notify_partner(demande, agent, "closed")
 
 
 def notify_author(demande, actor):
@@ -355,3 +370,82 @@ def notify_author(demande, actor):
         status=demande.status_label.lower(),
         demande_id=demande.id,
     )
+
+
+MESSAGE_SUBJECTS = {
+    "answered": "nouveau message de la caisse",
+    "asked": "complément demandé par la caisse",
+    "closed": "clôturée",
+}
+
+
+def notify_partner(demande, agent, action):
+    """Tell the partner of a message from the caisse (issue 10.5), whether or not it changes
+    the status: the author and the techniciens who wrote on the request, those who want
+    e-mails. The request number only, never the message nor the assuré (§5)."""
+    writers = Message.select(Message.author).where(Message.demande == demande)
+    recipients = Account.select().where(
+        ((Account.id == demande.author_id) | Account.id.in_(writers))
+        & (Account.profile == "technicien")
+        & (Account.state == "active")
+        & (Account.notify_by_email == True)  # noqa: E712 (SQL, not Python)
+        & (Account.id != agent.id)
+    )
+    caisse = Caisse.get_by_id(demande.caisse_id)
+    for account in recipients.order_by(Account.id):
+        notices.queue(
+            account.email,
+            "demande_message",
+            f"Demande n° {demande.reference} : {MESSAGE_SUBJECTS[action]}",
+            partner=demande.partner_id,
+            caisse=demande.caisse_id,
+            reference=demande.reference,
+            caisse_name=caisse.name,
+            action=action,
+            status=demande.status_label.lower(),
+            demande_id=demande.id,
+        )
+
+
+def notify_agent(demande, author):
+    """Tell the caisse agent who took the request that the partner answered (issue 10.5).
+    Nobody took it: no e-mail, the caisse's queue flags the reply."""
+    agent = Account.get_or_none(Account.id == demande.taken_by_id) if demande.taken_by_id else None
+    if agent is None or agent.id == author.id or agent.state != "active":
+        return
+    if not agent.notify_by_email:
+        return
+    notices.queue(
+        agent.email,
+        "demande_reply",
+        f"Demande n° {demande.reference} : réponse du partenaire",
+        partner=demande.partner_id,
+        caisse=demande.caisse_id,
+        reference=demande.reference,
+        partner_name=Partner.get_by_id(demande.partner_id).name,
+        demande_id=demande.id,
+    )
+
+
+def mark_read(account, demande):
+    """The account has seen everything on the request so far (issue 10.5). Written only when
+    there was something new, so that reading a request seldom writes."""
+    latest = max(demande.last_partner_event or 0, demande.last_caisse_event or 0)
+    if not latest:
+        return
+    mark = (DemandeRead.account == account.id) & (DemandeRead.demande == demande.id)
+    seen = DemandeRead.select(DemandeRead.seen_event).where(mark).scalar()
+    if seen is not None and seen >= latest:
+        return
+    with write():
+        _seen(account, demande, latest)
+
+
+def _seen(account, demande, event_id):
+    """Record that the account has seen the request up to this event (in a transaction)."""
+    DemandeRead.insert(
+        account=account.id, demande=demande.id, seen_event=event_id, read_at=now()
+    ).on_conflict(
+        conflict_target=[DemandeRead.account, DemandeRead.demande],
+        update={DemandeRead.seen_event: event_id, DemandeRead.read_at: now()},
+    ).execute()

@@ -303,7 +303,9 @@ def test_nul_bytes_are_refused_politely(world):
 
 
 def snapshot(app):
-    """Every business table's rows (the audit trail and login failures aside)."""
+    """Every business table's rows (the audit trail and login failures aside, and the read
+    markers: opening a request records how far the reader read it, as the journal records
+    that it was read)."""
     import sqlite3
 
     path = app.config["EP_DATABASE_URL"][len("sqlite:///") :]
@@ -313,7 +315,7 @@ def snapshot(app):
             r[0]
             for r in conn.execute(
                 "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' "
-                "AND name NOT IN ('audit_event', 'login_failure')"
+                "AND name NOT IN ('audit_event', 'login_failure', 'demande_read')"
             )
         ]
         return {t: conn.execute(f"SELECT * FROM {t} ORDER BY 1").fetchall() for t in tables}

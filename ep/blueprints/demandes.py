@@ -14,6 +14,7 @@ from flask import (
     url_for,
 )
 from flask_login import current_user
+from peewee import fn
 
 from .. import attachments, audit, demandes
 from ..access import allow
@@ -30,10 +31,11 @@ from ..models import (
     Message,
     Motif,
     Offer,
+    Partner,
 )
 from ..rules import RuleError
 from ..text import fold
-from ..web import arg_id, page_number, refuse, render, to_id
+from ..web import page_number, refuse, render, to_id
 
 bp = Blueprint("demandes", __name__, url_prefix="/demandes")
 
@@ -131,6 +133,7 @@ def _keep(form, held):
 
 
 def _filtered(form, base):
+    """The filters of the form, on a `Demande.listed_for` query (offers already joined)."""
     query = base
     if form.q.data:
         for word in fold(form.q.data).split():
@@ -140,7 +143,9 @@ def _filtered(form, base):
     elif form.status.data in DEMANDE_STATUSES:
         query = query.where(Demande.status == form.status.data)
     if form.offer.data:
-        query = query.join_from(Demande, Offer).where(Offer.code == form.offer.data)
+        query = query.where(Offer.code == form.offer.data)
+    if form.activity.data == "unread":
+        query = query.where(Demande.news_for(current_user))
     if to_id(form.caisse.data):
         query = query.where(Demande.caisse == to_id(form.caisse.data))
     if to_id(form.author.data):
@@ -165,6 +170,12 @@ def _filter_form(status_default=""):
     form.offer.choices = options(
         [("", "Toutes")] + [(o.code, o.label) for o in Offer.select().order_by(Offer.position)]
     )
+    news = [("", "Toutes"), ("unread", "Non lues")]
+    if current_user.profile == "caisse":
+        news.append(("partner_reply", "Réponse du partenaire à traiter"))
+    form.activity.choices = options(news)
+    for name in ("partner", "taken"):  # the queue's own filters
+        form[name].choices = options([("", "Toutes")])
     return form
 
 
@@ -183,7 +194,7 @@ def index():
     )
     form.author.choices = options([("", "Tous")] + [(str(a.id), a.display_name) for a in authors])
     form.validate()
-    query = _filtered(form, Demande.select().where(Demande.partner == partner))
+    query = _filtered(form, Demande.listed_for(current_user))
     query = query.order_by(Demande.created_at.desc(), Demande.id.desc())
     return _list("demandes/index.html", form, query)
 
@@ -219,14 +230,32 @@ def _list(template, form, query):
 def queue():
     """Requests addressed to the agent's caisse: urgent first, then the oldest (`002_…` §3.2)."""
     form = _filter_form(status_default="open")
-    partners = Convention.select().where(Convention.caisse == current_user.caisse_id)
     form.caisse.choices = options([("", "Tous")])
     form.author.choices = options([("", "Tous")])
+    partners = {
+        p.id: p
+        for p in Partner.select()
+        .join(Convention)
+        .where((Convention.caisse == current_user.caisse_id) & (Convention.state == "accepted"))
+        .order_by(fn.LOWER(Partner.name), Partner.id)
+    }
+    form.partner.choices = options(
+        [("", "Toutes")] + [(str(p.id), p.name) for p in partners.values()]
+    )
+    form.taken.choices = options(
+        [("", "Toutes"), ("me", "Mes demandes"), ("none", "Non attribuées")]
+    )
     form.validate()
-    query = _filtered(form, Demande.select().where(Demande.caisse == current_user.caisse_id))
-    partner_id = arg_id("partner")
-    if partner_id and partners.where(Convention.partner == partner_id).exists():
-        query = query.where(Demande.partner == partner_id)
+    query = _filtered(form, Demande.listed_for(current_user))
+    if to_id(form.partner.data) in partners:
+        query = query.where(Demande.partner == to_id(form.partner.data))
+    if form.taken.data == "me":
+        query = query.where(Demande.taken_by == current_user.id)
+    elif form.taken.data == "none":
+        query = query.where(Demande.taken_by.is_null())
+    if form.activity.data == "partner_reply":
+        pending = Demande.partner_reply_pending == True  # noqa: E712 (SQL, not Python)
+        query = query.where(pending & (Demande.status != "closed"))
     query = query.order_by(Demande.urgent.desc(), Demande.created_at, Demande.id)
     return _list("demandes/queue.html", form, query)
 
@@ -235,13 +264,15 @@ def queue():
 @allow("technicien", "caisse")
 def show(demande):
     """One request: the assuré, the exchanges, the documents, the history."""
+    user = current_user._get_current_object()
     audit.record_read(
         "demande_viewed",
-        current_user._get_current_object(),
+        user,
         partner=demande.partner_id,
         caisse=demande.caisse_id,
         detail=f"demande {demande.reference}",
     )
+    demandes.mark_read(user, demande)
     return _show(demande, MessageForm(formdata=None))
 
 

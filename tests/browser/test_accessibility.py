@@ -68,6 +68,7 @@ PAGES = {
     "caisse.demo": [
         "/",
         "/demandes/queue",
+        "/demandes/queue?taken=none&activity=partner_reply",  # issue 10.5 filters
         "/demandes/{demande}",
         "/partners/",
         "/partners/new",
@@ -97,6 +98,7 @@ PAGES = {
         "/",
         "/demandes/new",
         "/demandes/",
+        "/demandes/?activity=unread",
         "/demandes/{demande}",
         "/aide",
         "/preferences",
@@ -316,4 +318,55 @@ def test_a_form_that_comes_back_with_kept_files_passes_axe(page, tmp_path, conso
     assert "justificatif.pdf" in page.locator("#held_uploads").inner_text()
     screenshot(page, "technicien-pieces-deja-jointes")
     assert axe(page, "kept files") == []
+    assert console_errors == []
+
+
+def with_rules(server, work):
+    """Run rule functions on the server's own database, as another user acting meanwhile."""
+    from ep import create_app
+    from ep.db import database
+
+    if os.environ.get("EP_BROWSER_DATABASE_URL"):
+        pytest.skip("acts on the SQLite file of the default run")
+    app = create_app({"EP_INSTANCE_PATH": str(server["instance"])})
+    with app.test_request_context():
+        result = work()
+    database.close()
+    return result
+
+
+def test_a_reply_refused_on_a_request_closed_meanwhile_passes_axe(page, server, console_errors):
+    """Issue 10.8: the refusal is said (error summary, focused) and the text kept."""
+    from ep import demandes
+    from ep.models import Account, Caisse, Demande
+
+    def submit():
+        return demandes.submit(
+            Account.get(Account.username == "technicien.demo"),
+            {
+                "caisse": Caisse.get(Caisse.name == "CPAM de Démo").id,
+                "offer": "contact",
+                "motif": "offres",
+                "commentaire": "Question sur les ateliers de prévention.",
+            },
+            [],
+        ).id
+
+    demande_id = with_rules(server, submit)
+    login(page, "technicien.demo")
+    page.goto(f"/demandes/{demande_id}")
+    page.fill("#body", "Merci de nous envoyer le calendrier.")
+    with_rules(
+        server,
+        lambda: demandes.close(
+            Account.get(Account.username == "caisse.demo"),
+            Demande.get_by_id(demande_id),
+            "Calendrier envoyé par courrier.",
+        ),
+    )
+    act(page, "button:has-text('Envoyer le message')")
+    assert page.evaluate("document.activeElement.id") == "error-summary"
+    assert "clôturée" in page.locator("#error-summary").inner_text()
+    assert page.locator("#body").input_value() == "Merci de nous envoyer le calendrier."
+    assert axe(page, "reply refused on a closed request") == []
     assert console_errors == []
