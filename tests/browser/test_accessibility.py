@@ -315,6 +315,7 @@ def test_a_form_that_comes_back_with_kept_files_passes_axe(page, tmp_path, conso
     page.set_input_files("#pieces_jointes", str(tmp_path / "justificatif.pdf"))
     act(page, "button:has-text('Envoyer la demande')")
     assert page.evaluate("document.activeElement.id") == "error-summary"
+    assert "Pièce déjà jointe (1)" in page.locator("#held_uploads").inner_text()
     assert "justificatif.pdf" in page.locator("#held_uploads").inner_text()
     screenshot(page, "technicien-pieces-deja-jointes")
     assert axe(page, "kept files") == []
