@@ -1,8 +1,14 @@
 """Attachments (§3.1): PDF, JPEG or PNG recognised by their content, limited in size and
 number, stored outside the static files under a random name with a SHA-256 checksum, and
-scanned by a ClamAV daemon when EP_CLAMAV_URL is set."""
+scanned by a ClamAV daemon when EP_CLAMAV_URL is set.
+
+A form never loses the files chosen in it: each submission first keeps them (checked like
+any attachment) under the form's opaque token and the user's account, so that a form that
+comes back (refused, to confirm, refreshed) lists them, and they leave with it when it is
+finally sent. Abandoned ones leave after a day."""
 
 import hashlib
+import re
 import secrets
 import socket
 import struct
@@ -14,8 +20,8 @@ import filetype
 from peewee import fn
 
 from . import nir, pdfcheck, private, settings
-from .db import lock
-from .models import Account, Attachment
+from .db import lock, write
+from .models import Account, Attachment, PendingAttachment
 from .rules import RuleError
 
 ALLOWED = {"application/pdf": ".pdf", "image/jpeg": ".jpg", "image/png": ".png"}
@@ -90,32 +96,121 @@ def _refuse_unsafe_pdf(name, data):
         raise RuleError(f"« {name} » {PDF_REFUSALS[verdict]}", field="pieces_jointes")
 
 
-def store(demande, message, author, checked, written):
-    """Write checked files to disk and record them (inside the caller's transaction).
+TOKEN = re.compile(r"[A-Za-z0-9_-]{20,64}")
 
-    The paths go into `written`, so that the caller deletes them if its transaction fails."""
+
+def form_token(value=None):
+    """The opaque token that carries a form's kept files from one submission to the next:
+    the one the form sent back when it is well formed, otherwise a new one."""
+    value = (value or "").strip()
+    return value if TOKEN.fullmatch(value) else secrets.token_urlsafe(24)
+
+
+def _kept(owner, token):
+    return PendingAttachment.select().where(
+        (PendingAttachment.owner == owner) & (PendingAttachment.token == token)
+    )
+
+
+def kept(owner, token):
+    """The files this account keeps for the form of this token, in the order chosen. Another
+    account gets nothing, whatever token it sends."""
+    return list(_kept(owner, token).order_by(PendingAttachment.id))
+
+
+def keep(owner, token, files):
+    """Check the files of a form and keep those that pass, for its next submission.
+
+    Returns the refusals, in French ([] when every file is kept): a refused file is not
+    kept, the others are. The count limit includes the files already kept; the daily volume
+    is checked like for any attachment, in the transaction that keeps them."""
+    files = [f for f in files if f and f.filename]
+    if not files:
+        return []
+    limit = settings.get("EP_MAX_ATTACHMENTS")
+    already = _kept(owner, token).count()
+    if already + len(files) > limit:
+        joined = f" ({already} déjà jointe{'s' if already > 1 else ''})" if already else ""
+        return [
+            f"{limit} pièces jointes au plus par envoi{joined} : les fichiers choisis n'ont "
+            "pas été enregistrés ; choisissez-en moins."
+        ]
+    checked, refused = [], []
+    for f in files:
+        try:
+            checked += check([f])
+        except RuleError as exc:
+            refused.append(exc.message)
     if checked:
-        _within_daily_volume(author, checked)
-    created = []
-    for name, mime, data in checked:
-        stored = secrets.token_hex(20)
-        path = folder() / stored
-        written.append(path)
-        with private.create(path) as out:
-            out.write(data)
-        created.append(
-            Attachment.create(
-                demande=demande,
-                message=message,
-                uploaded_by=author,
-                filename=name,
-                stored_name=stored,
-                content_type=mime,
-                size=len(data),
-                sha256=hashlib.sha256(data).hexdigest(),
-            )
+        try:
+            with files_kept_only_if_committed() as written, write():
+                _within_daily_volume(owner, checked)
+                for name, mime, data in checked:
+                    PendingAttachment.create(
+                        owner=owner, token=token, **_write(name, mime, data, written)
+                    )
+        except RuleError as exc:
+            refused.append(exc.message)
+    return refused
+
+
+def release(owner, token, ids):
+    """Take back kept files (the user ticked "Retirer"): rows and files go."""
+    ids = [int(i) for i in ids if re.fullmatch(r"[0-9]{1,18}", i or "")]
+    if not ids:
+        return 0
+    with write():
+        gone = list(_kept(owner, token).where(PendingAttachment.id.in_(ids)))
+        PendingAttachment.delete().where(PendingAttachment.id.in_([p.id for p in gone])).execute()
+    erase_files(gone)
+    return len(gone)
+
+
+def attach_kept(owner, token, demande, message):
+    """The kept files become the attachments of the request, or of its message (inside the
+    caller's write transaction; if it fails, they stay kept)."""
+    rows = list(lock(_kept(owner, token).order_by(PendingAttachment.id)))
+    created = [
+        Attachment.create(
+            demande=demande,
+            message=message,
+            uploaded_by=owner,
+            filename=p.filename,
+            stored_name=p.stored_name,
+            content_type=p.content_type,
+            size=p.size,
+            sha256=p.sha256,
+            created_at=p.created_at,  # counted in the daily volume of the day it came
         )
+        for p in rows
+    ]
+    PendingAttachment.delete().where(PendingAttachment.id.in_([p.id for p in rows])).execute()
     return created
+
+
+def drop_abandoned(before):
+    """Kept files of forms never sent, older than `before`, leave the database and the disk."""
+    gone = list(PendingAttachment.select().where(PendingAttachment.created_at < before))
+    PendingAttachment.delete().where(PendingAttachment.id.in_([p.id for p in gone])).execute()
+    erase_files(gone)
+    return len(gone)
+
+
+def _write(name, mime, data, written):
+    """Write one checked file under a random name; its path goes into `written`, so that the
+    caller deletes it if its transaction fails."""
+    stored = secrets.token_hex(20)
+    path = folder() / stored
+    written.append(path)
+    with private.create(path) as out:
+        out.write(data)
+    return {
+        "filename": name,
+        "stored_name": stored,
+        "content_type": mime,
+        "size": len(data),
+        "sha256": hashlib.sha256(data).hexdigest(),
+    }
 
 
 def _within_daily_volume(author, checked):
@@ -123,13 +218,15 @@ def _within_daily_volume(author, checked):
     so that one account, or one stolen session, cannot fill the server's disk."""
     cap = settings.get("EP_MAX_UPLOAD_MB_PER_DAY")
     lock(Account.select(Account.id).where(Account.id == author.id)).get()  # one at a time
-    used = (
-        Attachment.select(fn.COALESCE(fn.SUM(Attachment.size), 0))
-        .where(
-            (Attachment.uploaded_by == author)
-            & (Attachment.created_at >= datetime.combine(date.today(), time.min))
-        )
+    midnight = datetime.combine(date.today(), time.min)
+    used = sum(
+        model.select(fn.COALESCE(fn.SUM(model.size), 0))
+        .where(owner & (model.created_at >= midnight))
         .scalar()
+        for model, owner in (
+            (Attachment, Attachment.uploaded_by == author),
+            (PendingAttachment, PendingAttachment.owner == author),  # kept for a form
+        )
     )
     incoming = sum(len(data) for _name, _mime, data in checked)
     if used + incoming > cap * 1024 * 1024:
@@ -147,6 +244,7 @@ def path_of(attachment):
 
 
 def erase_files(attachments):
+    """Remove the files of attachments (or kept files) from the disk."""
     for a in attachments:
         path_of(a).unlink(missing_ok=True)
 

@@ -228,7 +228,8 @@ def housekeeping_cmd(today):
         f"{counts['scheduled']} ; fins de convention : {counts['convention_ended']} ; "
         f"supprimés : {counts['deleted']} ; demandes purgées (fin de convention) : "
         f"{counts['purged']} ; revues ouvertes : {counts['reviews_opened']} ; rappels de "
-        f"revue (dont retards) : {counts['reviews_reminded']} ; courriels en attente : "
+        f"revue (dont retards) : {counts['reviews_reminded']} ; pièces jointes abandonnées : "
+        f"{counts['abandoned_uploads']} ; courriels en attente : "
         f"{waiting['pending']}, en échec : {waiting['failed']}."
     )
     if counts["failed"]:

@@ -93,8 +93,8 @@ def _migrator():
 def _v2_siret_pending_conventions_per_caisse_cut_off(migrator, migrate):
     """Schema 2: structures identified by SIRET (names no longer unique), conventions that a
     structure accepts, cut-offs per convention instead of per structure, fraud locks, the
-    e-mail outbox, the warning before an idle inactivation, and phone numbers stored in one
-    form."""
+    e-mail outbox, the warning before an idle inactivation, phone numbers stored in one
+    form, the files kept for a form that came back, and unread markers."""
     import peewee as pw
 
     migrate(
@@ -113,9 +113,10 @@ def _v2_siret_pending_conventions_per_caisse_cut_off(migrator, migrate):
         migrator.add_column("account", "fraud_locked_at", pw.DateTimeField(null=True)),
         migrator.add_column("account", "idle_warned_at", pw.DateTimeField(null=True)),
     )
-    from .models import Draft, Notice
+    from .models import DemandeRead, Draft, Notice, PendingAttachment
 
-    database.create_tables([Notice, Draft])
+    database.create_tables([Notice, Draft, PendingAttachment])
+    _v2_unread_markers(migrator, migrate, DemandeRead)
     # A structure-wide cut-off becomes the cut-off of the convention of the caisse that made
     # it; one made before the cutting caisse was recorded stops every channel.
     database.execute_sql(
@@ -149,6 +150,26 @@ def _normalise_phones():
             stored = phones.stored_form(raw)
             if stored != raw:
                 table.update({getattr(table, column): stored}).where(table.id == row_id).execute()
+
+
+def _v2_unread_markers(migrator, migrate, DemandeRead):
+    """Schema 2 (issue 10.5): each side's last event on a request, the partner's reply that
+    waits for the caisse, and how far each account read each request. Requests from before
+    start with nothing unread; a reply the caisse has not answered yet is flagged."""
+    import peewee as pw
+
+    migrate(
+        migrator.add_column("demande", "last_partner_event", pw.IntegerField(null=True)),
+        migrator.add_column("demande", "last_caisse_event", pw.IntegerField(null=True)),
+        migrator.add_column("demande", "partner_reply_pending", pw.BooleanField(default=False)),
+    )
+    database.create_tables([DemandeRead])
+    database.execute_sql(
+        f"UPDATE demande SET partner_reply_pending = {database.param} WHERE status != 'closed' "
+        "AND (SELECT e.action FROM demande_event e WHERE e.demande_id = demande.id "
+        "ORDER BY e.id DESC LIMIT 1) = 'partner_replied'",
+        (True,),
+    )
 
 
 MIGRATIONS = {2: _v2_siret_pending_conventions_per_caisse_cut_off}

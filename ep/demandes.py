@@ -9,14 +9,17 @@ from .departements import CODES
 from .health_words import suggests_health_data
 from .models import (
     CIVILITES,
+    Account,
     Caisse,
     Convention,
     ConventionOffer,
     Demande,
     DemandeEvent,
+    DemandeRead,
     Message,
     Motif,
     Offer,
+    Partner,
     now,
 )
 from .rules import NeedsConfirmation, RuleError
@@ -100,15 +103,18 @@ def _identity_errors(data, today):
     return errors
 
 
-def submit(author, data, files, today=None):
+def submit(author, data, files, today=None, kept=None):
     """A technicien sends a request to the caisse of the assuré's affiliation.
 
     `data`: caisse (id), offer and motif (codes), urgent, identity fields (civilite, nom,
     prenom, date_naissance, departement, informed), commentaire, confirm_health,
-    confirm_duplicate.
+    confirm_duplicate. `files` are kept first under the form's token `kept` (§3.1 checks),
+    so that a refusal loses none of them; the request takes every file kept under it.
     """
     today = today or date.today()
     partner = author.partner
+    kept = kept or attachments.form_token()
+    refused_files = attachments.keep(author, kept, files)
     errors = []  # every refusal at once, in the order of the form
     convention = active_convention(partner, data.get("caisse"), today)
     if convention is None:
@@ -138,6 +144,7 @@ def submit(author, data, files, today=None):
         errors.append(("commentaire", "Décrivez la demande en quelques lignes."))
     elif len(comment) > MAX_COMMENT:
         errors.append(("commentaire", f"{MAX_COMMENT} caractères au plus."))
+    errors += [("pieces_jointes", message) for message in refused_files]
     if errors:
         raise RuleError(errors[0][1], field=errors[0][0], errors=errors)
     identity = {}
@@ -167,12 +174,11 @@ def submit(author, data, files, today=None):
                 confirm="confirm_duplicate",
                 demande_id=existing.id,
             )
-    checked = attachments.check(files)
     link = ConventionOffer.get_or_none(
         (ConventionOffer.convention == convention) & (ConventionOffer.offer == offer)
     )
     target = (link.target_hours if link else None) or TARGET_HOURS.get(offer.code, 120)
-    with attachments.files_kept_only_if_committed() as written, write():
+    with write():
         demande = Demande.create(
             partner=partner,
             caisse=convention.caisse_id,
@@ -184,8 +190,12 @@ def submit(author, data, files, today=None):
             target_hours=target,
             **identity,
         )
-        attachments.store(demande, None, author, checked, written)
-        DemandeEvent.create(demande=demande, actor=author, action="submitted", status="submitted")
+        attachments.attach_kept(author, kept, demande, None)
+        event = DemandeEvent.create(
+            demande=demande, actor=author, action="submitted", status="submitted"
+        )
+        demande.last_partner_event = event.id
+        demande.save()
         audit.record(
             "demande_submitted",
             actor=author,
@@ -203,10 +213,16 @@ def _change(demande, actor, action, status=None):
     demande.updated_at = now()
     if actor.profile == "caisse" and action in ("answered", "asked", "closed"):
         demande.first_answer_at = demande.first_answer_at or now()
+        demande.partner_reply_pending = False  # the caisse has answered
     if status == "closed":
         demande.closed_at = now()
+    event = DemandeEvent.create(demande=demande, actor=actor, action=action, status=demande.status)
+    if actor.profile == "caisse":  # news for the other side (unread markers)
+        demande.last_caisse_event = event.id
+    else:
+        demande.last_partner_event = event.id
     demande.save()
-    DemandeEvent.create(demande=demande, actor=actor, action=action, status=demande.status)
+    _seen(actor, demande, event.id)  # whoever acts on a request has read it
     audit.record(
         f"demande_{action}",
         actor=actor,
@@ -230,16 +246,13 @@ def take(agent, demande):
             notify_author(demande, agent)
 
 
-def _message(author, demande, body, files, kind, written, confirmed=False):
-    body = (body or "").strip()
-    if len(body) > MAX_COMMENT:
-        raise RuleError(f"{MAX_COMMENT} caractères au plus.", field="body")
-    if body:
-        check_free_text(body, "body", confirmed)
-    checked = attachments.check(files)
-    if not body and not checked:
-        raise RuleError("Écrivez un message ou joignez un document.", field="body")
-    if checked and author.profile == "caisse":
+def _keep_files(author, demande, files, kept):
+    """Keep the files of a message's form first, so that no refusal loses them; the token
+    under which they wait. Refuses the files the caisse may not send to this structure."""
+    kept = kept or attachments.form_token()
+    if author.profile == "caisse" and (
+        any(f and f.filename for f in files) or attachments.kept(author, kept)
+    ):
         convention = Convention.get_or_none(
             (Convention.partner == demande.partner) & (Convention.caisse == demande.caisse)
         )
@@ -249,12 +262,29 @@ def _message(author, demande, body, files, kind, written, confirmed=False):
                 "envoyés à l'adresse connue de l'assuré.",
                 field="pieces_jointes",
             )
+    refused = attachments.keep(author, kept, files)
+    if refused:
+        raise RuleError(
+            refused[0], field="pieces_jointes", errors=[("pieces_jointes", m) for m in refused]
+        )
+    return kept
+
+
+def _message(author, demande, body, kept, kind, confirmed=False):
+    """The message, with the files kept for its form (inside the caller's transaction)."""
+    body = (body or "").strip()
+    if len(body) > MAX_COMMENT:
+        raise RuleError(f"{MAX_COMMENT} caractères au plus.", field="body")
+    if body:
+        check_free_text(body, "body", confirmed)
+    if not body and not attachments.kept(author, kept):
+        raise RuleError("Écrivez un message ou joignez un document.", field="body")
     message = Message.create(demande=demande, author=author, kind=kind, body=body)
-    attachments.store(demande, message, author, checked, written)
+    attachments.attach_kept(author, kept, demande, message)
     return message
 
 
-def reply(author, demande, body, files, confirmed=False, today=None):
+def reply(author, demande, body, files, confirmed=False, today=None, kept=None):
     """A message on the request: the partner answers, the caisse answers."""
     if demande.status == "closed":
         raise RuleError("Cette demande est clôturée : créez-en une nouvelle si besoin.")
@@ -263,50 +293,56 @@ def reply(author, demande, body, files, confirmed=False, today=None):
         and active_convention(demande.partner, demande.caisse_id, today) is None
     ):
         raise RuleError("La convention avec cet organisme n'est plus en vigueur.")
-    with attachments.files_kept_only_if_committed() as written, write():
-        _message(author, demande, body, files, "message", written, confirmed)
+    kept = _keep_files(author, demande, files, kept)
+    with write():
+        _message(author, demande, body, kept, "message", confirmed)
         if author.profile == "caisse":
-            changed = _change(
+            _change(
                 demande,
                 author,
                 "answered",
                 "in_progress" if demande.status == "submitted" else None,
             )
+            notify_partner(demande, author, "answered")
         else:
             status = None
             if demande.status == "waiting_partner":
                 status = "in_progress" if demande.taken_by_id else "submitted"
-            changed = _change(demande, author, "partner_replied", status)
-        if changed:
-            notify_author(demande, author)
+            demande.partner_reply_pending = True  # flagged in the caisse's queue
+            if _change(demande, author, "partner_replied", status):
+                notify_author(demande, author)
+            notify_agent(demande, author)
 
 
-def ask_more(agent, demande, body, files, confirmed=False):
+def ask_more(agent, demande, body, files, confirmed=False, kept=None):
     """The caisse asks the partner for more information: the request waits for the partner."""
     if demande.status == "closed":
         raise RuleError("Cette demande est clôturée.")
+    kept = _keep_files(agent, demande, files, kept)
     if not (body or "").strip():
         raise RuleError("Précisez ce qui manque.", field="body")
-    with attachments.files_kept_only_if_committed() as written, write():
-        _message(agent, demande, body, files, "ask", written, confirmed)
+    with write():
+        _message(agent, demande, body, kept, "ask", confirmed)
         demande.taken_by = demande.taken_by or agent
         _change(demande, agent, "asked", "waiting_partner")
-        notify_author(demande, agent)
+        notify_partner(demande, agent, "asked")
 
 
-def close(agent, demande, body, confirmed=False):
-    """The caisse closes the request, with a last word for the partner."""
+def close(agent, demande, body, confirmed=False, files=(), kept=None):
+    """The caisse closes the request, with a last word for the partner (and documents, when
+    the structure may receive them)."""
     if demande.status == "closed":
         raise RuleError("Cette demande est déjà clôturée.")
+    kept = _keep_files(agent, demande, files, kept)
     if not (body or "").strip():
         raise RuleError(
             "Indiquez la réponse apportée ou le motif de clôture : le partenaire la lira.",
             field="body",
         )
     with write():
-        _message(agent, demande, body, [], "close", [], confirmed)
+        _message(agent, demande, body, kept, "close", confirmed)
         _change(demande, agent, "closed", "closed")
-        notify_author(demande, agent)
+        notify_partner(demande, agent, "closed")
 
 
 def notify_author(demande, actor):
@@ -327,3 +363,82 @@ def notify_author(demande, actor):
         status=demande.status_label.lower(),
         demande_id=demande.id,
     )
+
+
+MESSAGE_SUBJECTS = {
+    "answered": "nouveau message de la caisse",
+    "asked": "complément demandé par la caisse",
+    "closed": "clôturée",
+}
+
+
+def notify_partner(demande, agent, action):
+    """Tell the partner of a message from the caisse (issue 10.5), whether or not it changes
+    the status: the author and the techniciens who wrote on the request, those who want
+    e-mails. The request number only, never the message nor the assuré (§5)."""
+    writers = Message.select(Message.author).where(Message.demande == demande)
+    recipients = Account.select().where(
+        ((Account.id == demande.author_id) | Account.id.in_(writers))
+        & (Account.profile == "technicien")
+        & (Account.state == "active")
+        & (Account.notify_by_email == True)  # noqa: E712 (SQL, not Python)
+        & (Account.id != agent.id)
+    )
+    caisse = Caisse.get_by_id(demande.caisse_id)
+    for account in recipients.order_by(Account.id):
+        notices.queue(
+            account.email,
+            "demande_message",
+            f"Demande n° {demande.reference} : {MESSAGE_SUBJECTS[action]}",
+            partner=demande.partner_id,
+            caisse=demande.caisse_id,
+            reference=demande.reference,
+            caisse_name=caisse.name,
+            action=action,
+            status=demande.status_label.lower(),
+            demande_id=demande.id,
+        )
+
+
+def notify_agent(demande, author):
+    """Tell the caisse agent who took the request that the partner answered (issue 10.5).
+    Nobody took it: no e-mail, the caisse's queue flags the reply."""
+    agent = Account.get_or_none(Account.id == demande.taken_by_id) if demande.taken_by_id else None
+    if agent is None or agent.id == author.id or agent.state != "active":
+        return
+    if not agent.notify_by_email:
+        return
+    notices.queue(
+        agent.email,
+        "demande_reply",
+        f"Demande n° {demande.reference} : réponse du partenaire",
+        partner=demande.partner_id,
+        caisse=demande.caisse_id,
+        reference=demande.reference,
+        partner_name=Partner.get_by_id(demande.partner_id).name,
+        demande_id=demande.id,
+    )
+
+
+def mark_read(account, demande):
+    """The account has seen everything on the request so far (issue 10.5). Written only when
+    there was something new, so that reading a request seldom writes."""
+    latest = max(demande.last_partner_event or 0, demande.last_caisse_event or 0)
+    if not latest:
+        return
+    mark = (DemandeRead.account == account.id) & (DemandeRead.demande == demande.id)
+    seen = DemandeRead.select(DemandeRead.seen_event).where(mark).scalar()
+    if seen is not None and seen >= latest:
+        return
+    with write():
+        _seen(account, demande, latest)
+
+
+def _seen(account, demande, event_id):
+    """Record that the account has seen the request up to this event (in a transaction)."""
+    DemandeRead.insert(
+        account=account.id, demande=demande.id, seen_event=event_id, read_at=now()
+    ).on_conflict(
+        conflict_target=[DemandeRead.account, DemandeRead.demande],
+        update={DemandeRead.seen_event: event_id, DemandeRead.read_at: now()},
+    ).execute()

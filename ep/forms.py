@@ -475,13 +475,17 @@ class DemandeFilterForm(FilterForm):
     offer = SelectField("Offre", validate_choice=False)
     caisse = SelectField("Caisse", validate_choice=False)
     author = SelectField("Auteur", validate_choice=False)
+    partner = SelectField("Structure", validate_choice=False)
+    taken = SelectField("Prise en charge", validate_choice=False)
+    activity = SelectField("Nouveautés", validate_choice=False)
     date_from = DateField("Envoyée depuis le", [Optional()])
     date_to = DateField("Envoyée jusqu'au", [Optional()])
 
 
 class PreferencesForm(Form):
     notify_by_email = BooleanField(
-        "Recevoir un e-mail quand le statut d'une de mes demandes change"
+        "Recevoir un e-mail quand la caisse écrit sur une demande que j'ai envoyée ou suivie, "
+        "ou quand son statut change"
     )
 
 

@@ -6,7 +6,8 @@
 - scheduled gestionnaire inactivations happen on their date (§2.2);
 - at the end of a convention, the partner's accounts are inactivated unless it keeps another
   active convention (§2.2, §5);
-- inactive accounts are deleted after EP_DELETE_AFTER_DAYS (6 months), personal data erased.
+- inactive accounts are deleted after EP_DELETE_AFTER_DAYS (6 months), personal data erased;
+- files kept for a form that was never sent leave after a day.
 Each rule is idempotent: running twice the same day changes nothing more.
 """
 
@@ -169,6 +170,12 @@ def _old_notices(today):
     )
 
 
+def _abandoned_uploads(today):
+    """Files kept for a form that was never sent leave after a day (issue 10.3)."""
+    midnight = datetime.combine(today, datetime.min.time())
+    return attachments.drop_abandoned(midnight - timedelta(days=1))
+
+
 def _login_failures(today):
     login.purge_failures(datetime.combine(today, datetime.min.time()))
     return 0
@@ -187,6 +194,7 @@ FAMILIES = [
     ("login_failures", _login_failures),
     ("old_notices", _old_notices),
     ("drafts", lambda today: drafts.purge(today)),
+    ("abandoned_uploads", _abandoned_uploads),
 ]
 
 
@@ -206,6 +214,7 @@ def run(today=None, log=None):
         "reviews_opened": 0,
         "reviews_reminded": 0,
         "deleted": 0,
+        "abandoned_uploads": 0,
         "failed": [],
     }
     for name, family in FAMILIES:

@@ -311,6 +311,11 @@ class Demande(BaseModel):
     first_answer_at = peewee.DateTimeField(null=True)
     closed_at = peewee.DateTimeField(null=True)
     purged_at = peewee.DateTimeField(null=True)  # personal data erased (end of convention)
+    # The last event (DemandeEvent id) of each side, for the unread markers, and whether a
+    # reply of the partner waits for the caisse's answer (issue 10.5).
+    last_partner_event = peewee.IntegerField(null=True)
+    last_caisse_event = peewee.IntegerField(null=True)
+    partner_reply_pending = peewee.BooleanField(default=False)
 
     @property
     def reference(self):
@@ -343,6 +348,51 @@ class Demande(BaseModel):
         return (at - self.created_at).total_seconds() > self.target_hours * 3600
 
     @classmethod
+    def news_for(cls, account):
+        """SQL condition: the other side acted on the request since `account` last opened it
+        (on a query joined with `read_by`)."""
+        theirs = cls.last_partner_event if account.profile == "caisse" else cls.last_caisse_event
+        return theirs > peewee.fn.COALESCE(DemandeRead.seen_event, 0)
+
+    @classmethod
+    def read_by(cls, query, account):
+        """The query, with how far `account` read each request (a LEFT JOIN on a unique
+        index: one row per request)."""
+        return query.join_from(
+            cls,
+            DemandeRead,
+            peewee.JOIN.LEFT_OUTER,
+            on=(DemandeRead.demande == cls.id) & (DemandeRead.account == account.id),
+        )
+
+    @classmethod
+    def seen_by(cls, account):
+        """The requests `account` may read: its caisse's, or its structure's."""
+        if account.profile == "caisse":
+            return cls.caisse == account.caisse_id
+        return cls.partner == account.partner_id
+
+    @classmethod
+    def listed_for(cls, account):
+        """Requests with everything a list shows, in one query whatever their number: caisse,
+        structure, offer, motif, author, agent in charge, and `unread` (1 when the other side
+        acted since `account` last opened the request)."""
+        author, agent = Account.alias(), Account.alias()
+        unread = peewee.Case(None, [(cls.news_for(account), 1)], 0)
+        query = (
+            cls.select(cls, Caisse, Partner, Offer, Motif, author, agent, unread.alias("unread"))
+            .join_from(cls, Caisse)
+            .join_from(cls, Partner)
+            .join_from(cls, Offer)
+            .join_from(cls, Motif)
+            .join_from(cls, author, on=(cls.author == author.id), attr="author")
+            .join_from(
+                cls, agent, peewee.JOIN.LEFT_OUTER, on=(cls.taken_by == agent.id), attr="taken_by"
+            )
+        )
+        return cls.read_by(query, account).where(cls.seen_by(account))
+
+    @classmethod
     def open_for(cls, partner, motif, nom_search, date_naissance):
         """Open requests of the structure for the same assuré and motif."""
         return cls.select().where(
@@ -352,6 +402,18 @@ class Demande(BaseModel):
             & (cls.assure_date_naissance == date_naissance)
             & (cls.status != "closed")
         )
+
+
+class DemandeRead(BaseModel):
+    """How far an account has read a request: the last event it saw (issue 10.5)."""
+
+    account = peewee.ForeignKeyField(Account, backref="+", on_delete="CASCADE")
+    demande = peewee.ForeignKeyField(Demande, backref="+", on_delete="CASCADE")
+    seen_event = peewee.IntegerField(default=0)
+    read_at = peewee.DateTimeField(default=now)
+
+    class Meta:
+        indexes = ((("account", "demande"), True),)
 
 
 class Message(BaseModel):
@@ -372,6 +434,24 @@ class Attachment(BaseModel):
     size = peewee.IntegerField()
     sha256 = peewee.CharField(max_length=64)
     created_at = peewee.DateTimeField(default=now)
+
+
+class PendingAttachment(BaseModel):
+    """A file chosen in a form that came back (refused, to confirm, refreshed): checked and
+    stored like an attachment, it waits for the form to be sent. It belongs to its account
+    and to the form's opaque token; an abandoned one leaves after a day (housekeeping)."""
+
+    owner = peewee.ForeignKeyField(Account, backref="+", on_delete="CASCADE")
+    token = peewee.CharField(max_length=64)
+    filename = peewee.CharField(max_length=200)
+    stored_name = peewee.CharField(max_length=80, unique=True)
+    content_type = peewee.CharField(max_length=60)
+    size = peewee.IntegerField()
+    sha256 = peewee.CharField(max_length=64)
+    created_at = peewee.DateTimeField(default=now, index=True)
+
+    class Meta:
+        indexes = ((("owner", "token"), False),)
 
 
 class DemandeEvent(BaseModel):
@@ -516,8 +596,10 @@ ALL_MODELS = [
     Account,
     AuditEvent,
     Demande,
+    DemandeRead,
     Message,
     Attachment,
+    PendingAttachment,
     DemandeEvent,
     HabilitationRequest,
     Review,

@@ -194,7 +194,7 @@ def test_schema_2_stores_every_phone_number_in_one_form(tmp_path):
 def test_schema_2_migration_on_postgresql(app):
     """The current schema taken back to version 1 by hand, then upgraded: same columns, and
     the structure-wide cut-off lands on the cutting caisse's convention."""
-    from ep.models import Caisse, Convention, Partner
+    from ep.models import Caisse, Convention, Demande, Partner
 
     def pg_columns():
         rows = db.database.execute_sql(
@@ -219,6 +219,14 @@ def test_schema_2_migration_on_postgresql(app):
         ("account", "idle_warned_at"),
     ]:
         sql(f'ALTER TABLE "{table}" DROP COLUMN "{column}"')
+    for table, column in [
+        ("demande", "last_partner_event"),
+        ("demande", "last_caisse_event"),
+        ("demande", "partner_reply_pending"),
+    ]:  # issue 10.5
+        sql(f'ALTER TABLE "{table}" DROP COLUMN "{column}"')
+    for table in ("pending_attachment", "demande_read", "draft", "notice"):  # schema 2's
+        sql(f'DROP TABLE "{table}"')
     sql('DROP INDEX IF EXISTS "partner_name"')
     sql('CREATE UNIQUE INDEX "partner_name" ON "partner" ("name")')
     sql('ALTER TABLE "partner" ADD COLUMN "cut_off_at" TIMESTAMP')
@@ -227,6 +235,11 @@ def test_schema_2_migration_on_postgresql(app):
     sql(
         "UPDATE partner SET cut_off_at = now(), cut_off_by_id = %s WHERE id = %s",
         (carsat.id, ccas.id),
+    )
+    sql(  # a reply of the partner the caisse has not answered yet
+        "INSERT INTO demande_event (demande_id, at, actor_id, action, status) "
+        "SELECT id, now(), author_id, 'partner_replied', status FROM demande "
+        "WHERE assure_nom = 'Fictive'"
     )
     db.SchemaVersion.update(version=1).execute()
     Account.update(telephone="03.89.00.00.00").where(
@@ -241,3 +254,60 @@ def test_schema_2_migration_on_postgresql(app):
         c.caisse.name: c.cut_off_at for c in Convention.select().where(Convention.partner == ccas)
     }
     assert cut["CARSAT de Démo"] is not None and cut["CPAM de Démo"] is None
+    flagged = Demande.select().where(Demande.partner_reply_pending == True)  # noqa: E712
+    assert [d.assure_nom for d in flagged] == ["Fictive"]
+
+
+@sqlite_only
+def test_schema_2_flags_the_partner_replies_the_caisse_has_not_answered(tmp_path):
+    """Issue 10.5: after the upgrade, the caisse's queue shows which open requests wait for
+    it after a partner's reply; nothing is unread (no read marker existed before)."""
+    import sqlite3
+    from pathlib import Path
+
+    from ep.models import Demande, DemandeRead
+
+    from .conftest import make_app
+
+    old = tmp_path / "instance"
+    old.mkdir(parents=True)
+    conn = sqlite3.connect(old / "ep.sqlite3")
+    conn.executescript((Path(__file__).parent / "schema" / "v1.sql").read_text())
+    rows = ", ".join(
+        f"({i}, 1, 1, 1, 1, 1, '{status}', 0, '', '', '', '', 0, '', '', 120, '2026-01-01', "
+        "'2026-01-01')"
+        for i, status in ((1, "in_progress"), (2, "in_progress"), (3, "closed"))
+    )
+    conn.executescript(
+        f"""
+        INSERT INTO schema_version (version) VALUES (1);
+        INSERT INTO caisse VALUES (1, 'CPAM', '2026-01-01');
+        INSERT INTO partner VALUES (1, 'CCAS A', 10, NULL, NULL, '2026-01-01');
+        INSERT INTO offer VALUES (1, 'contact', 'Contacter', 1, 0);
+        INSERT INTO motif VALUES (1, 1, 'autre', 'Autre', 1);
+        INSERT INTO account (id, username, profile, partner_id, civilite, nom, prenom, fonction,
+          telephone, email, state, created_at, inactivation_reason, notify_by_email, search_key,
+          cgu_version, session_token)
+          VALUES (1, 'tech', 'technicien', 1, '', '', '', '', '', '', 'active', '2026-01-01',
+          '', 1, '', '', 'x');
+        INSERT INTO demande (id, partner_id, caisse_id, author_id, offer_id, motif_id, status,
+          urgent, assure_civilite, assure_nom, assure_prenom, assure_departement,
+          assure_informed, assure_search, commentaire, target_hours, created_at, updated_at)
+          VALUES {rows};
+        INSERT INTO demande_event (demande_id, at, actor_id, action, status) VALUES
+          (1, '2026-01-01', 1, 'answered', 'in_progress'),
+          (1, '2026-01-02', 1, 'partner_replied', 'in_progress'),
+          (2, '2026-01-01', 1, 'partner_replied', 'in_progress'),
+          (2, '2026-01-02', 1, 'answered', 'in_progress'),
+          (3, '2026-01-01', 1, 'partner_replied', 'closed');
+        """
+    )
+    conn.commit()
+    conn.close()
+    make_app(tmp_path)
+    with db.database.connection_context():
+        flagged = {d.id: d.partner_reply_pending for d in Demande.select()}
+        assert flagged == {1: True, 2: False, 3: False}
+        assert {d.last_partner_event for d in Demande.select()} == {None}
+        assert DemandeRead.select().count() == 0
+    db.database.close()

@@ -1,6 +1,7 @@
 """Requests (DOMAIN.md "Requests", "Data protection")."""
 
 import io
+import re
 from datetime import date, timedelta
 
 import pytest
@@ -8,7 +9,17 @@ from werkzeug.datastructures import FileStorage
 
 from ep import demandes
 from ep.demo import DEMO_PDF
-from ep.models import Attachment, Caisse, Convention, ConventionOffer, Demande, Offer, Partner, now
+from ep.models import (
+    Account,
+    Attachment,
+    Caisse,
+    Convention,
+    ConventionOffer,
+    Demande,
+    Offer,
+    Partner,
+    now,
+)
 from ep.rules import RuleError
 
 from .conftest import account
@@ -318,12 +329,17 @@ def test_lifecycle_with_exchanges_history_and_notifications(client, login_as, ap
     history = client.get("/demandes/?status=closed").get_data(as_text=True)
     assert f"{d.id:06d}" in history and "Clôturée" in history
     mails = outbox()
-    # taken, asked, closed; not "back in progress": the technicien's own reply did that
-    assert len(mails) == 3
+    # to the technicien: taken, asked, closed; not "back in progress": his own reply did
+    # that. To the agent who took it: the technicien's reply (issue 10.5).
+    assert [m["To"] for m in mails] == [
+        "technicien.demo@example.org",
+        "technicien.demo@example.org",
+        "caisse.demo@example.org",
+        "technicien.demo@example.org",
+    ]
     for m in mails:
         body = m.get_body(("plain",)).get_content()
         assert "Essai" not in body and "Zoé" not in body and "1980" not in body
-        assert m["To"] == "technicien.demo@example.org"
 
 
 def test_notifications_can_be_turned_off(client, login_as, app, outbox):
@@ -566,3 +582,265 @@ def test_gestionnaire_sees_counts_but_no_request_nor_assure(client, login_as, ap
     assert d.assure_nom not in home and 'href="/demandes/' not in home
     assert client.get("/demandes/").status_code == 403
     assert client.get(f"/demandes/{d.id}").status_code == 403
+
+
+def first_submit_button(page, form_action):
+    """The default button of a form: its first submit button in document order."""
+    form = re.search(rf'<form[^>]*action="{re.escape(form_action)}".*?</form>', page, re.S)
+    return re.search(r'<button type="submit"[^>]*>(.*?)</button>', form.group(0), re.S).group(1)
+
+
+def test_the_send_button_is_the_request_form_s_default_button(client, login_as):
+    """Enter in a field clicks the first submit button: it must send, not refresh (10.8)."""
+    login_as("technicien.demo")
+    page = client.get("/demandes/new").get_data(as_text=True)
+    assert "Actualiser les offres et motifs" in page  # still there for browsers without JS
+    assert first_submit_button(page, "/demandes/new") == "Envoyer la demande"
+
+
+def test_a_reply_refused_on_a_closed_request_says_why_and_keeps_the_text(client, login_as, app):
+    """Issue 10.8: the caisse closed the request while the technicien was writing."""
+    with app.test_request_context():
+        d = demandes.submit(account("technicien.demo"), rule_data(), [])
+        demandes.close(account("caisse.demo"), d, "Attestation envoyée.")
+    login_as("technicien.demo")
+    response = client.post(f"/demandes/{d.id}/reply", data={"body": "Voici le justificatif."})
+    page = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert 'id="error-summary"' in page and "Cette demande est clôturée" in page
+    assert "Voici le justificatif." in page  # not lost: the user can copy it
+
+
+# Replies that go unseen (issue 10.5): e-mails for every message from the other side,
+# unread markers per account, the partner's reply flagged in the caisse's queue, filters.
+
+
+def row_of(page, demande):
+    """The table row of a request in a list page."""
+    ref = demande.reference
+    found = re.search(rf"<tr>(?:(?!</tr>).)*>{ref}</a>.*?</tr>", page, re.S)
+    assert found, f"no row for {ref}"
+    return found.group(0)
+
+
+def text_of(response):
+    return response.get_data(as_text=True)
+
+
+def another_agent(app, username="caisse.autre"):
+    """A second agent of CPAM de Démo."""
+    from ep import accounts
+    from ep.accounts import accept_cgu
+
+    with app.test_request_context():
+        agent = accounts.create_caisse_agent(
+            "CPAM de Démo", username, f"{username}@example.org", "un mot de passe assez long 2026"
+        )
+        accept_cgu(agent, app.config["EP_CGU_VERSION"])
+    return agent
+
+
+def mails_to(mails):
+    return sorted(m["To"] for m in mails)
+
+
+def test_a_caisse_message_is_mailed_to_the_partner_even_without_a_status_change(
+    client, login_as, outbox
+):
+    d = Demande.get(Demande.assure_nom == "Exemplaire")  # CCAS Voisin, in progress, taken
+    login_as("caisse.demo")
+    assert client.post(f"/demandes/{d.id}/reply", data={"body": "Pièce reçue."}).status_code == 303
+    assert Demande.get_by_id(d.id).status == "in_progress"  # unchanged
+    [mail] = outbox()
+    assert mail["To"] == "technicien.voisin@example.org"
+    assert d.reference in mail["Subject"] and "message" in mail["Subject"]
+    body = mail.get_body(("plain",)).get_content()
+    assert f"http://ep.test/demandes/{d.id}" in body
+    assert "Exemplaire" not in body and "Paul" not in body and "Pièce reçue" not in body
+
+
+def test_a_partner_reply_is_mailed_to_the_agent_who_took_the_request_only(client, login_as, outbox):
+    taken = Demande.get(Demande.assure_nom == "Exemplaire")  # taken by caisse.demo
+    untaken = Demande.get(Demande.assure_nom == "Modèle")
+    login_as("technicien.voisin")
+    for d in (taken, untaken):
+        r = client.post(f"/demandes/{d.id}/reply", data={"body": "Voici la précision."})
+        assert r.status_code == 303
+    [mail] = outbox()  # nobody took the other one: its flag in the queue says it
+    assert mail["To"] == "caisse.demo@example.org"
+    assert taken.reference in mail["Subject"] and "réponse du partenaire" in mail["Subject"]
+    assert "CCAS Voisin" in mail.get_body(("plain",)).get_content()
+    Account.update(notify_by_email=False).where(Account.username == "caisse.demo").execute()
+    client.post(f"/demandes/{taken.id}/reply", data={"body": "Encore une précision."})
+    assert len(outbox()) == 1  # the agent turned e-mails off
+
+
+def test_nobody_is_mailed_about_their_own_message_and_participants_are(
+    client, login_as, app, outbox
+):
+    from .test_attachments import colleague
+
+    d = Demande.get(Demande.assure_nom == "Fictive")  # technicien.demo's, taken by caisse.demo
+    other = colleague(app)
+    invitation = outbox()
+    login_as(other.username)  # a colleague takes part in the exchange
+    client.post(f"/demandes/{d.id}/reply", data={"body": "L'avis arrive demain."})
+    first = outbox()[len(invitation) :]
+    # the agent who took it; the author, whose request changed status; not the colleague
+    assert mails_to(first) == ["caisse.demo@example.org", "technicien.demo@example.org"]
+    login_as("caisse.demo")
+    client.post(f"/demandes/{d.id}/reply", data={"body": "Merci, nous attendons l'avis."})
+    assert mails_to(outbox()[len(invitation) + len(first) :]) == [
+        "claire.collegue@example.org",
+        "technicien.demo@example.org",
+    ]
+
+
+def test_asking_for_more_and_closing_send_one_e_mail_each(client, login_as, outbox):
+    d = Demande.get(Demande.assure_nom == "Exemplaire")
+    login_as("caisse.demo")
+    client.post(f"/demandes/{d.id}/ask", data={"body": "Merci de joindre l'avis."})
+    client.post(f"/demandes/{d.id}/close", data={"body": "Dossier traité."})
+    mails = outbox()
+    assert mails_to(mails) == ["technicien.voisin@example.org"] * 2
+    assert "complément" in mails[0]["Subject"] and "clôturée" in mails[1]["Subject"]
+
+
+def test_unread_markers_follow_each_account_on_both_sides(client, login_as, app):
+    with app.test_request_context():
+        d = demandes.submit(account("technicien.demo"), rule_data(nom="Nouveau"), [])
+    another_agent(app)
+    login_as("caisse.demo")
+    assert "Non lu" in row_of(text_of(client.get("/demandes/queue")), d)
+    client.get(f"/demandes/{d.id}")  # opening it marks it read, for this agent only
+    assert "Non lu" not in row_of(text_of(client.get("/demandes/queue")), d)
+    login_as("caisse.autre")
+    assert "Non lu" in row_of(text_of(client.get("/demandes/queue")), d)
+    login_as("technicien.demo")  # his own submission is no news to him
+    assert "Non lu" not in row_of(text_of(client.get("/demandes/")), d)
+    login_as("caisse.demo")
+    client.post(f"/demandes/{d.id}/reply", data={"body": "Nous regardons."})
+    assert "Non lu" not in row_of(text_of(client.get("/demandes/queue")), d)  # own message
+    login_as("technicien.demo")
+    assert "Non lu" in row_of(text_of(client.get("/demandes/")), d)
+    client.get(f"/demandes/{d.id}")
+    assert "Non lu" not in row_of(text_of(client.get("/demandes/")), d)
+    login_as("caisse.autre")  # a colleague's message is no news from the other side
+    assert "Non lu" in row_of(text_of(client.get("/demandes/queue")), d)
+    client.get(f"/demandes/{d.id}")
+    assert "Non lu" not in row_of(text_of(client.get("/demandes/queue")), d)
+
+
+def test_home_pages_count_the_unread_requests(client, login_as, app):
+    with app.test_request_context():
+        d = demandes.submit(account("technicien.demo"), rule_data(nom="Compte"), [])
+        demandes.take(account("caisse.demo"), d)
+    login_as("technicien.demo")
+    home = text_of(client.get("/"))
+    unread = int(re.search(r"(\d+) demandes? non lues?", home).group(1))
+    assert unread >= 1 and 'href="/demandes/?activity=unread"' in home
+    listed = text_of(client.get("/demandes/?activity=unread"))
+    assert row_of(listed, d) and listed.count("Non lu<") == unread
+    client.get(f"/demandes/{d.id}")
+    home = text_of(client.get("/"))
+    assert int(re.search(r"(\d+) demandes? non lues?", home).group(1)) == unread - 1
+    login_as("carsat.demo")
+    assert re.search(r"\d+ demandes? non lues?", text_of(client.get("/")))
+    login_as("caisse.demo")
+    home = text_of(client.get("/"))
+    assert 'href="/demandes/queue?activity=unread"' in home
+    assert 'href="/demandes/queue?activity=partner_reply"' in home
+    assert 'href="/demandes/queue?taken=none"' in home and 'href="/demandes/queue?taken=me"' in home
+
+
+def test_a_partner_reply_is_flagged_in_the_queue_until_the_caisse_answers(client, login_as):
+    d = Demande.get(Demande.assure_nom == "Fictive")
+    login_as("technicien.demo")
+    client.post(f"/demandes/{d.id}/reply", data={"body": "L'avis d'imposition est joint."})
+    assert Demande.get_by_id(d.id).status == "in_progress"  # looked like any request in progress
+    login_as("caisse.demo")
+    client.get(f"/demandes/{d.id}")  # read, but not answered yet: the flag stays
+    queue = text_of(client.get("/demandes/queue"))
+    assert "Réponse du partenaire" in row_of(queue, d)
+    flagged = text_of(client.get("/demandes/queue?activity=partner_reply"))
+    assert row_of(flagged, d) and "Paul Exemplaire" not in flagged
+    client.post(f"/demandes/{d.id}/reply", data={"body": "Merci, c'est complet."})
+    assert "Réponse du partenaire" not in row_of(text_of(client.get("/demandes/queue")), d)
+
+
+def test_queue_filters_by_structure_and_by_who_took_the_request(client, login_as, app):
+    voisin = Partner.get(Partner.name == "CCAS Voisin")
+    login_as("caisse.demo")
+    page = text_of(client.get(f"/demandes/queue?partner={voisin.id}"))
+    assert 'name="partner"' in page and 'name="taken"' in page  # plain GET filters
+    assert "Paul Exemplaire" in page and "Lucie Fictive" not in page
+    page = text_of(client.get("/demandes/queue?taken=none"))
+    assert "Marc Imaginaire" in page and "Lucie Fictive" not in page
+    page = text_of(client.get("/demandes/queue?taken=me"))
+    assert "Lucie Fictive" in page and "Paul Exemplaire" in page and "Marc" not in page
+    other = another_agent(app)
+    login_as(other.username)
+    assert "0 demande" in text_of(client.get("/demandes/queue?taken=me"))
+    response = client.get(
+        f"/demandes/queue?partner={voisin.id}&taken=none&q=sofia", headers={"HX-Request": "true"}
+    )
+    assert "Sofia Modèle" in text_of(response)
+    assert response.headers["HX-Push-Url"] == f"/demandes/queue?partner={voisin.id}&taken=none"
+
+
+class count_queries:
+    """The SQL statements the database runs inside the block (peewee's own entry point)."""
+
+    def __enter__(self):
+        from ep import db
+
+        self.real = db.database.obj.execute_sql
+        self.statements = []
+
+        def counting(sql, params=None):
+            self.statements.append(sql)
+            return self.real(sql, params)
+
+        db.database.obj.execute_sql = counting
+        return self.statements
+
+    def __exit__(self, *exc):
+        from ep import db
+
+        del db.database.obj.execute_sql
+
+
+@pytest.mark.parametrize(
+    "user, url", [("caisse.demo", "/demandes/queue"), ("technicien.demo", "/demandes/")]
+)
+def test_request_lists_cost_the_same_queries_whatever_their_length(
+    client, login_as, app, user, url
+):
+    login_as(user)
+    client.get(url)
+    with count_queries() as few:
+        assert client.get(url).status_code == 200
+    with app.test_request_context():
+        for i in range(8):
+            d = demandes.submit(account("technicien.demo"), rule_data(nom=f"Nombreux{'x' * i}"), [])
+            demandes.take(account("caisse.demo"), d)
+            demandes.reply(account("caisse.demo"), d, "Reçu.", [])
+    with count_queries() as many:
+        assert client.get(url).status_code == 200
+    assert len(many) == len(few), "\n".join(many)
+
+
+def test_caisse_agents_may_turn_their_e_mails_off_too(client, login_as):
+    login_as("caisse.demo")
+    page = text_of(client.get("/preferences"))
+    assert 'name="notify_by_email"' in page
+    assert client.post("/preferences", data={"notify_by_email": ""}).status_code == 303
+    assert not account("caisse.demo").notify_by_email
+
+
+def test_acting_on_a_request_counts_as_reading_it(client, login_as, app):
+    with app.test_request_context():
+        d = demandes.submit(account("technicien.demo"), rule_data(nom="Agi"), [])
+        demandes.take(account("caisse.demo"), d)  # without opening its page
+    login_as("caisse.demo")
+    assert "Non lu" not in row_of(text_of(client.get("/demandes/queue")), d)

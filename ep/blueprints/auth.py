@@ -241,6 +241,10 @@ def preferences():
     """My account: notification setting, link to change the password."""
     user = current_user._get_current_object()
     form = PreferencesForm(obj=user)
+    if user.profile == "caisse":
+        form.notify_by_email.label.text = (
+            "Recevoir un e-mail quand un partenaire répond sur une demande que j'ai prise en charge"
+        )
     if form.validate_on_submit():
         accounts.set_preferences(user, form.notify_by_email.data)
         flash("Vos préférences sont enregistrées.", "success")

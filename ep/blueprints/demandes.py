@@ -14,6 +14,7 @@ from flask import (
     url_for,
 )
 from flask_login import current_user
+from peewee import fn
 
 from .. import attachments, audit, demandes
 from ..access import allow
@@ -30,10 +31,11 @@ from ..models import (
     Message,
     Motif,
     Offer,
+    Partner,
 )
 from ..rules import RuleError
 from ..text import search_words
-from ..web import arg_id, page_number, refuse, render, to_id
+from ..web import page_number, refuse, render, to_id
 
 bp = Blueprint("demandes", __name__, url_prefix="/demandes")
 
@@ -74,10 +76,14 @@ def create():
     offer = _choices(form, partner)
     confirm = set()
     duplicate_link = None
+    held = _kept_files()
     if request.method == "POST" and "refresh" not in request.form and form.validate():
         try:
             demande = demandes.submit(
-                current_user, form.data_for_rule(), request.files.getlist("pieces_jointes")
+                current_user,
+                form.data_for_rule(),
+                request.files.getlist("pieces_jointes"),
+                kept=held,
             )
         except demandes.NeedsConfirmation as exc:
             refuse(form, exc)
@@ -89,6 +95,8 @@ def create():
         else:
             flash(f"Votre demande n° {demande.reference} est envoyée.", "success")
             return redirect(url_for("demandes.show", demande_id=demande.id), 303)
+    elif request.method == "POST":  # refreshed, or refused by the form: keep the files
+        _keep(form, held)
     for name in ("confirm_health", "confirm_duplicate"):
         if form[name].data:
             confirm.add(name)
@@ -100,10 +108,32 @@ def create():
         confirm=confirm,
         duplicate_link=duplicate_link,
         no_caisse=not form.caisse.choices[1:],
+        held=held,
+        kept=attachments.kept(current_user._get_current_object(), held),
     )
 
 
+def _kept_files():
+    """The token of the form's kept files (issue 10.3); the files ticked "Retirer" go."""
+    held = attachments.form_token(request.form.get("held"))
+    if request.method == "POST":
+        attachments.release(
+            current_user._get_current_object(), held, request.form.getlist("remove_upload")
+        )
+    return held
+
+
+def _keep(form, held):
+    """Keep the chosen files of a form that comes back without reaching its rule; a refused
+    file is said by the field."""
+    refused = attachments.keep(
+        current_user._get_current_object(), held, request.files.getlist("pieces_jointes")
+    )
+    form.pieces_jointes.errors = [*form.pieces_jointes.errors, *refused]
+
+
 def _filtered(form, base):
+    """The filters of the form, on a `Demande.listed_for` query (offers already joined)."""
     query = base
     if form.q.data:
         for word in search_words(form.q.data):
@@ -113,7 +143,9 @@ def _filtered(form, base):
     elif form.status.data in DEMANDE_STATUSES:
         query = query.where(Demande.status == form.status.data)
     if form.offer.data:
-        query = query.join_from(Demande, Offer).where(Offer.code == form.offer.data)
+        query = query.where(Offer.code == form.offer.data)
+    if form.activity.data == "unread":
+        query = query.where(Demande.news_for(current_user))
     if to_id(form.caisse.data):
         query = query.where(Demande.caisse == to_id(form.caisse.data))
     if to_id(form.author.data):
@@ -138,6 +170,12 @@ def _filter_form(status_default=""):
     form.offer.choices = options(
         [("", "Toutes")] + [(o.code, o.label) for o in Offer.select().order_by(Offer.position)]
     )
+    news = [("", "Toutes"), ("unread", "Non lues")]
+    if current_user.profile == "caisse":
+        news.append(("partner_reply", "Réponse du partenaire à traiter"))
+    form.activity.choices = options(news)
+    for name in ("partner", "taken"):  # the queue's own filters
+        form[name].choices = options([("", "Toutes")])
     return form
 
 
@@ -156,7 +194,7 @@ def index():
     )
     form.author.choices = options([("", "Tous")] + [(str(a.id), a.display_name) for a in authors])
     form.validate()
-    query = _filtered(form, Demande.select().where(Demande.partner == partner))
+    query = _filtered(form, Demande.listed_for(current_user))
     query = query.order_by(Demande.created_at.desc(), Demande.id.desc())
     return _list("demandes/index.html", form, query)
 
@@ -192,14 +230,32 @@ def _list(template, form, query):
 def queue():
     """Requests addressed to the agent's caisse: urgent first, then the oldest (`002_…` §3.2)."""
     form = _filter_form(status_default="open")
-    partners = Convention.select().where(Convention.caisse == current_user.caisse_id)
     form.caisse.choices = options([("", "Tous")])
     form.author.choices = options([("", "Tous")])
+    partners = {
+        p.id: p
+        for p in Partner.select()
+        .join(Convention)
+        .where((Convention.caisse == current_user.caisse_id) & (Convention.state == "accepted"))
+        .order_by(fn.LOWER(Partner.name), Partner.id)
+    }
+    form.partner.choices = options(
+        [("", "Toutes")] + [(str(p.id), p.name) for p in partners.values()]
+    )
+    form.taken.choices = options(
+        [("", "Toutes"), ("me", "Mes demandes"), ("none", "Non attribuées")]
+    )
     form.validate()
-    query = _filtered(form, Demande.select().where(Demande.caisse == current_user.caisse_id))
-    partner_id = arg_id("partner")
-    if partner_id and partners.where(Convention.partner == partner_id).exists():
-        query = query.where(Demande.partner == partner_id)
+    query = _filtered(form, Demande.listed_for(current_user))
+    if to_id(form.partner.data) in partners:
+        query = query.where(Demande.partner == to_id(form.partner.data))
+    if form.taken.data == "me":
+        query = query.where(Demande.taken_by == current_user.id)
+    elif form.taken.data == "none":
+        query = query.where(Demande.taken_by.is_null())
+    if form.activity.data == "partner_reply":
+        pending = Demande.partner_reply_pending == True  # noqa: E712 (SQL, not Python)
+        query = query.where(pending & (Demande.status != "closed"))
     query = query.order_by(Demande.urgent.desc(), Demande.created_at, Demande.id)
     return _list("demandes/queue.html", form, query)
 
@@ -208,17 +264,19 @@ def queue():
 @allow("technicien", "caisse")
 def show(demande):
     """One request: the assuré, the exchanges, the documents, the history."""
+    user = current_user._get_current_object()
     audit.record_read(
         "demande_viewed",
-        current_user._get_current_object(),
+        user,
         partner=demande.partner_id,
         caisse=demande.caisse_id,
         detail=f"demande {demande.reference}",
     )
+    demandes.mark_read(user, demande)
     return _show(demande, MessageForm(formdata=None))
 
 
-def _show(demande, form, confirm=False, status=200):
+def _show(demande, form, confirm=False, status=200, held=None):
     messages = list(
         Message.select().where(Message.demande == demande).order_by(Message.created_at, Message.id)
     )
@@ -239,21 +297,25 @@ def _show(demande, form, confirm=False, status=200):
         form=form,
         confirm=confirm,
         receives_documents=bool(convention and convention.may_receive_documents),
+        held=held or attachments.form_token(),
+        kept=attachments.kept(current_user._get_current_object(), held) if held else [],
     ), status
 
 
 def _act(demande, rule, success):
     form = MessageForm()
+    held = _kept_files()
     if not form.validate():
-        return _show(demande, form)
+        _keep(form, held)
+        return _show(demande, form, held=held)
     try:
-        rule(form)
+        rule(form, held)
     except demandes.NeedsConfirmation as exc:
         refuse(form, exc)
-        return _show(demande, form, confirm=True)
+        return _show(demande, form, confirm=True, held=held)
     except RuleError as exc:
         refuse(form, exc)
-        return _show(demande, form)
+        return _show(demande, form, held=held)
     flash(success, "success")
     return redirect(url_for("demandes.show", demande_id=demande.id), 303)
 
@@ -268,8 +330,8 @@ def reply(demande):
     """Add a message (and documents) to the exchanges of the request."""
     return _act(
         demande,
-        lambda form: demandes.reply(
-            current_user, demande, form.body.data, _files(), form.confirm_health.data
+        lambda form, held: demandes.reply(
+            current_user, demande, form.body.data, _files(), form.confirm_health.data, kept=held
         ),
         success="Votre message est envoyé.",
     )
@@ -281,8 +343,8 @@ def ask(demande):
     """Ask the partner for more information; the request waits for the partner."""
     return _act(
         demande,
-        lambda form: demandes.ask_more(
-            current_user, demande, form.body.data, _files(), form.confirm_health.data
+        lambda form, held: demandes.ask_more(
+            current_user, demande, form.body.data, _files(), form.confirm_health.data, kept=held
         ),
         success="La demande de complément est envoyée au partenaire.",
     )
@@ -294,8 +356,8 @@ def close(demande):
     """Close the request, with a last message for the partner (required)."""
     return _act(
         demande,
-        lambda form: demandes.close(
-            current_user, demande, form.body.data, form.confirm_health.data
+        lambda form, held: demandes.close(
+            current_user, demande, form.body.data, form.confirm_health.data, _files(), held
         ),
         success="La demande est clôturée.",
     )

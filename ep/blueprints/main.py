@@ -2,7 +2,7 @@
 
 from flask import Blueprint
 from flask_login import current_user
-from peewee import fn
+from peewee import Case, fn
 
 from .. import accounts, quotas, reviews
 from ..access import allow
@@ -18,7 +18,7 @@ def index():
     """The dashboard made for the user's profile."""
     user = current_user
     if user.profile == "caisse":
-        return render("main/index_caisse.html", rows=_dashboard(user))
+        return render("main/index_caisse.html", rows=_dashboard(user), counts=_queue_counts(user))
     partner = user.partner
     conventions = list(
         Convention.select().where(Convention.partner == partner).order_by(Convention.id)
@@ -45,8 +45,43 @@ def index():
         .where((Demande.partner == partner) & (Demande.status == "waiting_partner"))
         .order_by(Demande.updated_at)
     )
+    unread = (
+        Demande.read_by(Demande.select(), user)
+        .where(Demande.seen_by(user) & Demande.news_for(user))
+        .count()
+    )
     return render(
-        "main/index_technicien.html", partner=partner, conventions=conventions, waiting=waiting
+        "main/index_technicien.html",
+        partner=partner,
+        conventions=conventions,
+        waiting=waiting,
+        unread=unread,
+    )
+
+
+def _queue_counts(agent):
+    """The caisse's open requests: unread by this agent, with a partner's reply to answer,
+    taken by nobody, taken by the agent (issue 10.5). One query."""
+
+    def number(condition):
+        return fn.SUM(Case(None, [(condition, 1)], 0))
+
+    row = (
+        Demande.read_by(
+            Demande.select(
+                number(Demande.news_for(agent)),
+                number(Demande.partner_reply_pending == True),  # noqa: E712 (SQL)
+                number(Demande.taken_by.is_null()),
+                number(Demande.taken_by == agent.id),
+            ),
+            agent,
+        )
+        .where(Demande.seen_by(agent) & (Demande.status != "closed"))
+        .tuples()
+        .get()
+    )
+    return dict(
+        zip(("unread", "replies", "unassigned", "mine"), (n or 0 for n in row), strict=True)
     )
 
 

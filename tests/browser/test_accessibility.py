@@ -68,6 +68,7 @@ PAGES = {
     "caisse.demo": [
         "/",
         "/demandes/queue",
+        "/demandes/queue?taken=none&activity=partner_reply",  # issue 10.5 filters
         "/demandes/{demande}",
         "/partners/",
         "/partners/new",
@@ -98,6 +99,7 @@ PAGES = {
         "/",
         "/demandes/new",
         "/demandes/",
+        "/demandes/?activity=unread",
         "/demandes/{demande}",
         "/aide",
         "/preferences",
@@ -300,3 +302,73 @@ def test_main_pages_are_readable_on_desktop_and_phone(page, user):
         overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
         assert overflow <= 0, f"{user} {name}: {overflow}px wider than the screen"
         screenshot(page, f"{user.split('.')[0]}-{name}")
+
+
+def test_a_form_that_comes_back_with_kept_files_passes_axe(page, tmp_path, console_errors):
+    """Issue 10.3: the files kept for a form that came back, each with its "Retirer" box."""
+    from ep.demo import DEMO_PDF
+
+    login(page, "technicien.demo")
+    page.goto("/demandes/new")
+    page.select_option("#caisse", label="CPAM de Démo")
+    settle(page)
+    (tmp_path / "justificatif.pdf").write_bytes(DEMO_PDF)
+    page.set_input_files("#pieces_jointes", str(tmp_path / "justificatif.pdf"))
+    act(page, "button:has-text('Envoyer la demande')")
+    assert page.evaluate("document.activeElement.id") == "error-summary"
+    assert "Pièce déjà jointe (1)" in page.locator("#held_uploads").inner_text()
+    assert "justificatif.pdf" in page.locator("#held_uploads").inner_text()
+    screenshot(page, "technicien-pieces-deja-jointes")
+    assert axe(page, "kept files") == []
+    assert console_errors == []
+
+
+def with_rules(server, work):
+    """Run rule functions on the server's own database, as another user acting meanwhile."""
+    from ep import create_app
+    from ep.db import database
+
+    if os.environ.get("EP_BROWSER_DATABASE_URL"):
+        pytest.skip("acts on the SQLite file of the default run")
+    app = create_app({"EP_INSTANCE_PATH": str(server["instance"])})
+    with app.test_request_context():
+        result = work()
+    database.close()
+    return result
+
+
+def test_a_reply_refused_on_a_request_closed_meanwhile_passes_axe(page, server, console_errors):
+    """Issue 10.8: the refusal is said (error summary, focused) and the text kept."""
+    from ep import demandes
+    from ep.models import Account, Caisse, Demande
+
+    def submit():
+        return demandes.submit(
+            Account.get(Account.username == "technicien.demo"),
+            {
+                "caisse": Caisse.get(Caisse.name == "CPAM de Démo").id,
+                "offer": "contact",
+                "motif": "offres",
+                "commentaire": "Question sur les ateliers de prévention.",
+            },
+            [],
+        ).id
+
+    demande_id = with_rules(server, submit)
+    login(page, "technicien.demo")
+    page.goto(f"/demandes/{demande_id}")
+    page.fill("#body", "Merci de nous envoyer le calendrier.")
+    with_rules(
+        server,
+        lambda: demandes.close(
+            Account.get(Account.username == "caisse.demo"),
+            Demande.get_by_id(demande_id),
+            "Calendrier envoyé par courrier.",
+        ),
+    )
+    act(page, "button:has-text('Envoyer le message')")
+    assert page.evaluate("document.activeElement.id") == "error-summary"
+    assert "clôturée" in page.locator("#error-summary").inner_text()
+    assert page.locator("#body").input_value() == "Merci de nous envoyer le calendrier."
+    assert axe(page, "reply refused on a closed request") == []
+    assert console_errors == []

@@ -204,3 +204,141 @@ def test_caisse_exports_the_user_list(new_context, server, js):
     names = {row[0] for row in sheet.iter_rows(min_row=2, values_only=True)}
     assert names == {"CCAS Voisin"}
     assert errors == []
+
+
+@MODES
+def test_enter_in_the_request_form_sends_it(new_context, server, js):
+    """Issue 10.8: the refresh button of the offers used to be the form's default button, so
+    Enter in a field refreshed the form instead of sending it: without JavaScript, and with it
+    too once htmx had swapped the choices in (htmx parses the fragment's <noscript> as HTML)."""
+    page, errors = new_page(new_context, js)
+    login(page, "technicien.demo")
+    act(page, "nav >> text=Nouvelle demande")
+    choose(page, js, "#caisse", label="CPAM de Démo")
+    choose(page, js, "#offer", value="document")
+    page.select_option("#motif", value="attestation_droits")
+    page.check("#civilite-0")
+    page.fill("#prenom", "Agathe")
+    page.fill("#date_naissance", "1971-05-06")
+    page.select_option("#departement", value="68")
+    page.check("#informed")
+    page.fill("#commentaire", "Attestation de droits demandée, envoyée avec la touche Entrée.")
+    page.fill("#nom", "Entree" + ("Js" if js else "Html"))
+    page.press("#nom", "Enter")
+    settle(page)
+    heading = page.locator("h1").inner_text()
+    assert heading.startswith("Demande n° "), page.locator("main").inner_text()
+    assert "est envoyée" in page.locator("#messages").inner_text()
+    assert errors == []
+
+
+@MODES
+def test_chosen_files_survive_a_form_that_comes_back(new_context, server, tmp_path, js):
+    """Issue 10.3: the files chosen were silently gone when the form came back (here, to
+    confirm words that suggest health data); now they are listed, may be removed, and leave
+    with the request."""
+    page, errors = new_page(new_context, js)
+    login(page, "technicien.demo")
+    act(page, "nav >> text=Nouvelle demande")
+    choose(page, js, "#caisse", label="CPAM de Démo")
+    choose(page, js, "#offer", value="document")
+    page.select_option("#motif", value="attestation_droits")
+    page.check("#civilite-1")
+    page.fill("#nom", "Fichiers" + ("Js" if js else "Html"))
+    page.fill("#prenom", "Gaston")
+    page.fill("#date_naissance", "1950-03-04")
+    page.select_option("#departement", value="75")
+    page.check("#informed")
+    page.fill("#commentaire", "Sortie d'hospitalisation : attestation de droits demandée.")
+    (tmp_path / "avis.pdf").write_bytes(DEMO_PDF)
+    (tmp_path / "brouillon.png").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(40))
+    page.set_input_files(
+        "#pieces_jointes", [str(tmp_path / "avis.pdf"), str(tmp_path / "brouillon.png")]
+    )
+    act(page, "button:has-text('Envoyer la demande')")
+    assert page.locator("h1").inner_text() == "Nouvelle demande"
+    held = page.locator("#held_uploads")
+    assert "avis.pdf" in held.inner_text() and "brouillon.png" in held.inner_text()
+    page.check("#confirm_health")
+    page.get_by_label("Retirer « brouillon.png »").check()
+    act(page, "button:has-text('Envoyer la demande')")
+    heading = page.locator("h1").inner_text()
+    assert heading.startswith("Demande n° "), page.locator("main").inner_text()
+    assert page.locator("a:has-text('avis.pdf')").count() == 1
+    assert "brouillon.png" not in page.locator("main").inner_text()
+    assert errors == []
+
+
+def row(page, reference):
+    return page.locator("tr", has=page.locator(f"a:has-text('{reference}')"))
+
+
+def filter_by(page, js, selector, **option):
+    """Pick a filter; htmx applies it at once, a plain form needs its button."""
+    page.select_option(selector, **option)
+    if js:
+        settle(page)
+    else:
+        act(page, "button:has-text('Filtrer')")
+
+
+@MODES
+def test_replies_are_seen_on_both_sides(new_context, server, js):
+    """Issue 10.5: a caisse message that changes no status used to send no e-mail and mark
+    nothing; the partner's answer looked like any request in progress in the queue."""
+    page, errors = new_page(new_context, js)
+    name = "Suivi" + ("Js" if js else "Html")
+    login(page, "technicien.demo")
+    act(page, "nav >> text=Nouvelle demande")
+    choose(page, js, "#caisse", label="CPAM de Démo")
+    choose(page, js, "#offer", value="etude_dossier")
+    page.select_option("#motif", value="puma")
+    page.check("#civilite-0")
+    page.fill("#nom", name)
+    page.fill("#prenom", "Irène")
+    page.fill("#date_naissance", "1980-08-09")
+    page.select_option("#departement", value="68")
+    page.check("#informed")
+    page.fill("#commentaire", "Ouverture de droits à étudier.")
+    act(page, "button:has-text('Envoyer la demande')")
+    reference = page.locator("h1").inner_text().removeprefix("Demande n° ")
+    logout(page)
+
+    # The caisse finds it among the requests nobody took, unread; takes it and writes.
+    login(page, "caisse.demo")
+    act(page, "a:has-text('non attribuée')")
+    assert "Non lu" in row(page, reference).inner_text()
+    open_demande(page, reference)
+    act(page, "button:has-text('Prendre en charge')")
+    page.fill("#body", "Pouvez-vous préciser la date d'arrivée en France ?")
+    act(page, "button:has-text('Envoyer le message')")
+    assert "En cours de traitement" in page.locator("main").inner_text()  # status unchanged
+    logout(page)
+    assert reference in mail_to(server, "technicien.demo@example.org")
+
+    # The technicien sees it unread from the home page, reads it, answers.
+    login(page, "technicien.demo")
+    act(page, "a:has-text('non lue')")
+    assert "Non lu" in row(page, reference).inner_text()
+    open_demande(page, reference)
+    assert "date d'arrivée en France" in page.locator("main").inner_text()
+    act(page, "nav >> text=Demandes de la structure")
+    assert "Non lu" not in row(page, reference).inner_text()
+    open_demande(page, reference)
+    page.fill("#body", "Arrivée le 3 mars, justificatif remis à l'accueil.")
+    act(page, "button:has-text('Envoyer le message')")
+    logout(page)
+    assert reference in mail_to(server, "caisse.demo@example.org")
+
+    # The agent's queue flags the answer; "Mes demandes" and the structure filter find it.
+    login(page, "caisse.demo")
+    act(page, "nav >> text=Demandes reçues")
+    flags = row(page, reference).inner_text()
+    assert "Réponse du partenaire" in flags and "Non lu" in flags
+    filter_by(page, js, "#taken", value="me")
+    filter_by(page, js, "#partner", label="CCAS de Démo")
+    assert row(page, reference).count() == 1
+    assert "taken=me" in page.url and "partner=" in page.url  # bookmarkable
+    filter_by(page, js, "#partner", label="CCAS Voisin")
+    assert row(page, reference).count() == 0
+    assert errors == []
