@@ -4,6 +4,7 @@ Locally, they are skipped with a message when /usr/bin/chromium is missing; in C
 (CI=true) a missing browser is a failure.
 """
 
+import contextlib
 import email
 import os
 import re
@@ -60,7 +61,16 @@ def browser_type_launch_args(browser_type_launch_args):
 
 @pytest.fixture(scope="session")
 def server(tmp_path_factory):
-    """`ep init --demo` then `ep serve` on a free port, as an operator would."""
+    """`ep init --demo` then `ep serve` on a free port, as an operator would. With
+    EP_BROWSER_DATABASE_URL, on that (empty) database, PostgreSQL for instance; by default a
+    SQLite file in the temporary instance folder."""
+    with serving(tmp_path_factory, os.environ.get("EP_BROWSER_DATABASE_URL")) as running:
+        yield running
+
+
+@contextlib.contextmanager
+def serving(tmp_path_factory, database_url=None, **settings):
+    """An instance of its own, with demo data, served by `ep serve` on a free port."""
     if not Path(CHROMIUM).exists():
         pytest.skip("no browser")
     instance = tmp_path_factory.mktemp("browser") / "instance"
@@ -71,12 +81,11 @@ def server(tmp_path_factory):
         "EP_INSTANCE_PATH": str(instance),
         "EP_DEMO_PASSWORD": PASSWORD,
         "EP_BASE_URL": base,
+        **settings,
     }
-    # EP_BROWSER_DATABASE_URL runs the journeys on another database (an empty PostgreSQL
-    # database, for instance); by default a SQLite file in the temporary instance folder.
     env.pop("EP_DATABASE_URL", None)
-    if os.environ.get("EP_BROWSER_DATABASE_URL"):
-        env["EP_DATABASE_URL"] = os.environ["EP_BROWSER_DATABASE_URL"]
+    if database_url:
+        env["EP_DATABASE_URL"] = database_url
     subprocess.run([EP, "init", "--demo"], env=env, check=True, capture_output=True, timeout=120)
     process = subprocess.Popen(
         [EP, "serve", "--port", str(port)],
@@ -94,9 +103,11 @@ def server(tmp_path_factory):
                 process.kill()
                 raise
             time.sleep(0.1)
-    yield {"base": base, "instance": instance, "pid": process.pid}
-    process.terminate()
-    process.wait(timeout=10)
+    try:
+        yield {"base": base, "instance": instance, "pid": process.pid}
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
 
 
 @pytest.fixture(scope="session")

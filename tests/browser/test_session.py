@@ -2,54 +2,19 @@
 connecté" before the end, and a form sent after the end comes back after the new login.
 A server of its own, whose sessions last 12 seconds."""
 
-import os
-import subprocess
-import time
-import urllib.request
-from pathlib import Path
-
 import pytest
 
-from .conftest import CHROMIUM, EP, PASSWORD, act, axe, free_port, screenshot, settle
+from .conftest import PASSWORD, act, axe, screenshot, serving, settle
 
 IDLE_MINUTES = 0.2  # 12 seconds: the warning shows at 6 s (half the time when under 4 min)
 
 
 @pytest.fixture(scope="module")
 def short_server(tmp_path_factory):
-    if not Path(CHROMIUM).exists():
-        pytest.skip("no browser")
-    instance = tmp_path_factory.mktemp("session") / "instance"
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    env = {
-        **os.environ,
-        "EP_INSTANCE_PATH": str(instance),
-        "EP_DEMO_PASSWORD": PASSWORD,
-        "EP_BASE_URL": base,
-        "EP_SESSION_IDLE_MINUTES": str(IDLE_MINUTES),
-    }
-    env.pop("EP_DATABASE_URL", None)
-    subprocess.run([EP, "init", "--demo"], env=env, check=True, capture_output=True, timeout=120)
-    process = subprocess.Popen(
-        [EP, "serve", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            urllib.request.urlopen(base + "/healthz", timeout=1).close()
-            break
-        except OSError:
-            if time.monotonic() > deadline:
-                process.kill()
-                raise
-            time.sleep(0.1)
-    yield base
-    process.terminate()
-    process.wait(timeout=10)
+    """A server of its own (on SQLite), whose sessions end after 12 seconds."""
+    settings = {"EP_SESSION_IDLE_MINUTES": str(IDLE_MINUTES)}
+    with serving(tmp_path_factory, **settings) as running:
+        yield running["base"]
 
 
 def sign_in(page, base, username="technicien.demo"):
