@@ -113,6 +113,13 @@ def _v2_siret_pending_conventions_per_caisse_cut_off(migrator, migrate):
         migrator.add_column("account", "fraud_locked_at", pw.DateTimeField(null=True)),
         migrator.add_column("account", "idle_warned_at", pw.DateTimeField(null=True)),
     )
+    migrate(
+        migrator.add_index("demande", ("partner_id", "created_at", "id"), False),
+        migrator.add_index("demande", ("caisse_id", "status", "partner_id"), False),
+        migrator.add_index(
+            "demande", ("partner_id", "motif_id", "assure_search", "assure_date_naissance"), False
+        ),
+    )
     from .models import DemandeRead, Draft, Notice, PendingAttachment
 
     database.create_tables([Notice, Draft, PendingAttachment])

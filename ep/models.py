@@ -317,6 +317,18 @@ class Demande(BaseModel):
     last_caisse_event = peewee.IntegerField(null=True)
     partner_reply_pending = peewee.BooleanField(default=False)
 
+    OPEN = ("submitted", "in_progress", "waiting_partner")  # "not closed", as an index reads it
+
+    class Meta:
+        # Each list's filter and order (issue 11; tests/test_query_plans.py): the history of a
+        # structure, newest first; the caisse's open requests per structure (queue,
+        # dashboard); the duplicate check made at every submission.
+        indexes = (
+            (("partner", "created_at", "id"), False),
+            (("caisse", "status", "partner"), False),
+            (("partner", "motif", "assure_search", "assure_date_naissance"), False),
+        )
+
     @property
     def reference(self):
         return f"{self.id:06d}"
@@ -400,7 +412,7 @@ class Demande(BaseModel):
             & (cls.motif == motif)
             & (cls.assure_search == nom_search)
             & (cls.assure_date_naissance == date_naissance)
-            & (cls.status != "closed")
+            & cls.status.in_(cls.OPEN)
         )
 
 

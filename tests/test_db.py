@@ -225,6 +225,12 @@ def test_schema_2_migration_on_postgresql(app):
         ("demande", "partner_reply_pending"),
     ]:  # issue 10.5
         sql(f'ALTER TABLE "{table}" DROP COLUMN "{column}"')
+    for index in (  # issue 11
+        "demande_partner_id_created_at_id",
+        "demande_caisse_id_status_partner_id",
+        "demande_partner_id_motif_id_assure_search_assure_date_naissance",
+    ):
+        sql(f'DROP INDEX "{index}"')
     for table in ("pending_attachment", "demande_read", "draft", "notice"):  # schema 2's
         sql(f'DROP TABLE "{table}"')
     sql('DROP INDEX IF EXISTS "partner_name"')

@@ -139,7 +139,7 @@ def _filtered(form, base):
         for word in search_words(form.q.data):
             query = query.where(Demande.assure_search.contains(word))
     if form.status.data == "open":
-        query = query.where(Demande.status != "closed")
+        query = query.where(Demande.status.in_(Demande.OPEN))
     elif form.status.data in DEMANDE_STATUSES:
         query = query.where(Demande.status == form.status.data)
     if form.offer.data:
@@ -255,7 +255,7 @@ def queue():
         query = query.where(Demande.taken_by.is_null())
     if form.activity.data == "partner_reply":
         pending = Demande.partner_reply_pending == True  # noqa: E712 (SQL, not Python)
-        query = query.where(pending & (Demande.status != "closed"))
+        query = query.where(pending & Demande.status.in_(Demande.OPEN))
     query = query.order_by(Demande.urgent.desc(), Demande.created_at, Demande.id)
     return _list("demandes/queue.html", form, query)
 

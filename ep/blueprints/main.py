@@ -76,7 +76,7 @@ def _queue_counts(agent):
             ),
             agent,
         )
-        .where(Demande.seen_by(agent) & (Demande.status != "closed"))
+        .where(Demande.seen_by(agent) & Demande.status.in_(Demande.OPEN))
         .tuples()
         .get()
     )
@@ -118,7 +118,7 @@ def _dashboard(agent):
         .where(
             Demande.partner.in_(ids)
             & (Demande.caisse == agent.caisse_id)
-            & (Demande.status != "closed")
+            & Demande.status.in_(Demande.OPEN)
         )
         .group_by(Demande.partner)
         .tuples()
