@@ -73,3 +73,16 @@ def test_open_means_the_three_open_statuses():
     from ep.models import DEMANDE_STATUSES
 
     assert set(Demande.OPEN) == set(DEMANDE_STATUSES) - {"closed"}
+
+
+def test_the_queue_takes_its_page_from_the_caisse_s_open_requests_index(ids):
+    """The page's ids come from the request's own columns (ep/blueprints/demandes._list):
+    joined from the start, SQLite read all of a caisse's requests (issue 11)."""
+    query = (
+        Demande.select(Demande.id)
+        .where((Demande.caisse == ids["caisse"]) & Demande.status.in_(Demande.OPEN))
+        .order_by(Demande.urgent.desc(), Demande.created_at, Demande.id)
+        .limit(25)
+    )
+    text = plan(query)
+    assert "demande_caisse_id_status_partner_id" in text, text

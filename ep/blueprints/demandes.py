@@ -133,7 +133,8 @@ def _keep(form, held):
 
 
 def _filtered(form, base):
-    """The filters of the form, on a `Demande.listed_for` query (offers already joined)."""
+    """The filters of the form, on a query of the requests' ids (no join: the filters read
+    the request's own columns, so that the list's index serves them)."""
     query = base
     if form.q.data:
         for word in search_words(form.q.data):
@@ -143,9 +144,11 @@ def _filtered(form, base):
     elif form.status.data in DEMANDE_STATUSES:
         query = query.where(Demande.status == form.status.data)
     if form.offer.data:
-        query = query.where(Offer.code == form.offer.data)
+        query = query.where(
+            Demande.offer.in_(Offer.select(Offer.id).where(Offer.code == form.offer.data))
+        )
     if form.activity.data == "unread":
-        query = query.where(Demande.news_for(current_user))
+        query = Demande.read_by(query, current_user).where(Demande.news_for(current_user))
     if to_id(form.caisse.data):
         query = query.where(Demande.caisse == to_id(form.caisse.data))
     if to_id(form.author.data):
@@ -194,16 +197,28 @@ def index():
     )
     form.author.choices = options([("", "Tous")] + [(str(a.id), a.display_name) for a in authors])
     form.validate()
-    query = _filtered(form, Demande.listed_for(current_user))
-    query = query.order_by(Demande.created_at.desc(), Demande.id.desc())
-    return _list("demandes/index.html", form, query)
+    query = _filtered(form, _ids())
+    return _list("demandes/index.html", form, query, NEWEST_FIRST)
 
 
-def _list(template, form, query):
+NEWEST_FIRST = (Demande.created_at.desc(), Demande.id.desc())
+URGENT_THEN_OLDEST = (Demande.urgent.desc(), Demande.created_at, Demande.id)
+
+
+def _ids():
+    """The requests the user may list, as a query of ids (filters are added to it)."""
+    return Demande.select(Demande.id).where(Demande.seen_by(current_user))
+
+
+def _list(template, form, ids, order):
+    """One page of the list. The page's ids come first, from the requests' own columns and
+    their index (issue 11: joined from the start, SQLite read all of a caisse's requests);
+    then everything the page shows, for those ids only, in one query."""
     size = current_app.config["EP_PAGE_SIZE"]
     page = page_number()
-    total = query.count()
-    rows = list(query.paginate(page, size))
+    total = ids.order_by().count()
+    page_ids = [d.id for d in ids.order_by(*order).paginate(page, size)]
+    rows = list(Demande.listed_for(current_user).where(Demande.id.in_(page_ids)).order_by(*order))
     args = {k: v for k, v in request.args.items() if k != "page" and v}
     response = make_response(
         render(
@@ -246,7 +261,7 @@ def queue():
         [("", "Toutes"), ("me", "Mes demandes"), ("none", "Non attribuées")]
     )
     form.validate()
-    query = _filtered(form, Demande.listed_for(current_user))
+    query = _filtered(form, _ids())
     if to_id(form.partner.data) in partners:
         query = query.where(Demande.partner == to_id(form.partner.data))
     if form.taken.data == "me":
@@ -256,8 +271,7 @@ def queue():
     if form.activity.data == "partner_reply":
         pending = Demande.partner_reply_pending == True  # noqa: E712 (SQL, not Python)
         query = query.where(pending & Demande.status.in_(Demande.OPEN))
-    query = query.order_by(Demande.urgent.desc(), Demande.created_at, Demande.id)
-    return _list("demandes/queue.html", form, query)
+    return _list("demandes/queue.html", form, query, URGENT_THEN_OLDEST)
 
 
 @bp.route("/<int:demande_id>")
