@@ -11,7 +11,6 @@ A view with neither is refused: nothing can be forgotten.
 """
 
 import functools
-from datetime import date
 
 from flask import abort, current_app, make_response, request, url_for
 from flask_login import current_user
@@ -115,9 +114,10 @@ def can_see_account(user, account):
 
 def can_see_convention(user, convention):
     if user.profile == "caisse":
-        ended = convention.ends_on is not None and convention.ends_on <= date.today()
         return (
-            convention.caisse_id == user.caisse_id and convention.state == "accepted" and not ended
+            convention.caisse_id == user.caisse_id
+            and convention.state == "accepted"
+            and not convention.has_ended()
         )
     return convention.partner_id == user.partner_id
 

@@ -226,12 +226,7 @@ def resend_invitation(actor, account):
 
 
 def _active_gestionnaires(partner, excluding=None):
-    query = Account.select().where(
-        (Account.partner == partner)
-        & (Account.profile == "gestionnaire")
-        & (Account.state == "active")
-        & (Account.scheduled_inactivation_on.is_null())
-    )
+    query = Account.active_gestionnaires(partner).where(Account.scheduled_inactivation_on.is_null())
     if excluding is not None:
         query = query.where(Account.id != excluding.id)
     return query

@@ -351,18 +351,24 @@ def notify_author(demande, actor):
     author = demande.author
     if author.id == actor.id or author.state != "active" or not author.notify_by_email:
         return
-    caisse = Caisse.get_by_id(demande.caisse_id)
     notices.queue(
         author.email,
         "demande_status",
         f"Demande n° {demande.reference} : {demande.status_label.lower()}",
-        partner=demande.partner_id,
-        caisse=demande.caisse_id,
-        reference=demande.reference,
-        caisse_name=caisse.name,
-        status=demande.status_label.lower(),
-        demande_id=demande.id,
+        **_notice_context(demande),
     )
+
+
+def _notice_context(demande):
+    """What an e-mail about a request may say: its number, caisse and status (§5)."""
+    return {
+        "partner": demande.partner_id,
+        "caisse": demande.caisse_id,
+        "reference": demande.reference,
+        "caisse_name": Caisse.get_by_id(demande.caisse_id).name,
+        "status": demande.status_label.lower(),
+        "demande_id": demande.id,
+    }
 
 
 MESSAGE_SUBJECTS = {
@@ -384,19 +390,14 @@ def notify_partner(demande, agent, action):
         & (Account.notify_by_email == True)  # noqa: E712 (SQL, not Python)
         & (Account.id != agent.id)
     )
-    caisse = Caisse.get_by_id(demande.caisse_id)
+    context = _notice_context(demande)
     for account in recipients.order_by(Account.id):
         notices.queue(
             account.email,
             "demande_message",
             f"Demande n° {demande.reference} : {MESSAGE_SUBJECTS[action]}",
-            partner=demande.partner_id,
-            caisse=demande.caisse_id,
-            reference=demande.reference,
-            caisse_name=caisse.name,
             action=action,
-            status=demande.status_label.lower(),
-            demande_id=demande.id,
+            **context,
         )
 
 

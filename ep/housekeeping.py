@@ -63,14 +63,7 @@ def _idle(today):
     n = 0
     for account in list(idle_techniciens(today)):
         _deactivate(account, f"Compte inutilisé depuis {days} jours", "auto_deactivated", today)
-        gestionnaires = [
-            g.display_name
-            for g in Account.select().where(
-                (Account.partner == account.partner_id)
-                & (Account.profile == "gestionnaire")
-                & (Account.state == "active")
-            )
-        ]
+        gestionnaires = [g.display_name for g in Account.active_gestionnaires(account.partner_id)]
         notices.queue(
             account.email,
             "idle_deactivated",

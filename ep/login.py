@@ -209,13 +209,9 @@ def _refusal(account, since, reason, caisse_ids=None):
     if account.profile == "technicien":
         names = [
             g.display_name
-            for g in Account.select()
-            .where(
-                (Account.partner == account.partner_id)
-                & (Account.profile == "gestionnaire")
-                & (Account.state == "active")
+            for g in Account.active_gestionnaires(account.partner_id).order_by(
+                Account.nom, Account.prenom
             )
-            .order_by(Account.nom, Account.prenom)
         ]
         if names:
             ask = "Pour le faire réactiver, adressez-vous à votre gestionnaire"

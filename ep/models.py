@@ -101,6 +101,19 @@ class Convention(BaseModel):
             and (self.ends_on is None or today < self.ends_on)
         )
 
+    def has_ended(self, today=None):
+        return self.ends_on is not None and self.ends_on <= (today or date.today())
+
+    @classmethod
+    def cut_off_partner_ids(cls, caisse):
+        """The structures whose channel with this caisse is cut off."""
+        return {
+            c.partner_id
+            for c in cls.select(cls.partner).where(
+                (cls.caisse == caisse) & cls.cut_off_at.is_null(False)
+            )
+        }
+
     def is_open(self, today=None):
         """Active and not cut off: the structure's users work with this caisse."""
         return self.is_active(today) and self.cut_off_at is None
@@ -251,6 +264,13 @@ class Account(UserMixin, BaseModel):
 
     def rotate_session(self):
         self.session_token = secrets.token_hex(16)
+
+    @classmethod
+    def active_gestionnaires(cls, partner):
+        """The structure's active gestionnaires: who is told, who is asked, who decides."""
+        return cls.select().where(
+            (cls.partner == partner) & (cls.profile == "gestionnaire") & (cls.state == "active")
+        )
 
     @classmethod
     def visible(cls):

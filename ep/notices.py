@@ -49,11 +49,7 @@ def queue(recipient, template, subject, partner=None, caisse=None, **context):
 def to_gestionnaires(partner_id, template, subject, **context):
     """The same notice to each active gestionnaire of the structure; how many were queued."""
     n = 0
-    for gestionnaire in Account.select().where(
-        (Account.partner == partner_id)
-        & (Account.profile == "gestionnaire")
-        & (Account.state == "active")
-    ):
+    for gestionnaire in Account.active_gestionnaires(partner_id):
         queue(gestionnaire.email, template, subject, partner=partner_id, **context)
         n += 1
     return n

@@ -62,7 +62,7 @@ def create_partner(actor, name, siret, headcount, convention_fields, offer_codes
                 "l'accord de ses gestionnaires.",
                 field="siret",
             )
-        if existing is not None and existing.state == "accepted" and not _ended(existing, today):
+        if existing is not None and existing.state == "accepted" and not existing.has_ended(today):
             raise RuleError(
                 "Cette structure a déjà une convention en cours avec votre caisse.", field="siret"
             )
@@ -88,10 +88,6 @@ def create_partner(actor, name, siret, headcount, convention_fields, offer_codes
             link_label="Pour l'accepter ou la refuser",
         )
     return partner, convention
-
-
-def _ended(convention, today):
-    return convention.ends_on is not None and convention.ends_on <= today
 
 
 def _caisse_name(actor):

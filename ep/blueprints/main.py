@@ -130,12 +130,7 @@ def _dashboard(agent):
         else:
             open_review[review.partner_id] = review
     awaiting = {pid for pid, review in open_review.items() if reviews.awaiting_caisse(review)}
-    cut = {
-        c.partner_id
-        for c in Convention.select(Convention.partner).where(
-            (Convention.caisse == agent.caisse_id) & Convention.cut_off_at.is_null(False)
-        )
-    }
+    cut = Convention.cut_off_partner_ids(agent.caisse_id)
     pending = {}
     for h in accounts.pending_habilitations(ids, agent.caisse_id):
         pending.setdefault(h.partner_id, []).append(h)

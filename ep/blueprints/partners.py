@@ -31,12 +31,7 @@ def index():
     """Partners conventioned with the agent's caisse, and the conventions waiting for a
     structure's agreement (their name only)."""
     caisse = current_user.caisse_id
-    cut = {
-        c.partner_id
-        for c in Convention.select(Convention.partner).where(
-            (Convention.caisse == caisse) & Convention.cut_off_at.is_null(False)
-        )
-    }
+    cut = Convention.cut_off_partner_ids(caisse)
     waiting = list(
         Convention.select(Convention, Partner)
         .join(Partner)
