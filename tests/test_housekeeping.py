@@ -138,6 +138,24 @@ def test_end_of_one_convention_of_two_keeps_the_accounts(app):
     assert account("technicien.demo").state == "active"
 
 
+def test_a_convention_still_pending_keeps_no_account_alive(app):
+    """End of convention (DOMAIN.md): "if the partner keeps no other active convention, all
+    its accounts are inactivated". A convention the structure has not accepted is not one."""
+    voisin = Partner.get(Partner.name == "CCAS Voisin")
+    cpam = Convention.get(Convention.partner == voisin)
+    Convention.create(
+        partner=voisin,
+        caisse=Convention.select().where(Convention.caisse != cpam.caisse_id).first().caisse,
+        signed_on=date(2026, 1, 1),
+        starts_on=date(2026, 1, 1),
+        state="pending",
+    )
+    Convention.update(ends_on=date(2027, 1, 1)).where(Convention.id == cpam.id).execute()
+    housekeeping(app, date(2027, 1, 2))
+    assert account("technicien.voisin").state == "inactive"
+    assert account("gestionnaire.voisin").state == "inactive"
+
+
 def test_serve_applies_the_rules_by_itself(app):
     """A CCAS without cron: `ep serve` runs housekeeping at start (then daily)."""
     set_used("technicien.demo", datetime.now() - timedelta(days=120))
