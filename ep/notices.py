@@ -21,7 +21,7 @@ from datetime import timedelta
 from flask import current_app, g, has_request_context
 from werkzeug.routing import BuildError
 
-from . import mail, settings
+from . import db, mail, settings
 from .db import database, write
 from .models import Account, Notice, now
 
@@ -224,10 +224,11 @@ def start_sender(app):
             _wake.clear()
             with app.app_context():
                 try:
-                    with database.connection_context():
-                        send_due()
+                    send_due()  # on the thread's connection, kept from one pass to the next
                 except Exception:  # keep the sender alive; the log says why
                     app.logger.exception("e-mail sender failed")
+                finally:
+                    db.release()
 
     thread = threading.Thread(target=loop, name="ep-mail", daemon=True)
     thread.start()

@@ -342,15 +342,17 @@ def refuse(form, exc):
 
 
 def streamed_download(filename, mimetype, make_chunks):
-    """Stream a download; `make_chunks()` runs while streaming, on its own connection, so
+    """Stream a download; `make_chunks()` runs while streaming, after the view returned, so
     the first bytes leave at once and a long list never sits in memory."""
     from flask import Response
 
-    from .db import database
+    from . import db
 
     def generate():
-        with database.connection_context():
+        try:
             yield from make_chunks()
+        finally:
+            db.release()  # the request's teardown has passed: end its reads here
 
     return Response(
         generate(),
