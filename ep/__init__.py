@@ -46,6 +46,9 @@ DEFAULTS = {
     "EP_MAX_UPLOAD_MB_PER_DAY": 200,  # per account
     "EP_CLAMAV_URL": "",
     "EP_PAGE_SIZE": 25,
+    # The journal traces a read of a request or a document once per account, object and
+    # address within this many minutes (0: every read); exports are traced every time.
+    "EP_READ_TRACE_MINUTES": 10,
     # `ep serve` (waitress): open connections at most, and seconds before an idle one closes.
     "EP_CONNECTION_LIMIT": 500,
     "EP_CHANNEL_TIMEOUT": 30,

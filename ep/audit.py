@@ -1,9 +1,12 @@
 """The audit trail (§4.1, `002_…` annexe 3): who did what, on whom, when, from where."""
 
 import contextvars
+import threading
+import time
 
-from flask import has_request_context, request
+from flask import current_app, has_request_context, request
 
+from . import settings
 from .models import AuditEvent
 
 ACTIONS = {
@@ -85,10 +88,52 @@ def record(action, actor=None, account=None, partner=None, caisse=None, detail="
     )
 
 
+# Reads traced once per window (EP_READ_TRACE_MINUTES) and per account, object and address;
+# the others (exports: a copy leaves) every time.
+THROTTLED_READS = {"demande_viewed", "attachment_downloaded"}
+
+
+class RecentReads:
+    """The reads this process traced lately, (account, action, detail, address) -> when.
+    In memory: a read is traced again after a restart, and by each server process once."""
+
+    def __init__(self, limit=20000):
+        self.limit = limit
+        self._lock = threading.Lock()
+        self._at = {}
+
+    def __len__(self):
+        return len(self._at)
+
+    def due(self, key, at, window):
+        """True when this read must be traced: none traced within `window` seconds."""
+        with self._lock:
+            last = self._at.get(key)
+        return last is None or at - last >= window
+
+    def traced(self, key, at):
+        with self._lock:
+            self._at[key] = at
+            if len(self._at) > self.limit:  # the oldest half goes (dicts keep their order)
+                for old in list(self._at)[: len(self._at) // 2]:
+                    del self._at[old]
+
+
 def record_read(action, actor, partner=None, caisse=None, detail=""):
     """Trace a read of personal data (a request, a document, a user list) in its own
-    transaction: who, what, when, from where — what a breach inquiry needs (§5)."""
+    transaction, committed before the page leaves: who, what, when, from where — what a
+    breach inquiry needs (§5). A request or a document read again by the same account from
+    the same address within EP_READ_TRACE_MINUTES (10) is not traced again: reading a page
+    costs no write (issue 11)."""
     from .db import write
 
+    window = settings.get("EP_READ_TRACE_MINUTES", 10) * 60
+    key = (actor.id, action, detail, client_ip())
+    reads = current_app.extensions.setdefault("ep.recent_reads", RecentReads())
+    at = time.monotonic()
+    if action in THROTTLED_READS and not reads.due(key, at, window):
+        return None
     with write():
-        return record(action, actor=actor, partner=partner, caisse=caisse, detail=detail)
+        event = record(action, actor=actor, partner=partner, caisse=caisse, detail=detail)
+    reads.traced(key, at)
+    return event

@@ -1,6 +1,7 @@
 """Shared fixtures: the app on a real SQLite file in a temp folder, demo data built by the
 rule functions, a test client, and helpers to log in."""
 
+import logging
 import os
 import re
 
@@ -69,6 +70,32 @@ def app(tmp_path):
     yield app
     if not db.database.is_closed():
         db.database.close()
+
+
+class Writes(logging.Handler):
+    """The statements that change the database, as peewee runs them (both engines)."""
+
+    def __init__(self):
+        super().__init__(logging.DEBUG)
+        self.statements = []
+
+    def emit(self, record):
+        sql = record.msg[0] if isinstance(record.msg, tuple) else str(record.msg)
+        if sql.lstrip().split(" ", 1)[0].upper() in ("INSERT", "UPDATE", "DELETE", "BEGIN"):
+            self.statements.append(sql)
+
+
+@pytest.fixture
+def writes():
+    """The list of the write statements run from now on (peewee's log)."""
+    handler = Writes()
+    log = logging.getLogger("peewee")
+    level = log.level
+    log.addHandler(handler)
+    log.setLevel(logging.DEBUG)
+    yield handler.statements
+    log.removeHandler(handler)
+    log.setLevel(level)
 
 
 @pytest.fixture

@@ -337,3 +337,26 @@ def test_get_never_changes_state(world, user):
             client.get(url).close()
     db.database.close()
     assert snapshot(app) == before
+
+
+@pytest.mark.parametrize("user", [u for u in USERS if u != "anonyme"])
+def test_a_page_read_again_writes_nothing(world, user, writes):
+    """Issue 11: no database write for a request that changes nothing. The first reading of
+    a request or a document is traced in the journal; reading it again writes nothing.
+    Exports are traced each time (a copy leaves): they are left out."""
+    app, values, ids, restore = world
+    restore()
+    client = app.test_client()
+    with client.session_transaction() as session:
+        session["_user_id"] = ids[user]
+    urls = [
+        rule.build({k: values[k] for k in rule.arguments}, append_unknown=False)[1]
+        for method, rule in routes(app)
+        if method == "GET" and "export" not in rule.endpoint
+    ]
+    for url in urls:
+        client.get(url).close()
+    writes.clear()
+    for url in urls:
+        client.get(url).close()
+        assert writes == [], url
