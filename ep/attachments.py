@@ -184,7 +184,8 @@ def attach_kept(owner, token, demande, message):
         )
         for p in rows
     ]
-    PendingAttachment.delete().where(PendingAttachment.id.in_([p.id for p in rows])).execute()
+    if rows:
+        PendingAttachment.delete().where(PendingAttachment.id.in_([p.id for p in rows])).execute()
     return created
 
 

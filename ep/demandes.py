@@ -112,7 +112,7 @@ def submit(author, data, files, today=None, kept=None):
     so that a refusal loses none of them; the request takes every file kept under it.
     """
     today = today or date.today()
-    partner = author.partner
+    partner = author.partner_id
     kept = kept or attachments.form_token()
     refused_files = attachments.keep(author, kept, files)
     errors = []  # every refusal at once, in the order of the form
@@ -125,10 +125,14 @@ def submit(author, data, files, today=None, kept=None):
             )
         )
     offer = Offer.get_or_none(Offer.code == data.get("offer"))
-    motif = None
+    motif = link = None
+    if offer is not None and convention is not None:
+        link = ConventionOffer.get_or_none(
+            (ConventionOffer.convention == convention) & (ConventionOffer.offer == offer)
+        )
     if offer is None:
         errors.append(("offer", "Choisissez une offre de service."))
-    elif convention is not None and offer.code not in convention.offer_codes():
+    elif convention is not None and link is None:
         errors.append(
             ("offer", "Cette offre n'est pas activée pour votre structure auprès de cette caisse.")
         )
@@ -174,10 +178,7 @@ def submit(author, data, files, today=None, kept=None):
                 confirm="confirm_duplicate",
                 demande_id=existing.id,
             )
-    link = ConventionOffer.get_or_none(
-        (ConventionOffer.convention == convention) & (ConventionOffer.offer == offer)
-    )
-    target = (link.target_hours if link else None) or TARGET_HOURS.get(offer.code, 120)
+    target = link.target_hours or TARGET_HOURS.get(offer.code, 120)
     with write():
         demande = Demande.create(
             partner=partner,
@@ -195,7 +196,7 @@ def submit(author, data, files, today=None, kept=None):
             demande=demande, actor=author, action="submitted", status="submitted"
         )
         demande.last_partner_event = event.id
-        demande.save()
+        demande.save(only=[Demande.last_partner_event])
         audit.record(
             "demande_submitted",
             actor=author,

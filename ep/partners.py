@@ -2,6 +2,8 @@
 
 from datetime import date
 
+from peewee import fn
+
 from . import audit, notices, phones
 from .accounts import notify_partner
 from .db import lock, write
@@ -279,4 +281,13 @@ def has_open_channel(partner_id, today=None):
         Convention.select()
         .where((Convention.partner == partner_id) & Convention.open_channel(today))
         .exists()
+    )
+
+
+def open_channel(partner, today=None):
+    """`has_open_channel` as an SQL expression on a partner column, to read with a row."""
+    return fn.EXISTS(
+        Convention.select(Convention.id).where(
+            (Convention.partner == partner) & Convention.open_channel(today)
+        )
     )

@@ -12,7 +12,7 @@ from werkzeug.formparser import FormDataParser
 
 from .extensions import login_manager
 from .models import Account
-from .partners import has_open_channel
+from .partners import open_channel
 
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -27,10 +27,15 @@ def load_user(user_id):
     pk, _, token = (user_id or "").partition(":")
     if to_id(pk) is None or not token:
         return None
-    account = Account.get_or_none((Account.id == int(pk)) & (Account.session_token == token))
+    # One query on every request: the account, and whether its structure may still work.
+    account = (
+        Account.select(Account, open_channel(Account.partner).alias("channel_open"))
+        .where((Account.id == int(pk)) & (Account.session_token == token))
+        .first()
+    )
     if account is None or account.state != "active":
         return None
-    if account.partner_id and not has_open_channel(account.partner_id):
+    if account.partner_id and not account.channel_open:
         return None
     return account
 

@@ -72,30 +72,42 @@ def app(tmp_path):
         db.database.close()
 
 
-class Writes(logging.Handler):
-    """The statements that change the database, as peewee runs them (both engines)."""
+class Statements(logging.Handler):
+    """The SQL statements peewee runs (both engines); `only` keeps those of these kinds."""
 
-    def __init__(self):
+    def __init__(self, only=None):
         super().__init__(logging.DEBUG)
+        self.only = only
         self.statements = []
 
     def emit(self, record):
         sql = record.msg[0] if isinstance(record.msg, tuple) else str(record.msg)
-        if sql.lstrip().split(" ", 1)[0].upper() in ("INSERT", "UPDATE", "DELETE", "BEGIN"):
+        if self.only is None or sql.lstrip().split(" ", 1)[0].upper() in self.only:
             self.statements.append(sql)
+
+
+def _logged(handler):
+    log = logging.getLogger("peewee")
+    level = log.level
+    log.addHandler(handler)
+    log.setLevel(logging.DEBUG)
+    try:
+        yield handler.statements
+    finally:
+        log.removeHandler(handler)
+        log.setLevel(level)
 
 
 @pytest.fixture
 def writes():
     """The list of the write statements run from now on (peewee's log)."""
-    handler = Writes()
-    log = logging.getLogger("peewee")
-    level = log.level
-    log.addHandler(handler)
-    log.setLevel(logging.DEBUG)
-    yield handler.statements
-    log.removeHandler(handler)
-    log.setLevel(level)
+    yield from _logged(Statements(only=("INSERT", "UPDATE", "DELETE", "BEGIN")))
+
+
+@pytest.fixture
+def statements():
+    """The list of the SQL statements run from now on (peewee's log)."""
+    yield from _logged(Statements())
 
 
 @pytest.fixture

@@ -71,13 +71,13 @@ def _choices(form, partner):
 @allow("technicien")
 def create():
     """Submit a request to the caisse of the assuré's affiliation (§1.2)."""
-    partner = current_user.partner
     form = DemandeForm(formdata=request.form if request.method == "POST" else request.args)
-    offer = _choices(form, partner)
     confirm = set()
     duplicate_link = None
     held = _kept_files()
     if request.method == "POST" and "refresh" not in request.form and form.validate():
+        if not form.caisse.data:  # the only caisse is chosen by default
+            _choices(form, current_user.partner)
         try:
             demande = demandes.submit(
                 current_user,
@@ -100,6 +100,9 @@ def create():
     for name in ("confirm_health", "confirm_duplicate"):
         if form[name].data:
             confirm.add(name)
+    # The lists of choices only for a page that shows them (issue 11: a submission that
+    # succeeds redirects, and computing them was a third of its cost).
+    offer = _choices(form, current_user.partner)
     return render(
         "demandes/new.html",
         block="demande_choices",
