@@ -16,11 +16,11 @@ SQLITE_PRAGMAS = [
     ("foreign_keys", 1),
     ("synchronous", "full"),
     ("secure_delete", 1),  # erased personal data is overwritten, not left in free pages
-    # Each connection lives as long as its server thread (issue 11): a bigger page cache
-    # (16 MB, default 2 MB), and reads through a memory map of the file, which survives
-    # another connection's commit (the page cache does not) and costs no system call.
+    # Each connection lives as long as its server thread (issue 11): a 16 MB page cache
+    # (default 2 MB) spares the system calls that read a big list's index pages again (the
+    # caisse queue at 1,000,000 requests: 4.5 -> 1 ms of system time per page). No memory
+    # map: it saved no measurable time, and it counts the mapped file in the server's memory.
     ("cache_size", -16000),
-    ("mmap_size", 256 * 1024 * 1024),
 ]
 
 

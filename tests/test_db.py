@@ -15,7 +15,6 @@ def test_sqlite_pragmas(app):
     assert pragma("PRAGMA synchronous").fetchone()[0] == 2  # FULL
     assert pragma("PRAGMA busy_timeout").fetchone()[0] >= 5000
     assert pragma("PRAGMA cache_size").fetchone()[0] <= -16000  # 16 MB, kept per thread
-    assert pragma("PRAGMA mmap_size").fetchone()[0] >= 256 * 1024 * 1024
 
 
 def test_audit_trail_is_append_only(app):
