@@ -4,6 +4,9 @@ numbers as `03 89 00 00 00`, every other one in international form (`+41 22 345 
 `+262 262 12 34 56`), so that a spreadsheet keeps the leading zero and the country.
 """
 
+import functools
+import re
+
 import phonenumbers
 from phonenumbers import NumberParseException, PhoneNumberFormat
 
@@ -59,11 +62,21 @@ def stored_form(raw):
         return raw
 
 
+E164 = re.compile(r"\+[1-9][0-9]{1,14}")
+
+
+@functools.lru_cache(maxsize=8192)
 def display(value):
     """`03 89 00 00 00` for France, the international form elsewhere; a value that does not
-    read as a number is shown as it is."""
+    read as a number is shown as it is. The stored form (E.164) is parsed once, and a
+    number shown again is not parsed again (a user export shows thousands)."""
     try:
-        number = phonenumbers.parse(normalise(value), None)
+        if E164.fullmatch(value or ""):
+            number = phonenumbers.parse(value, None)
+            if not phonenumbers.is_valid_number(number):
+                return value
+        else:  # typed before numbers were stored in one form
+            number = phonenumbers.parse(normalise(value), None)
     except (RuleError, NumberParseException):
         return value or ""
     if number.country_code == 33:

@@ -52,3 +52,18 @@ def test_display_leaves_what_it_cannot_read_as_it_is(kept):
 def test_stored_form_keeps_what_it_cannot_read():
     assert phones.stored_form("01.02.03.04.05") == "+33102030405"
     assert phones.stored_form("poste 1234") == "poste 1234"
+
+
+def test_a_stored_number_is_read_once_to_be_shown_and_not_again(monkeypatch):
+    """Issue 11: the user export shows 15,000 numbers; each cost ten parses of the number
+    (the overseas regions tried one by one), then two."""
+    import phonenumbers
+
+    calls = []
+    parse = phonenumbers.parse
+    monkeypatch.setattr(phonenumbers, "parse", lambda *a, **k: calls.append(a) or parse(*a, **k))
+    assert phones.display("+33389991234") == "03 89 99 12 34"
+    assert len(calls) == 1
+    assert phones.display("+33389991234") == "03 89 99 12 34"
+    assert len(calls) == 1
+    assert phones.display("+33123") == "+33123"  # stored before numbers were checked
