@@ -220,7 +220,18 @@ def _v2_unread_markers(migrator, migrate, DemandeRead):
     )
 
 
-MIGRATIONS = {2: _v2_siret_pending_conventions_per_caisse_cut_off}
+def _v3_accounts_per_structure(migrator, migrate):
+    """Schema 3 (issue 11): a structure's accounts of a profile in a state. Without it SQLite
+    read every active account of the département to find a structure's gestionnaires."""
+    migrate(migrator.add_index("account", ("partner_id", "profile", "state"), False))
+
+
+def _v3(migrator, migrate):
+    """Schema 3 (issue 11): the indexes of the département-scale queries."""
+    _v3_accounts_per_structure(migrator, migrate)
+
+
+MIGRATIONS = {2: _v2_siret_pending_conventions_per_caisse_cut_off, 3: _v3}
 
 
 def current_version():

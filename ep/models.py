@@ -8,7 +8,7 @@ from flask_login import UserMixin
 
 from .db import database, is_sqlite
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 PROFILES = {"caisse": "Agent de caisse", "gestionnaire": "Gestionnaire", "technicien": "Technicien"}
 STATES = {"invited": "Invité", "active": "Actif", "inactive": "Inactif", "deleted": "Supprimé"}
@@ -220,6 +220,11 @@ class Account(UserMixin, BaseModel):
     cgu_accepted_at = peewee.DateTimeField(null=True)
     # Rotated on logout, password change and inactivation: every copied cookie dies.
     session_token = peewee.CharField(max_length=64, default=lambda: secrets.token_hex(16))
+
+    class Meta:
+        # A structure's accounts of a profile in a state: its active gestionnaires (told of
+        # every nightly inactivation), its quota (schema 3, issue 11).
+        indexes = ((("partner", "profile", "state"), False),)
 
     def __str__(self):
         return self.display_name

@@ -96,6 +96,56 @@ def test_a_version_1_database_upgrades_to_the_current_schema(tmp_path):
     assert columns(old / "ep.sqlite3") == columns(tmp_path / "new" / "instance" / "ep.sqlite3")
 
 
+def indexes(path):
+    import sqlite3
+
+    conn = sqlite3.connect(path)
+    try:
+        return sorted(
+            conn.execute(
+                "SELECT tbl_name, name FROM sqlite_master WHERE type = 'index' "
+                "AND name NOT LIKE 'sqlite_%'"
+            ).fetchall()
+        )
+    finally:
+        conn.close()
+
+
+@sqlite_only
+def test_a_version_1_database_gets_the_indexes_of_a_fresh_one(tmp_path):
+    """The list queries and the nightly rules rely on their indexes (issue 11): an upgraded
+    database has every index a fresh one has."""
+    import sqlite3
+    from pathlib import Path
+
+    from .conftest import make_app
+
+    old = tmp_path / "old" / "instance"
+    old.mkdir(parents=True)
+    conn = sqlite3.connect(old / "ep.sqlite3")
+    conn.executescript((Path(__file__).parent / "schema" / "v1.sql").read_text())
+    conn.execute("INSERT INTO schema_version (version) VALUES (1)")
+    conn.commit()
+    conn.close()
+    make_app(tmp_path / "old")
+    db.database.close()
+    make_app(tmp_path / "new")
+    db.database.close()
+    assert indexes(old / "ep.sqlite3") == indexes(tmp_path / "new" / "instance" / "ep.sqlite3")
+
+
+def test_schema_3_indexes_a_structure_s_accounts(app):
+    """Schema 3 (issue 11), on either engine: a schema-2 database gets the index of a
+    structure's accounts per profile and state."""
+    from ep import models
+
+    name = "account_partner_id_profile_state"
+    db.database.execute_sql(f'DROP INDEX "{name}"')
+    db.SchemaVersion.update(version=2).execute()
+    assert db.upgrade() == (2, models.SCHEMA_VERSION)
+    assert name in [i.name for i in db.database.get_indexes("account")]
+
+
 @sqlite_only
 def test_schema_2_keeps_every_row_and_moves_a_cut_off_to_the_cutting_caisse(tmp_path):
     """The partner table is rebuilt (a foreign-key column goes): no cascade may fire, and a
@@ -227,6 +277,7 @@ def test_schema_2_migration_on_postgresql(app):
     ]:  # issue 10.5
         sql(f'ALTER TABLE "{table}" DROP COLUMN "{column}"')
     for index in (  # issue 11
+        "account_partner_id_profile_state",  # schema 3's
         "demande_partner_id_created_at_id",
         "demande_caisse_id_status_partner_id",
         "demande_partner_id_motif_id_assure_search_assure_date_naissance",

@@ -86,3 +86,15 @@ def test_the_queue_takes_its_page_from_the_caisse_s_open_requests_index(ids):
     )
     text = plan(query)
     assert "demande_caisse_id_status_partner_id" in text, text
+
+
+def test_a_structure_s_active_gestionnaires_use_their_index(ids):
+    """Told of every idle inactivation and counted by every quota check: SQLite read all the
+    active accounts of the département through the index on the state (issue 11: 0.35 ms
+    each, 7,000 times in one nightly run)."""
+    for query in (
+        Account.active_gestionnaires(ids["partner"]),
+        Account.counted_for_quota(ids["partner"], "technicien"),
+    ):
+        text = plan(query)
+        assert "account_partner_id_profile_state" in text, text
