@@ -230,7 +230,9 @@ def housekeeping_cmd(today):
         f"{counts['purged']} ; revues ouvertes : {counts['reviews_opened']} ; rappels de "
         f"revue (dont retards) : {counts['reviews_reminded']} ; pièces jointes abandonnées : "
         f"{counts['abandoned_uploads']} ; courriels en attente : "
-        f"{waiting['pending']}, en échec : {waiting['failed']}."
+        f"{waiting['pending']}, en échec : {waiting['failed']} ; écritures : "
+        f"{counts['transactions']} transactions, la plus longue "
+        f"{counts['longest_hold'] * 1000:.0f} ms."
     )
     if counts["failed"]:
         raise click.ClickException(

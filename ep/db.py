@@ -1,7 +1,9 @@
 """The database: deferred handle, pragmas, connections kept per thread, schema versions."""
 
 import contextlib
+import contextvars
 import sqlite3
+import time
 from urllib.parse import unquote, urlparse
 
 import peewee
@@ -102,11 +104,60 @@ def is_sqlite():
     return isinstance(database.obj, peewee.SqliteDatabase)
 
 
+def _atomic():
+    return database.atomic("IMMEDIATE") if is_sqlite() else database.atomic()
+
+
+@contextlib.contextmanager
 def write():
-    """A write transaction that takes the lock first, so read-then-write cannot deadlock."""
-    if is_sqlite():
-        return database.atomic("IMMEDIATE")
-    return database.atomic()
+    """A write transaction that takes the lock first, so read-then-write cannot deadlock.
+    Inside `timed_writes()`, an outermost one is counted and timed from the moment it holds
+    the lock until it has committed."""
+    holds = _holds.get()
+    if holds is None or database.in_transaction():
+        with _atomic():
+            yield
+        return
+    with _atomic():
+        start = time.monotonic()
+        yield
+    held = time.monotonic() - start
+    holds.add(held)
+    if holds.yielding and is_sqlite():
+        # SQLite's waiting writers poll for the lock (1, 2, 5… then every 100 ms): a loop
+        # that took it again at once could keep one waiting through many transactions.
+        time.sleep(min(held, 0.1))
+
+
+class Holds:
+    """The write transactions of a piece of work: how many, and the longest (seconds). On
+    SQLite each one held the database's only write lock that long: every other writer (a
+    submission, a login) waited on it."""
+
+    def __init__(self, yielding=False):
+        self.count = 0
+        self.longest = 0.0
+        self.yielding = yielding
+
+    def add(self, seconds):
+        self.count += 1
+        self.longest = max(self.longest, seconds)
+
+
+_holds = contextvars.ContextVar("ep_write_holds", default=None)
+
+
+@contextlib.contextmanager
+def timed_writes(yielding=False):
+    """Count and time the write transactions of the enclosed work (this thread's only);
+    `yielding`: after each one, leave the lock free as long as it was held (a long batch
+    job that must not make the server's requests wait)."""
+    holds = Holds(yielding)
+    token = _holds.set(holds)
+    try:
+        yield holds
+    finally:
+        _holds.reset(token)
 
 
 def lock(query):

@@ -9,6 +9,10 @@
 - inactive accounts are deleted after EP_DELETE_AFTER_DAYS (6 months), personal data erased;
 - files kept for a form that was never sent leave after a day.
 Each rule is idempotent: running twice the same day changes nothing more.
+
+Each family commits in short batches (issue 11): on SQLite a write transaction blocks every
+other writer, so a night with thousands of accounts to inactivate or requests to purge must
+never make a submission or a login wait more than a fraction of a second.
 """
 
 import threading
@@ -18,8 +22,68 @@ from datetime import date, datetime, timedelta
 from peewee import fn
 
 from . import accounts, attachments, audit, drafts, login, notices, reviews, settings
-from .db import checkpoint, database, write
-from .models import Account, Attachment, Convention, Demande, Message, Partner
+from .db import checkpoint, database, timed_writes, write
+from .models import Account, Attachment, Convention, Demande, Message, Notice, Partner
+
+# A batch stops taking rows once it has held the write lock about this long (seconds), and
+# takes this many rows at most (five times more for set-based deletes and purges).
+BATCH_SECONDS = 0.05
+BATCH_ROWS = 200
+
+
+def _each(query, apply):
+    """`apply(row)` to every row of `query`, in batches that each commit: a batch takes rows
+    after the last one done (by id), so that a row a rule leaves as it is is not taken again,
+    and about as many as the previous batch could do in its time. Returns the sum of what
+    `apply` returned."""
+    model = query.model
+    done = last = 0
+    limit = 10
+    while True:
+        with write():
+            rows = list(query.where(model.id > last).order_by(model.id).limit(limit))
+            deadline = time.monotonic() + BATCH_SECONDS
+            taken = 0
+            for row in rows:
+                done += apply(row)
+                last = row.id
+                taken += 1
+                if time.monotonic() > deadline:
+                    break
+        if len(rows) < limit and taken == len(rows):
+            return done
+        limit = min(BATCH_ROWS, max(10, 2 * taken if taken == len(rows) else taken))
+
+
+def _next_size(size, seconds):
+    """How many rows the next set-based batch takes, for it to last about BATCH_SECONDS."""
+    wanted = size * BATCH_SECONDS / max(seconds, 0.001)
+    return int(min(5 * BATCH_ROWS, max(10, min(2 * size, wanted))))
+
+
+def _delete(model, condition):
+    """Delete the rows that meet `condition`, a batch per transaction; how many went."""
+    n, size = 0, 100
+    while True:
+        start = time.monotonic()
+        with write():
+            ids = [i for (i,) in model.select(model.id).where(condition).limit(size).tuples()]
+            if ids:
+                model.delete().where(model.id.in_(ids)).execute()
+        n += len(ids)
+        if len(ids) < size:
+            return n
+        size = _next_size(size, time.monotonic() - start)
+
+
+def _at_once(rule):
+    """A family small enough for one transaction (a day's login failures, drafts…)."""
+
+    def family(today):
+        with write():
+            return rule(today)
+
+    return family
 
 
 def _deactivate(account, reason, action, today):
@@ -60,8 +124,8 @@ def _idle(today):
     """Inactivate idle techniciens; each is told, and so are the structure's gestionnaires."""
     days = settings.get("EP_TECHNICIEN_IDLE_DAYS")
     deleted_on = today + timedelta(days=settings.get("EP_DELETE_AFTER_DAYS"))
-    n = 0
-    for account in list(idle_techniciens(today)):
+
+    def one(account):
         _deactivate(account, f"Compte inutilisé depuis {days} jours", "auto_deactivated", today)
         gestionnaires = [g.display_name for g in Account.active_gestionnaires(account.partner_id)]
         notices.queue(
@@ -87,8 +151,9 @@ def _idle(today):
             link_args={"account_id": account.id},
             link_label="Pour le réactiver",
         )
-        n += 1
-    return n
+        return 1
+
+    return _each(idle_techniciens(today), one)
 
 
 def _idle_warnings(today):
@@ -96,8 +161,8 @@ def _idle_warnings(today):
     days = settings.get("EP_TECHNICIEN_IDLE_DAYS") - settings.get("EP_IDLE_WARNING_DAYS")
     if days <= 0:
         return 0
-    n = 0
-    for account in list(idle_techniciens(today, days).where(Account.idle_warned_at.is_null())):
+
+    def one(account):
         notices.queue(
             account.email,
             "idle_warning",
@@ -111,36 +176,43 @@ def _idle_warnings(today):
         account.idle_warned_at = datetime.combine(today, datetime.min.time())
         account.save()
         audit.record("idle_warned", account=account, detail=idle_day(account).isoformat())
-        n += 1
-    return n
+        return 1
+
+    return _each(idle_techniciens(today, days).where(Account.idle_warned_at.is_null()), one)
 
 
 def _scheduled(today):
-    n = 0
-    for account in Account.select().where(
-        (Account.scheduled_inactivation_on <= today) & (Account.state.in_(("active", "invited")))
-    ):
+    def one(account):
         _deactivate(
             account,
             "Inactivation programmée à la demande du partenaire",
             "scheduled_deactivated",
             today,
         )
-        n += 1
-    return n
+        return 1
+
+    return _each(
+        Account.select().where(
+            (Account.scheduled_inactivation_on <= today)
+            & (Account.state.in_(("active", "invited")))
+        ),
+        one,
+    )
 
 
 def _deletions(today):
     cutoff = datetime.combine(today, datetime.min.time()) - timedelta(
         days=settings.get("EP_DELETE_AFTER_DAYS")
     )
-    n = 0
-    for account in Account.select().where(
-        (Account.state == "inactive") & (Account.inactivated_at <= cutoff)
-    ):
+
+    def one(account):
         accounts.erase(account, today)
-        n += 1
-    return n
+        return 1
+
+    return _each(
+        Account.select().where((Account.state == "inactive") & (Account.inactivated_at <= cutoff)),
+        one,
+    )
 
 
 def _reviews(today):
@@ -150,16 +222,11 @@ def _reviews(today):
 def _old_notices(today):
     """E-mails sent a week ago, and given up a month ago, leave the outbox (they carry
     addresses and usernames)."""
-    from .models import Notice
-
     midnight = datetime.combine(today, datetime.min.time())
-    return (
-        Notice.delete()
-        .where(
-            ((Notice.status == "sent") & (Notice.sent_at < midnight - timedelta(days=7)))
-            | ((Notice.status == "failed") & (Notice.created_at < midnight - timedelta(days=30)))
-        )
-        .execute()
+    return _delete(
+        Notice,
+        ((Notice.status == "sent") & (Notice.sent_at < midnight - timedelta(days=7)))
+        | ((Notice.status == "failed") & (Notice.created_at < midnight - timedelta(days=30))),
     )
 
 
@@ -174,8 +241,9 @@ def _login_failures(today):
     return 0
 
 
-# Each family commits on its own: one that fails is logged and the others still run (a
-# review e-mail that cannot be built must not keep idle accounts open for ever).
+# Each family commits on its own, in batches: one that fails is logged and the others still
+# run (a review e-mail that cannot be built must not keep idle accounts open for ever); the
+# batches it committed before failing stay done (each one is a rule applied in full).
 FAMILIES = [
     ("idle", _idle),
     ("idle_warned", _idle_warnings),
@@ -184,16 +252,17 @@ FAMILIES = [
     ("purged", lambda today: _purge_ended_conventions(today)),
     ("reviews", _reviews),
     ("deleted", _deletions),
-    ("login_failures", _login_failures),
+    ("login_failures", _at_once(_login_failures)),
     ("old_notices", _old_notices),
-    ("drafts", lambda today: drafts.purge(today)),
-    ("abandoned_uploads", _abandoned_uploads),
+    ("drafts", _at_once(lambda today: drafts.purge(today))),
+    ("abandoned_uploads", _at_once(_abandoned_uploads)),
 ]
 
 
 def run(today=None, log=None):
-    """Apply every dated rule as on `today`; returns counts per rule, and the families that
-    failed under "failed" (their names)."""
+    """Apply every dated rule as on `today`; returns counts per rule, the families that
+    failed under "failed" (their names), and how many write transactions the run made and
+    the longest time one held the lock ("transactions", "longest_hold" in seconds)."""
     import logging
 
     log = log or logging.getLogger("ep.housekeeping")
@@ -210,18 +279,19 @@ def run(today=None, log=None):
         "abandoned_uploads": 0,
         "failed": [],
     }
-    for name, family in FAMILIES:
-        try:
-            with write():
+    with timed_writes(yielding=True) as holds:
+        for name, family in FAMILIES:
+            try:
                 done = family(today)
-        except Exception:
-            log.exception("housekeeping: %s failed", name)
-            counts["failed"].append(name)
-            continue
-        if isinstance(done, dict):
-            counts.update(done)
-        elif name in counts:
-            counts[name] = done
+            except Exception:
+                log.exception("housekeeping: %s failed", name)
+                counts["failed"].append(name)
+                continue
+            if isinstance(done, dict):
+                counts.update(done)
+            elif name in counts:
+                counts[name] = done
+    counts["transactions"], counts["longest_hold"] = holds.count, holds.longest
     if counts["deleted"] or counts["purged"]:
         checkpoint()
     notices.wake()
@@ -230,52 +300,58 @@ def run(today=None, log=None):
 
 def _ends_of_convention(today):
     """Partners left with no active convention lose every account (inactivated)."""
-    n = 0
-    ended = Convention.select().where(Convention.ends_on <= today)
-    for partner in Partner.select().where(Partner.id.in_(ended.select(Convention.partner))):
+    ended = Convention.select(Convention.partner).where(Convention.ends_on <= today)
+
+    def one(partner):
         if any(c.is_active(today) for c in partner.conventions):
-            continue
+            return 0
+        n = 0
         for account in Account.select().where(
             (Account.partner == partner) & (Account.state.in_(("active", "invited")))
         ):
             _deactivate(account, "Fin de la convention de partenariat", "convention_ended", today)
             n += 1
-    return n
+        return n
+
+    return _each(Partner.select().where(Partner.id.in_(ended)), one)
 
 
 def _purge_ended_conventions(today):
     """Personal data is destroyed at the end of the convention (§5, `002_…` annexe 3)."""
-    return sum(
-        purge_convention(c, today) for c in Convention.select().where(Convention.ends_on <= today)
-    )
+    ended = list(Convention.select().where(Convention.ends_on <= today))
+    return sum(purge_convention(c, today) for c in ended)
 
 
 def purge_convention(convention, today):
     """Erase the assuré's identity, comments, messages and documents of the requests made
-    under this convention; the requests stay as anonymous records (dates, offers, statuses)."""
-    n = 0
-    purged = Demande.select().where(
-        (Demande.partner == convention.partner_id)
-        & (Demande.caisse == convention.caisse_id)
-        & (Demande.purged_at.is_null())
-    )
-    for demande in purged:
-        files = list(Attachment.select().where(Attachment.demande == demande))
-        Attachment.delete().where(Attachment.demande == demande).execute()
+    under this convention; the requests stay as anonymous records (dates, offers, statuses).
+    A batch of requests per statement and per transaction; their files go once it committed."""
+    n, size, after = 0, 20, None
+    while True:
+        start = time.monotonic()
+        with write():
+            rows = list(Demande.to_purge(convention, after).limit(size).tuples())
+            ids = [i for i, _ in rows]
+            files = list(Attachment.select().where(Attachment.demande.in_(ids))) if ids else []
+            if ids:
+                Attachment.delete().where(Attachment.demande.in_(ids)).execute()
+                Message.update(body="").where(Message.demande.in_(ids)).execute()
+                Demande.update(
+                    assure_civilite="",
+                    assure_nom="",
+                    assure_prenom="",
+                    assure_date_naissance=None,
+                    assure_departement="",
+                    assure_search="",
+                    commentaire="",
+                    purged_at=datetime.combine(today, datetime.min.time()),
+                ).where(Demande.id.in_(ids)).execute()
         attachments.erase_files(files)
-        Message.update(body="").where(Message.demande == demande).execute()
-        Demande.update(
-            assure_civilite="",
-            assure_nom="",
-            assure_prenom="",
-            assure_date_naissance=None,
-            assure_departement="",
-            assure_search="",
-            commentaire="",
-            purged_at=datetime.combine(today, datetime.min.time()),
-        ).where(Demande.id == demande.id).execute()
-        n += 1
-    return n
+        n += len(ids)
+        if len(ids) < size:
+            return n
+        after = (rows[-1][1], rows[-1][0])
+        size = _next_size(size, time.monotonic() - start)
 
 
 def start_daily(app):

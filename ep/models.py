@@ -430,6 +430,20 @@ class Demande(BaseModel):
         return cls.read_by(query, account).where(cls.seen_by(account))
 
     @classmethod
+    def to_purge(cls, convention, after=None):
+        """(id, created_at) of the requests made under a convention whose personal data is
+        still there, oldest first, after (created_at, id) `after`: the structure's history
+        index, which SQLite left for the caisse's (all its requests) without the order."""
+        query = cls.select(cls.id, cls.created_at).where(
+            (cls.partner == convention.partner_id)
+            & (cls.caisse == convention.caisse_id)
+            & cls.purged_at.is_null()
+        )
+        if after is not None:
+            query = query.where(peewee.Tuple(cls.created_at, cls.id) > peewee.Tuple(*after))
+        return query.order_by(cls.created_at, cls.id)
+
+    @classmethod
     def open_for(cls, partner, motif, nom_search, date_naissance):
         """Open requests of the structure for the same assuré and motif."""
         return cls.select().where(

@@ -312,59 +312,79 @@ def complete(actor, review, today=None):
 
 
 def run_dated(today):
-    """Periodic reviews open by themselves; reminders go before the due date."""
+    """Periodic reviews open by themselves; reminders go before the due date. Each structure
+    in a transaction of its own (the nightly run must not hold the write lock long)."""
     opened = reminded = 0
-    for convention in Convention.select().where(Convention.review_every_months.is_null(False)):
-        if not convention.is_active(today) or open_review(convention.partner_id) is not None:
-            continue
-        last = last_completed(convention.partner_id)
-        base = last.completed_at.date() if last else convention.starts_on
-        due = _add_months(base, convention.review_every_months)
-        if today >= due - timedelta(days=30):
-            review = _create(
-                convention.partner,
-                None,
-                max(due, today + timedelta(days=7)),
-                caisse=convention.caisse_id,
-            )
-            _tell_gestionnaires(
-                review,
-                "Revue des habilitations à faire",
-                "La revue périodique des habilitations de votre structure est "
-                f"ouverte, à terminer avant le {review.due_on.strftime('%d/%m/%Y')}.",
-            )
-            opened += 1
-    for review in Review.select().where(
-        (Review.status != "completed") & Review.due_on.is_null(False) & Review.reminded_at.is_null()
+    for convention in list(
+        Convention.select().where(Convention.review_every_months.is_null(False))
     ):
-        if review.due_on - timedelta(days=REMIND_DAYS_BEFORE) <= today and _tell_gestionnaires(
-            review,
-            "Rappel : revue des habilitations",
-            "La revue des habilitations de votre structure est attendue "
-            f"avant le {review.due_on.strftime('%d/%m/%Y')}.",
-        ):
-            review.reminded_at = now()
-            review.save()
-            reminded += 1
-    for review in Review.select().where(
-        (Review.status != "completed")
-        & (Review.due_on < today)
-        & Review.overdue_notified_at.is_null()
-    ):
-        told = _tell_gestionnaires(
-            review,
-            "Revue des habilitations en retard",
-            "La revue des habilitations de votre structure devait être terminée "
-            f"le {review.due_on.strftime('%d/%m/%Y')} : elle est en retard, et "
-            "la caisse le voit sur son tableau de bord.",
+        with write():
+            opened += _open_periodic(convention, today)
+    for review in list(
+        Review.select().where(
+            (Review.status != "completed")
+            & Review.due_on.is_null(False)
+            & Review.reminded_at.is_null()
         )
-        if not told:
-            continue  # tried again at the next run
-        review.overdue_notified_at = now()
-        review.save()
-        audit.record("review_overdue", partner=review.partner_id, caisse=review.caisse_id)
-        reminded += 1
+    ):
+        if review.due_on - timedelta(days=REMIND_DAYS_BEFORE) > today:
+            continue
+        with write():
+            if _tell_gestionnaires(
+                review,
+                "Rappel : revue des habilitations",
+                "La revue des habilitations de votre structure est attendue "
+                f"avant le {review.due_on.strftime('%d/%m/%Y')}.",
+            ):
+                review.reminded_at = now()
+                review.save()
+                reminded += 1
+    for review in list(
+        Review.select().where(
+            (Review.status != "completed")
+            & (Review.due_on < today)
+            & Review.overdue_notified_at.is_null()
+        )
+    ):
+        with write():
+            told = _tell_gestionnaires(
+                review,
+                "Revue des habilitations en retard",
+                "La revue des habilitations de votre structure devait être terminée "
+                f"le {review.due_on.strftime('%d/%m/%Y')} : elle est en retard, et "
+                "la caisse le voit sur son tableau de bord.",
+            )
+            if not told:
+                continue  # tried again at the next run
+            review.overdue_notified_at = now()
+            review.save()
+            audit.record("review_overdue", partner=review.partner_id, caisse=review.caisse_id)
+            reminded += 1
     return opened, reminded
+
+
+def _open_periodic(convention, today):
+    """Open the structure's periodic review 30 days before it is due; 1 when opened."""
+    if not convention.is_active(today) or open_review(convention.partner_id) is not None:
+        return 0
+    last = last_completed(convention.partner_id)
+    base = last.completed_at.date() if last else convention.starts_on
+    due = _add_months(base, convention.review_every_months)
+    if today < due - timedelta(days=30):
+        return 0
+    review = _create(
+        convention.partner,
+        None,
+        max(due, today + timedelta(days=7)),
+        caisse=convention.caisse_id,
+    )
+    _tell_gestionnaires(
+        review,
+        "Revue des habilitations à faire",
+        "La revue périodique des habilitations de votre structure est "
+        f"ouverte, à terminer avant le {review.due_on.strftime('%d/%m/%Y')}.",
+    )
+    return 1
 
 
 def _add_months(day, months):

@@ -12,7 +12,7 @@ from ep import accounts
 from ep.db import database
 from ep.models import Account, Convention, Partner
 
-from .conftest import account, free_port
+from .conftest import account, free_port, sqlite_only
 
 EP = str(Path(sys.executable).with_name("ep"))
 
@@ -298,3 +298,115 @@ def test_the_idle_inactivation_is_told_to_the_technicien_and_the_gestionnaires(a
     assert f"/accounts/{account('technicien.demo').id}" in gestionnaire
     housekeeping(app, date(2027, 3, 2))
     assert len(outbox()) == 2  # idempotent
+
+
+# Issue 11: on SQLite a write transaction blocks every other writer (a submission, a login).
+# A nightly run that inactivated 7,000 idle accounts in one transaction held the lock 47 s;
+# each family now commits in short batches.
+
+
+def a_busy_night(n_idle=600, n_purged=1500):
+    """Many idle techniciens, and a structure whose only convention ended with many
+    requests: today's date for the run that processes them all."""
+    from ep.models import Caisse, Demande, Message, Motif, Offer
+
+    today = date(2027, 3, 1)
+    long_ago = datetime(2026, 9, 1)
+    ccas = Partner.get(Partner.name == "CCAS de Démo")
+    Account.insert_many(
+        [
+            {
+                "username": f"idle{n:04d}",
+                "profile": "technicien",
+                "partner": ccas.id,
+                "nom": f"Inutilise{n}",
+                "email": f"idle{n}@example.org",
+                "state": "active",
+                "created_at": long_ago,
+                "last_login_at": long_ago,
+            }
+            for n in range(n_idle)
+        ]
+    ).execute()
+    voisin = Partner.get(Partner.name == "CCAS Voisin")
+    author = account("technicien.voisin")
+    caisse = Caisse.get(Caisse.name == "CPAM de Démo")
+    offer = Offer.get(Offer.code == "document")
+    motif = Motif.get((Motif.offer == offer) & (Motif.code == "attestation_droits"))
+    for start in range(0, n_purged, 500):
+        Demande.insert_many(
+            [
+                {
+                    "partner": voisin.id,
+                    "caisse": caisse.id,
+                    "author": author.id,
+                    "offer": offer.id,
+                    "motif": motif.id,
+                    "assure_nom": f"Purgee{n}",
+                    "assure_search": f"purgee{n}",
+                    "commentaire": "À effacer en fin de convention.",
+                    "created_at": long_ago,
+                }
+                for n in range(start, min(start + 500, n_purged))
+            ]
+        ).execute()
+    ids = [d.id for d in Demande.select(Demande.id).where(Demande.assure_nom.startswith("Purgee"))]
+    Message.insert_many(
+        [{"demande": i, "author": author.id, "body": "Un échange à effacer."} for i in ids]
+    ).execute()
+    Convention.update(ends_on=today).where(Convention.partner == voisin).execute()
+    return today
+
+
+def test_the_nightly_rules_commit_in_short_transactions(app):
+    from ep import housekeeping as rules
+
+    today = a_busy_night()
+    with app.app_context():
+        counts = rules.run(today)
+    assert counts["failed"] == []
+    assert counts["idle"] >= 600 and counts["purged"] >= 1500
+    assert counts["transactions"] >= 10
+    assert counts["longest_hold"] < 0.5, counts
+
+
+@sqlite_only  # PostgreSQL locks rows, not the database
+def test_a_writer_never_waits_long_on_the_nightly_rules(app):
+    """While the rules run, another connection writes again and again: it never waits more
+    than a fraction of a second for the lock (SQLite: one writer at a time)."""
+    import sqlite3
+    import threading
+
+    from ep import housekeeping as rules
+
+    today = a_busy_night()
+    done = threading.Event()
+    failures = []
+
+    def run():
+        try:
+            with app.app_context():
+                failures.extend(rules.run(today)["failed"])
+        except Exception as exc:  # reported below
+            failures.append(repr(exc))
+        finally:
+            database.close()
+            done.set()
+
+    path = app.config["EP_DATABASE_URL"][len("sqlite:///") :]
+    writer = sqlite3.connect(path, timeout=30, isolation_level=None)
+    database.close()
+    thread = threading.Thread(target=run)
+    waits = []
+    thread.start()
+    while not done.is_set():
+        start = time.perf_counter()
+        writer.execute("BEGIN IMMEDIATE")
+        writer.execute("INSERT INTO login_failure (key, at) VALUES ('essai', '2027-03-01')")
+        writer.execute("COMMIT")
+        waits.append(time.perf_counter() - start)
+        done.wait(0.005)  # a busy server's pace, not a loop that would starve the rules
+    thread.join()
+    writer.close()
+    assert failures == []
+    assert len(waits) > 1 and max(waits) < 1.0, (len(waits), max(waits))
