@@ -54,7 +54,7 @@ def fmt_rate(value):
 
 
 def fmt_int(value):
-    return "—" if value is None else f"{value:,}"
+    return "—" if value is None else f"{round(value):,}"
 
 
 def spread(block, key, fmt):
@@ -64,7 +64,7 @@ def spread(block, key, fmt):
     median, low, high = block["median"][key], block["min"][key], block["max"][key]
     text = fmt(median)
     if len(block.get("runs", [])) > 1 and fmt(low) != fmt(high):
-        text += f" ({fmt(low)}–{fmt(high)})"
+        text += f" [{fmt(low)}–{fmt(high)}]"
     return text
 
 
@@ -288,7 +288,8 @@ def render_section(results):
     lines += [
         f"Machine: {m.get('cores')} cores ({m.get('cpu')}), {m.get('ram_gib')} GiB, Python "
         f"{m.get('python')}, waitress {m.get('waitress')}, {m.get('wrk')}. Each figure is the "
-        "median of the repeats, their range in brackets; ✓/✗: issue 11's target met or missed.",
+        "median of the repeats, their range in square brackets; ✓/✗: issue 11's target met or "
+        "missed.",
         "",
         "| measure | target | " + " | ".join(r["label"] for r in results) + " |",
         "|---|---|" + "---|" * len(results),

@@ -1,36 +1,52 @@
 """HTTP load benchmark of issue 11: one configuration per run, results in BENCHMARKS.md.
 
-    python bench/run.py --instance /tmp/gen1m --label "1 000 000 SQLite after"
     python bench/run.py --size 10000 --label "10 000 SQLite after"
+    python bench/run.py --instance /tmp/gen1m --label "1 000 000 SQLite after"
     python bench/run.py --database-url postgresql://postgres@127.0.0.1:55433/ep_1m \\
         --label "1 000 000 PostgreSQL after"
-    git worktree add /tmp/ep-before 43cf69c^
+    git worktree add /tmp/ep-before 43cf69c^          # the code before issue 11
     python bench/run.py --instance /tmp/gen1m --code /tmp/ep-before \\
         --label "1 000 000 SQLite before"
     python bench/run.py --report      # only rebuild BENCHMARKS.md from bench/results/*.json
 
+A quick check that everything works (a few minutes; its report goes to /tmp/try/):
+    python bench/run.py --size 10000 --label try --duration 3 --repeat 1 \\
+        --write-duration 10 --max-duration 30 --results /tmp/try
+
 What one run does, on a COPY of the data (the --instance folder or the --database-url
-database are never written to; --size generates a new set with bench/generate.py instead):
+database are never written to; --size generates a new set with bench/generate.py instead,
+in SQLite, or in a new database of the --database-url server):
   1. brings the copy to the schema of the code served (--code PATH, default this tree): an
      empty database is created by that code and every index or trigger the copy has and it
-     has not is dropped, so that older code is measured without the newer indexes; then
-     ANALYZE, as a deployment would after a load;
+     has not is dropped, so that older code is measured without the newer indexes (a newer
+     schema-version marker is set back to the code's, if no column the code needs is
+     missing); PostgreSQL sequences behind their table are moved on; then ANALYZE, as a
+     deployment would after a load (--no-analyze to compare);
   2. serves the copy with `ep serve` from that code (PYTHONPATH=PATH, a free port, its
-     default threads), and a bare Flask hello world (bench/hello.py) with the same waitress
-     settings; waits until the server's start-up housekeeping has finished;
+     default threads, or --threads), and a bare Flask hello world (bench/hello.py) with the
+     same waitress settings; waits until the server's start-up housekeeping has finished;
   3. logs in technicien.demo, caisse.demo and gestionnaire.demo (password EP_DEMO_PASSWORD,
      default "mot de passe du banc 2026", that of every generated account) and loads each
-     page with wrk (bench/wrk/page.lua) at 1 and at 16 concurrent clients, --repeat times;
-  4. 50 writers (one logged-in technicien each, of 50 different structures) post the real
-     new-request form for --write-duration seconds (bench/wrk/submit.lua), then the database
-     is checked: every acknowledged request stored once, none lost;
-  5. the caisse's users export, CSV and XLSX: time and the server's peak memory growth;
+     page with wrk (bench/wrk/page.lua, the session cookie replayed) at 1 and at 16
+     concurrent clients, --duration seconds each (a page too slow to give every client 2
+     answers gets a longer run, up to --max-duration), --repeat times; after each wrk run,
+     waits until the server has finished the requests wrk left in flight;
+  4. --writers (50) techniciens of as many structures post the real new-request form with
+     their CSRF token for --write-duration seconds (bench/wrk/submit.lua, one wrk thread per
+     connection), then the database is checked: every acknowledged request stored once,
+     none lost;
+  5. the caisse's users export, CSV then XLSX, each on a server just started: time, and
+     peak memory growth (VmHWM from /proc/<pid>/status, reset first);
   6. `ep housekeeping` while two pages are read in a loop (their latency during the run);
-  7. writes bench/results/<label>.json and rebuilds the section of BENCHMARKS.md between
-     the markers from every result file present.
+  7. writes <results>/<label>.json (--results, default bench/results/) and rebuilds the
+     section of BENCHMARKS.md between the markers from every result file there (for another
+     --results folder, FOLDER/BENCHMARKS.md).
+--skip pages,write,export,housekeeping leaves parts out; --keep keeps the copy and the
+server logs (the path is printed); exceptions in the server's log are counted in the results.
 
-Needs wrk (Debian: `apt-get install wrk`) and, for PostgreSQL, psycopg2 (the project's
-`[postgresql]` extra). Timings depend on what else runs on the machine: run it on a quiet one.
+Needs wrk (Debian: `apt-get install -y wrk`) and, for PostgreSQL, psycopg2 (the project's
+`[postgresql]` extra). wrk and the server share the machine's cores, and timings depend on
+whatever else runs: compare configurations measured on the same quiet machine.
 """
 
 import argparse
