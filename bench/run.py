@@ -538,7 +538,8 @@ class Database:
 
 
 def schema_objects(db):
-    """Tables with their columns, indexes and triggers (name -> table), the schema version."""
+    """Tables with their columns, indexes and triggers (name -> table) and how to create
+    them (name -> SQL), the schema version."""
     if db.engine == "sqlite":
         tables = {
             name: {row[1] for row in db.query(f'PRAGMA table_info("{name}")')}
@@ -546,12 +547,13 @@ def schema_objects(db):
                 "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
             )
         }
-        indexes = dict(
-            db.query(
-                "SELECT name, tbl_name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL"
-            )
+        rows = db.query(
+            "SELECT type, name, tbl_name, sql FROM sqlite_master "
+            "WHERE type IN ('index', 'trigger') AND sql IS NOT NULL"
         )
-        triggers = dict(db.query("SELECT name, tbl_name FROM sqlite_master WHERE type = 'trigger'"))
+        indexes = {name: table for kind, name, table, _ in rows if kind == "index"}
+        triggers = {name: table for kind, name, table, _ in rows if kind == "trigger"}
+        sql = {name: text for _, name, _, text in rows}
     else:
         tables = {}
         for table, column in db.query(
@@ -559,24 +561,29 @@ def schema_objects(db):
             "WHERE table_schema = 'public'"
         ):
             tables.setdefault(table, set()).add(column)
-        indexes = dict(
-            db.query(
-                "SELECT indexname, tablename FROM pg_indexes WHERE schemaname = 'public' "
-                "AND indexname NOT IN (SELECT c.relname FROM pg_constraint k "
-                "JOIN pg_class c ON c.oid = k.conindid)"
-            )
+        index_rows = db.query(
+            "SELECT indexname, tablename, indexdef FROM pg_indexes WHERE schemaname = 'public' "
+            "AND indexname NOT IN (SELECT c.relname FROM pg_constraint k "
+            "JOIN pg_class c ON c.oid = k.conindid)"
         )
-        triggers = dict(
-            db.query(
-                "SELECT t.tgname, c.relname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
-                "JOIN pg_namespace n ON n.oid = c.relnamespace "
-                "WHERE NOT t.tgisinternal AND n.nspname = 'public'"
-            )
+        trigger_rows = db.query(
+            "SELECT t.tgname, c.relname, pg_get_triggerdef(t.oid) FROM pg_trigger t "
+            "JOIN pg_class c ON c.oid = t.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE NOT t.tgisinternal AND n.nspname = 'public'"
         )
+        indexes = {name: table for name, table, _ in index_rows}
+        triggers = {name: table for name, table, _ in trigger_rows}
+        sql = {name: text for name, _, text in index_rows + trigger_rows}
     version = (
         db.scalar("SELECT version FROM schema_version") if "schema_version" in tables else None
     )
-    return {"tables": tables, "indexes": indexes, "triggers": triggers, "version": version}
+    return {
+        "tables": tables,
+        "indexes": indexes,
+        "triggers": triggers,
+        "sql": sql,
+        "version": version,
+    }
 
 
 def _missing(code_schema, data_schema):
@@ -591,7 +598,8 @@ def align_schema(code_schema, db, upgrade=lambda: None):
     """Make the copy look like a database the served code created: a schema-version marker
     newer than the code goes back to the code's version (refused if the code would miss a
     column), the code's own upgrade runs (`upgrade`), then every index and trigger the code
-    would not create is dropped. Returns what was done, one line each."""
+    would not create is dropped, and every one it would create and the copy lacks (an index a
+    later schema dropped) is created. Returns what was done, one line each."""
     notes = []
     data = schema_objects(db)
     if data["version"] and code_schema["version"] and data["version"] > code_schema["version"]:
@@ -612,6 +620,13 @@ def align_schema(code_schema, db, upgrade=lambda: None):
     for name in sorted(set(data["indexes"]) - set(code_schema["indexes"])):
         db.query(f'DROP INDEX "{name}"')
         notes.append(f"dropped index {name}")
+    for kind, word in (("indexes", "index"), ("triggers", "trigger")):
+        for name in sorted(set(code_schema[kind]) - set(data[kind])):
+            try:
+                db.query(code_schema["sql"][name])
+                notes.append(f"created {word} {name}")
+            except Exception as exc:  # e.g. a trigger's function the data lacks
+                raise BenchError(f"cannot create {name} on the copy: {exc}".strip()) from exc
     extra = sorted(set(data["tables"]) - set(code_schema["tables"]))
     if extra:
         notes.append(f"tables the code does not know, left: {', '.join(extra)}")

@@ -129,8 +129,12 @@ def _sqlite(path, version, extra=""):
     conn.close()
 
 
-def test_the_copy_loses_the_indexes_the_older_code_would_not_create(tmp_path):
-    _sqlite(tmp_path / "code.db", 2)
+def test_the_copy_gets_the_indexes_of_the_older_code_and_only_those(tmp_path):
+    _sqlite(
+        tmp_path / "code.db",
+        2,
+        "CREATE INDEX demande_created_at ON demande (created_at) WHERE partner_id > 0;",
+    )
     _sqlite(
         tmp_path / "data.db",
         3,
@@ -145,13 +149,15 @@ def test_the_copy_loses_the_indexes_the_older_code_would_not_create(tmp_path):
 
     after = run.schema_objects(data)
     assert upgraded == [True]
-    assert set(after["indexes"]) == {"demande_partner_id"}
+    assert set(after["indexes"]) == {"demande_partner_id", "demande_created_at"}
+    assert after["sql"]["demande_created_at"].endswith("WHERE partner_id > 0")
     assert after["triggers"] == {}
     assert after["version"] == 2
     assert notes == [
         "schema version 3 marked 2",
         "dropped trigger demande_touch",
         "dropped index demande_partner_id_created_at_id",
+        "created index demande_created_at",
     ]
 
 
