@@ -179,7 +179,23 @@ def _v2_unread_markers(migrator, migrate, DemandeRead):
     )
 
 
-MIGRATIONS = {2: _v2_siret_pending_conventions_per_caisse_cut_off}
+def _v3_list_indexes(migrator, migrate):
+    """Schema 3 (issue 11): each list reads its page in order from an index. The journal:
+    a caisse's events and a structure's, by time (they replace the foreign keys' own
+    indexes, which they begin with)."""
+    migrate(
+        migrator.drop_index("audit_event", "audit_event_caisse_id"),
+        migrator.drop_index("audit_event", "audit_event_partner_id"),
+        migrator.add_index("audit_event", ("caisse_id", "at", "id"), False),
+        migrator.add_index("audit_event", ("partner_id", "at", "id"), False),
+    )
+
+
+def _v3(migrator, migrate):
+    _v3_list_indexes(migrator, migrate)
+
+
+MIGRATIONS = {2: _v2_siret_pending_conventions_per_caisse_cut_off, 3: _v3}
 
 
 def current_version():

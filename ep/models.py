@@ -8,7 +8,7 @@ from flask_login import UserMixin
 
 from .db import database, is_sqlite
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 PROFILES = {"caisse": "Agent de caisse", "gestionnaire": "Gestionnaire", "technicien": "Technicien"}
 STATES = {"invited": "Invité", "active": "Actif", "inactive": "Inactif", "deleted": "Supprimé"}
@@ -294,10 +294,72 @@ class AuditEvent(BaseModel):
     actor = peewee.ForeignKeyField(Account, null=True, backref="+")
     action = peewee.CharField(max_length=60)
     account = peewee.ForeignKeyField(Account, null=True, backref="+")
-    partner = peewee.ForeignKeyField(Partner, null=True, backref="+", on_delete="SET NULL")
-    caisse = peewee.ForeignKeyField(Caisse, null=True, backref="+")
+    partner = peewee.ForeignKeyField(
+        Partner, null=True, backref="+", on_delete="SET NULL", index=False
+    )
+    caisse = peewee.ForeignKeyField(Caisse, null=True, backref="+", index=False)
     detail = peewee.TextField(default="")
     ip = peewee.CharField(max_length=45, default="")
+
+    PER_PAGE = 50
+
+    class Meta:
+        # The journal, newest first: a caisse's events, a structure's (issue 11;
+        # tests/test_query_plans.py). They also serve the foreign keys' own look-ups.
+        indexes = ((("caisse", "at", "id"), False), (("partner", "at", "id"), False))
+
+    @classmethod
+    def _scope(cls, user):
+        """The journal `user` may read, as conditions that each read one index in order: a
+        caisse's own events, and the events naming no caisse of the structures whose
+        convention with it is in force; a structure's events."""
+        if user.profile == "caisse":
+            partners = Convention.select(Convention.partner).where(
+                (Convention.caisse == user.caisse_id) & Convention.in_force()
+            )
+            return [cls.caisse == user.caisse_id, cls.caisse.is_null() & cls.partner.in_(partners)]
+        return [cls.partner == user.partner_id]
+
+    @classmethod
+    def page_ids(cls, user, before=None, after=None, size=PER_PAGE):
+        """(id, at) of a page of `user`'s journal: newest first, older than the position
+        `before` (at, id); or, with `after`, the oldest first of those newer than it. Each
+        part of the scope is read in order from its index and the parts are merged (UNION
+        ALL): the page costs the same at the first line and at the millionth."""
+        position = peewee.Tuple(cls.at, cls.id)
+        parts = []
+        for condition in cls._scope(user):
+            if before is not None:
+                condition &= position < peewee.Tuple(*before)
+            if after is not None:
+                condition &= position > peewee.Tuple(*after)
+            parts.append(cls.select(cls.id, cls.at).where(condition))
+        query = parts[0]
+        for part in parts[1:]:
+            query = query + part  # UNION ALL: the parts never overlap
+        if len(parts) > 1:
+            at, key = peewee.SQL('"at"'), peewee.SQL('"id"')
+        else:
+            at, key = cls.at, cls.id
+        order = (at.asc(), key.asc()) if after is not None else (at.desc(), key.desc())
+        return query.order_by(*order).limit(size)
+
+    @classmethod
+    def with_names(cls, ids):
+        """The events `ids`, newest first, with their author, account and structure loaded
+        in the same query."""
+        actor, account = Account.alias(), Account.alias()
+        return (
+            cls.select(cls, actor, account, Partner)
+            .join_from(cls, actor, peewee.JOIN.LEFT_OUTER, on=(cls.actor == actor.id), attr="actor")
+            .join_from(
+                cls, account, peewee.JOIN.LEFT_OUTER, on=(cls.account == account.id),
+                attr="account",
+            )
+            .join_from(cls, Partner, peewee.JOIN.LEFT_OUTER, attr="partner")
+            .where(cls.id.in_(ids))
+            .order_by(cls.at.desc(), cls.id.desc())
+        )
 
 
 DEMANDE_STATUSES = {
