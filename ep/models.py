@@ -353,7 +353,10 @@ class AuditEvent(BaseModel):
             cls.select(cls, actor, account, Partner)
             .join_from(cls, actor, peewee.JOIN.LEFT_OUTER, on=(cls.actor == actor.id), attr="actor")
             .join_from(
-                cls, account, peewee.JOIN.LEFT_OUTER, on=(cls.account == account.id),
+                cls,
+                account,
+                peewee.JOIN.LEFT_OUTER,
+                on=(cls.account == account.id),
                 attr="account",
             )
             .join_from(cls, Partner, peewee.JOIN.LEFT_OUTER, attr="partner")

@@ -106,8 +106,14 @@ def fields_of(endpoint):
     return (names(form_class) if form_class else []) + extra
 
 
-KIND_OF_NAME = {"next": "next", "page": "int", "partner": "int", "request": "int",
-                "avant": "int", "apres": "int"}
+KIND_OF_NAME = {
+    "next": "next",
+    "page": "int",
+    "partner": "int",
+    "request": "int",
+    "avant": "int",
+    "apres": "int",
+}
 KIND_OF_NAME.update({f"target_{c}": "int" for c in TARGET_HOURS})
 
 

@@ -20,12 +20,14 @@ def _trail():
         for i in range(170):
             at = start + timedelta(minutes=i)
             if i % 17 == 5:
-                AuditEvent.create(at=at, action="login", partner=None, caisse=carsat,
-                                  detail=f"hors champ {i}")
+                AuditEvent.create(
+                    at=at, action="login", partner=None, caisse=carsat, detail=f"hors champ {i}"
+                )
                 continue
             caisse = cpam if i % 2 else None
-            event = AuditEvent.create(at=at, action="login", partner=demo, caisse=caisse,
-                                      detail=f"evenement {i:03d}")
+            event = AuditEvent.create(
+                at=at, action="login", partner=demo, caisse=caisse, detail=f"evenement {i:03d}"
+            )
             visible.append(event.detail)
     return visible
 
