@@ -132,33 +132,19 @@ def _keep(form, held):
     form.pieces_jointes.errors = [*form.pieces_jointes.errors, *refused]
 
 
-def _filtered(form, base):
-    """The filters of the form, on a query of the requests' ids (no join: the filters read
-    the request's own columns, so that the list's index serves them)."""
-    query = base
-    if form.q.data:
-        for word in search_words(form.q.data):
-            query = query.where(Demande.assure_search.contains(word))
-    if form.status.data == "open":
-        query = query.where(Demande.status.in_(Demande.OPEN))
-    elif form.status.data in DEMANDE_STATUSES:
-        query = query.where(Demande.status == form.status.data)
-    if form.offer.data:
-        query = query.where(
-            Demande.offer.in_(Offer.select(Offer.id).where(Offer.code == form.offer.data))
-        )
-    if form.activity.data == "unread":
-        query = Demande.read_by(query, current_user).where(Demande.news_for(current_user))
-    if to_id(form.caisse.data):
-        query = query.where(Demande.caisse == to_id(form.caisse.data))
-    if to_id(form.author.data):
-        query = query.where(Demande.author == to_id(form.author.data))
-    if form.date_from.data:
-        query = query.where(Demande.created_at >= datetime.combine(form.date_from.data, time()))
-    if form.date_to.data:
-        end = datetime.combine(form.date_to.data, time()) + timedelta(days=1)
-        query = query.where(Demande.created_at < end)
-    return query
+def _filters(form):
+    """The list's filters as the form says them, for `Demande.page_ids`."""
+    end = form.date_to.data and datetime.combine(form.date_to.data, time()) + timedelta(days=1)
+    return dict(
+        words=search_words(form.q.data) if form.q.data else (),
+        status=form.status.data if form.status.data in ("open", *DEMANDE_STATUSES) else None,
+        offer=form.offer.data or None,
+        unread=form.activity.data == "unread",
+        caisse=to_id(form.caisse.data),
+        author=to_id(form.author.data),
+        created_from=form.date_from.data and datetime.combine(form.date_from.data, time()),
+        created_before=end or None,
+    )
 
 
 def _filter_form(status_default=""):
@@ -197,17 +183,8 @@ def index():
     )
     form.author.choices = options([("", "Tous")] + [(str(a.id), a.display_name) for a in authors])
     form.validate()
-    query = _filtered(form, _ids())
-    return _list("demandes/index.html", form, query, NEWEST_FIRST)
-
-
-NEWEST_FIRST = (Demande.created_at.desc(), Demande.id.desc())
-URGENT_THEN_OLDEST = (Demande.urgent.desc(), Demande.created_at, Demande.id)
-
-
-def _ids():
-    """The requests the user may list, as a query of ids (filters are added to it)."""
-    return Demande.select(Demande.id).where(Demande.seen_by(current_user))
+    ids = Demande.page_ids(current_user, **_filters(form))
+    return _list("demandes/index.html", form, ids, Demande.newest_first())
 
 
 def _list(template, form, ids, order):
@@ -247,31 +224,28 @@ def queue():
     form = _filter_form(status_default="open")
     form.caisse.choices = options([("", "Tous")])
     form.author.choices = options([("", "Tous")])
-    partners = {
-        p.id: p
-        for p in Partner.select()
+    partners = dict(
+        Partner.select(Partner.id, Partner.name)
         .join(Convention)
         .where((Convention.caisse == current_user.caisse_id) & (Convention.state == "accepted"))
         .order_by(fn.LOWER(Partner.name), Partner.id)
-    }
+        .tuples()
+    )
     form.partner.choices = options(
-        [("", "Toutes")] + [(str(p.id), p.name) for p in partners.values()]
+        [("", "Toutes")] + [(str(pid), name) for pid, name in partners.items()]
     )
     form.taken.choices = options(
         [("", "Toutes"), ("me", "Mes demandes"), ("none", "Non attribuées")]
     )
     form.validate()
-    query = _filtered(form, _ids())
-    if to_id(form.partner.data) in partners:
-        query = query.where(Demande.partner == to_id(form.partner.data))
-    if form.taken.data == "me":
-        query = query.where(Demande.taken_by == current_user.id)
-    elif form.taken.data == "none":
-        query = query.where(Demande.taken_by.is_null())
-    if form.activity.data == "partner_reply":
-        pending = Demande.partner_reply_pending == True  # noqa: E712 (SQL, not Python)
-        query = query.where(pending & Demande.status.in_(Demande.OPEN))
-    return _list("demandes/queue.html", form, query, URGENT_THEN_OLDEST)
+    ids = Demande.page_ids(
+        current_user,
+        **_filters(form),
+        partner=to_id(form.partner.data) if to_id(form.partner.data) in partners else None,
+        taken=form.taken.data,
+        reply_pending=form.activity.data == "partner_reply",
+    )
+    return _list("demandes/queue.html", form, ids, Demande.urgent_then_oldest())
 
 
 @bp.route("/<int:demande_id>")
