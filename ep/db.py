@@ -182,19 +182,22 @@ def _v2_unread_markers(migrator, migrate, DemandeRead):
 def _v3_list_indexes(migrator, migrate):
     """Schema 3 (issue 11): each list reads its page in order from an index. The journal:
     a caisse's events and a structure's, by time (they replace the foreign keys' own
-    indexes, which they begin with); the caisse's queue."""
+    indexes, which they begin with); a structure's accounts by profile and state; the
+    caisse's queue."""
     migrate(
         migrator.drop_index("audit_event", "audit_event_caisse_id"),
         migrator.drop_index("audit_event", "audit_event_partner_id"),
         migrator.add_index("audit_event", ("caisse_id", "at", "id"), False),
         migrator.add_index("audit_event", ("partner_id", "at", "id"), False),
+        migrator.drop_index("account", "account_partner_id"),
+        migrator.add_index("account", ("partner_id", "profile", "state"), False),
     )
     # The caisse's open requests in the queue's order (a partial index: its WHERE is what
     # Demande.still_open() writes).
     database.execute_sql(
         'CREATE INDEX "demande_open_queue" ON "demande" ("caisse_id", "urgent" DESC, '
-        '"created_at", "id") WHERE ("status" IN (\'submitted\', \'in_progress\', '
-        "'waiting_partner'))"
+        '"created_at", "id", "taken_by_id", "partner_reply_pending", "last_partner_event") '
+        "WHERE (\"status\" IN ('submitted', 'in_progress', 'waiting_partner'))"
     )
 
 

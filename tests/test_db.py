@@ -261,7 +261,9 @@ def test_schema_2_and_3_migrations_on_postgresql(app):
         sql(f'DROP INDEX "{index}"')
     for index in ("audit_event_caisse_id_at_id", "audit_event_partner_id_at_id"):  # schema 3
         sql(f'DROP INDEX "{index}"')
-    sql('DROP INDEX "demande_open_queue"')
+    sql('DROP INDEX IF EXISTS "demande_open_queue"')  # gone with the columns of 10.5
+    sql('DROP INDEX "account_partner_id_profile_state"')
+    sql('CREATE INDEX "account_partner_id" ON "account" ("partner_id")')
     sql('CREATE INDEX "audit_event_caisse_id" ON "audit_event" ("caisse_id")')
     sql('CREATE INDEX "audit_event_partner_id" ON "audit_event" ("partner_id")')
     for table in ("pending_attachment", "demande_read", "draft", "notice"):  # schema 2's

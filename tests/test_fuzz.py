@@ -95,6 +95,7 @@ FORMS = {
     "exports.structure_csv": (None, ["partner", "statut"]),
     "exports.structure_xlsx": (None, ["partner", "statut"]),
     "audit.index": (None, ["avant", "apres"]),
+    "main.index": (None, ["page", "structure", "attente"]),
 }
 # Read from the address even when the form is posted.
 QUERY_ARGS = {"auth.login": ["next"], "auth.cgu": ["next"], "partners.habilitate": ["request"]}
