@@ -199,6 +199,12 @@ def _v3_list_indexes(migrator, migrate):
         '"created_at", "id", "taken_by_id", "partner_reply_pending", "last_partner_event") '
         "WHERE (\"status\" IN ('submitted', 'in_progress', 'waiting_partner'))"
     )
+    # The technicien's home: the structure's unread requests, those waiting for it.
+    migrate(migrator.add_index("demande", ("partner_id", "last_caisse_event"), False))
+    database.execute_sql(
+        'CREATE INDEX "demande_waiting_partner" ON "demande" ("partner_id", "updated_at", "id") '
+        "WHERE (\"status\" = 'waiting_partner')"
+    )
 
 
 def _v3(migrator, migrate):

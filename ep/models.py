@@ -429,6 +429,7 @@ class Demande(BaseModel):
             (("partner", "created_at", "id"), False),
             (("caisse", "status", "partner"), False),
             (("partner", "motif", "assure_search", "assure_date_naissance"), False),
+            (("partner", "last_caisse_event"), False),
         )
 
     @property
@@ -602,6 +603,38 @@ class Demande(BaseModel):
         }
 
     @classmethod
+    def unread_by_technicien(cls, account):
+        """How many of the structure's requests the caisse acted on since `account` last
+        opened them: those with news, less those read since (from the account's markers,
+        not one look-up per request of the structure's history; index
+        `partner_id, last_caisse_event`)."""
+        mine = cls.partner == account.partner_id
+        news = pinned(
+            cls.select(peewee.fn.COUNT(cls.id)).where(mine & (cls.last_caisse_event > 0)),
+            "demande_partner_id_last_caisse_event",
+        ).scalar()
+        read_since = cls.select(cls.id).where(
+            (cls.id == DemandeRead.demande)
+            & mine
+            & (cls.last_caisse_event > 0)
+            & (cls.last_caisse_event <= DemandeRead.seen_event)
+        )
+        seen = (
+            DemandeRead.select(peewee.fn.COUNT(DemandeRead.id))
+            .where((DemandeRead.account == account.id) & peewee.fn.EXISTS(read_since))
+            .scalar()
+        )
+        return (news or 0) - (seen or 0)
+
+    @classmethod
+    def waiting_for_partner(cls, partner):
+        """The structure's requests waiting for its answer, the longest waiting first
+        (partial index `demande_waiting_partner`)."""
+        return cls.select().where(
+            (cls.partner == partner) & (cls.status == peewee.SQL("'waiting_partner'"))
+        ).order_by(cls.updated_at, cls.id)
+
+    @classmethod
     def newest_first(cls):
         """The history's order (index `partner_id, created_at, id`)."""
         return (cls.created_at.desc(), cls.id.desc())
@@ -640,6 +673,17 @@ Demande.add_index(
         Demande.last_partner_event,
         where=Demande.status.in_(peewee.SQL(OPEN_SQL)),
         name="demande_open_queue",
+    )
+)
+
+# The structure's requests waiting for its answer (the technicien's home).
+Demande.add_index(
+    Demande.index(
+        Demande.partner,
+        Demande.updated_at,
+        Demande.id,
+        where=Demande.status == peewee.SQL("'waiting_partner'"),
+        name="demande_waiting_partner",
     )
 )
 

@@ -3,7 +3,7 @@ found by name, those waiting for the caisse one click away, and a cost that does
 with the number of structures."""
 
 import re
-from datetime import date
+from datetime import date, datetime
 
 import peewee
 import pytest
@@ -133,3 +133,58 @@ def test_the_unread_counter_agrees_with_the_unread_filter(app):
         listed = Demande.page_ids(agent, status="open", unread=True).count()
         assert counted == listed
         assert listed >= 1
+
+
+def test_the_technicien_s_unread_counter_agrees_with_the_unread_filter(app):
+    from ep.models import Demande, DemandeRead
+
+    with app.app_context(), db.database.connection_context():
+        tech = account("technicien.demo")
+        theirs = list(Demande.select().where(Demande.partner == tech.partner_id))
+        assert len(theirs) >= 2
+        with db.database.atomic():
+            DemandeRead.delete().where(DemandeRead.account == tech).execute()
+            for i, demande in enumerate(theirs):
+                Demande.update(last_caisse_event=[None, 5, 5, 5][i % 4]).where(
+                    Demande.id == demande.id
+                ).execute()
+                if i % 4:
+                    DemandeRead.create(
+                        account=tech, demande=demande, seen_event=[0, 0, 5, 9][i % 4]
+                    )
+        counted = Demande.unread_by_technicien(tech)
+        assert counted == Demande.page_ids(tech, unread=True).count()
+        assert counted >= 1
+
+
+def test_the_technicien_s_home_shows_the_ten_longest_waiting_and_links_to_all(
+    app, client, login_as
+):
+    from ep.models import Demande
+
+    with app.app_context(), db.database.connection_context():
+        tech = account("technicien.demo")
+        model = Demande.select().where(Demande.partner == tech.partner_id).first()
+        with db.database.atomic():
+            for i in range(14):
+                Demande.create(
+                    partner=model.partner_id,
+                    caisse=model.caisse_id,
+                    author=tech,
+                    offer=model.offer_id,
+                    motif=model.motif_id,
+                    status="waiting_partner",
+                    updated_at=datetime(2026, 1, 1 + i),
+                )
+        total = Demande.waiting_for_partner(tech.partner_id).count()
+    login_as("technicien.demo")
+    home = client.get("/").get_data(as_text=True)
+    section = home[
+        home.index('id="waiting-title"') : home.index(
+            "</section>", home.index('id="waiting-title"')
+        )
+    ]
+    assert f"({total})" in section
+    assert section.count("Demande n°") == 10
+    assert "01/01/2026" in section  # the longest waiting first
+    assert f"Voir les {total} demandes en attente" in section

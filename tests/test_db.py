@@ -263,6 +263,8 @@ def test_schema_2_and_3_migrations_on_postgresql(app):
         sql(f'DROP INDEX "{index}"')
     sql('DROP INDEX IF EXISTS "demande_open_queue"')  # gone with the columns of 10.5
     sql('DROP INDEX "account_partner_id_profile_state"')
+    sql('DROP INDEX IF EXISTS "demande_partner_id_last_caisse_event"')
+    sql('DROP INDEX "demande_waiting_partner"')
     sql('CREATE INDEX "account_partner_id" ON "account" ("partner_id")')
     sql('CREATE INDEX "audit_event_caisse_id" ON "audit_event" ("caisse_id")')
     sql('CREATE INDEX "audit_event_partner_id" ON "audit_event" ("partner_id")')

@@ -12,6 +12,8 @@ from ..web import page_number, render
 
 bp = Blueprint("main", __name__)
 
+HOME_LIST = 10  # the requests waiting for the structure shown on its home
+
 
 @bp.route("/")
 @allow("caisse", "gestionnaire", "technicien")
@@ -41,22 +43,18 @@ def index():
             demande_counts=_demande_counts(partner),
             inactivations=accounts.recent_inactivations(partner),
         )
-    waiting = list(
-        Demande.select()
-        .where((Demande.partner == partner) & (Demande.status == "waiting_partner"))
-        .order_by(Demande.updated_at)
-    )
-    unread = (
-        Demande.read_by(Demande.select(), user)
-        .where(Demande.seen_by(user) & Demande.news_for(user))
-        .count()
-    )
+    waiting = Demande.waiting_for_partner(partner)
     return render(
         "main/index_technicien.html",
         partner=partner,
         conventions=conventions,
-        waiting=waiting,
-        unread=unread,
+        waiting=list(
+            Demande.listed_for(user)
+            .where(Demande.id.in_([d.id for d in waiting.select(Demande.id).limit(HOME_LIST)]))
+            .order_by(Demande.updated_at, Demande.id)
+        ),
+        waiting_total=waiting.count(),
+        unread=Demande.unread_by_technicien(user),
     )
 
 
