@@ -188,3 +188,33 @@ def test_the_technicien_s_home_shows_the_ten_longest_waiting_and_links_to_all(
     assert section.count("Demande n°") == 10
     assert "01/01/2026" in section  # the longest waiting first
     assert f"Voir les {total} demandes en attente" in section
+
+
+def test_a_request_page_s_statements_do_not_grow_with_its_exchanges(
+    app, client, login_as, statements
+):
+    """Issue 11: a request page ran one query per message author and event actor."""
+    from ep.models import Demande, DemandeEvent, Message
+
+    login_as("technicien.demo")
+    with app.app_context(), db.database.connection_context():
+        tech = account("technicien.demo")
+        demande = Demande.select().where(Demande.partner == tech.partner_id).first()
+    client.get(f"/demandes/{demande.id}")
+    statements[0] = 0
+    client.get(f"/demandes/{demande.id}")
+    few = statements[0]
+    with app.app_context(), db.database.connection_context():
+        agent = account("caisse.demo")
+        with db.database.atomic():
+            for i in range(10):
+                author = agent if i % 2 else tech
+                Message.create(demande=demande, author=author, body=f"Échange {i}")
+                DemandeEvent.create(
+                    demande=demande, actor=author, action="answered", status="in_progress"
+                )
+    client.get(f"/demandes/{demande.id}")
+    statements[0] = 0
+    page = client.get(f"/demandes/{demande.id}").get_data(as_text=True)
+    assert "Échange 9" in page
+    assert statements[0] <= few

@@ -14,7 +14,7 @@ from flask import (
     url_for,
 )
 from flask_login import current_user
-from peewee import fn
+from peewee import JOIN, fn
 
 from .. import attachments, audit, demandes
 from ..access import allow
@@ -265,12 +265,22 @@ def show(demande):
 
 
 def _show(demande, form, confirm=False, status=200, held=None):
+    user = current_user._get_current_object()
+    # The request with its structure, caisse, offer, motif, author and agent, and the
+    # exchanges with their authors: one query each, whatever their number (issue 11).
+    demande = Demande.listed_for(user).where(Demande.id == demande.id).get()
     messages = list(
-        Message.select().where(Message.demande == demande).order_by(Message.created_at, Message.id)
+        Message.select(Message, Account)
+        .join(Account, on=(Message.author == Account.id))
+        .where(Message.demande == demande)
+        .order_by(Message.created_at, Message.id)
     )
     files = list(Attachment.select().where(Attachment.demande == demande).order_by(Attachment.id))
     events = list(
-        DemandeEvent.select().where(DemandeEvent.demande == demande).order_by(DemandeEvent.id)
+        DemandeEvent.select(DemandeEvent, Account)
+        .join(Account, JOIN.LEFT_OUTER, on=(DemandeEvent.actor == Account.id), attr="actor")
+        .where(DemandeEvent.demande == demande)
+        .order_by(DemandeEvent.id)
     )
     convention = Convention.get_or_none(
         (Convention.partner == demande.partner) & (Convention.caisse == demande.caisse)
