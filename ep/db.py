@@ -199,6 +199,26 @@ def _v3_list_indexes(migrator, migrate):
         '"created_at", "id", "taken_by_id", "partner_reply_pending", "last_partner_event") '
         "WHERE (\"status\" IN ('submitted', 'in_progress', 'waiting_partner'))"
     )
+    # The caisse's requests in the queue's order, all or of one status; the single-column
+    # indexes no query needs (each costs every write) go.
+    for name in (
+        "demande_caisse_id_status_partner_id",
+        "demande_caisse_id",
+        "demande_partner_id",
+        "demande_status",
+        "demande_urgent",
+        "demande_assure_search",
+        "demande_created_at",
+    ):
+        database.execute_sql(f'DROP INDEX IF EXISTS "{name}"')
+    database.execute_sql(
+        'CREATE INDEX "demande_caisse_order" ON "demande" ("caisse_id", "urgent" DESC, '
+        '"created_at", "id")'
+    )
+    database.execute_sql(
+        'CREATE INDEX "demande_caisse_status_order" ON "demande" ("caisse_id", "status", '
+        '"urgent" DESC, "created_at", "id", "partner_id")'
+    )
     # The technicien's home: the structure's unread requests, those waiting for it.
     migrate(migrator.add_index("demande", ("partner_id", "last_caisse_event"), False))
     database.execute_sql(

@@ -218,3 +218,18 @@ def test_a_request_page_s_statements_do_not_grow_with_its_exchanges(
     page = client.get(f"/demandes/{demande.id}").get_data(as_text=True)
     assert "Échange 9" in page
     assert statements[0] <= few
+
+
+def test_a_list_counts_and_pages_up_to_its_bound(app, client, login_as, monkeypatch):
+    """Issue 11: the queue counted all of a caisse's closed requests at every page and
+    skipped hundreds of thousands of rows to reach a deep page. Past the bound, the list
+    says so and asks for filters; a page beyond it shows the last page."""
+    from ep.blueprints import demandes as view
+
+    monkeypatch.setattr(view, "LIST_BOUND", 3)
+    login_as("technicien.demo")
+    page = client.get("/demandes/?status=").get_data(as_text=True)
+    assert "Plus de 3 demandes : les 3 premières sont affichées" in page
+    assert "précisez les filtres" in page
+    deep = client.get("/demandes/?status=&page=999").get_data(as_text=True)
+    assert deep.count('href="/demandes/') >= 1

@@ -253,21 +253,31 @@ def test_schema_2_and_3_migrations_on_postgresql(app):
         ("demande", "partner_reply_pending"),
     ]:  # issue 10.5
         sql(f'ALTER TABLE "{table}" DROP COLUMN "{column}"')
-    for index in (  # issue 11
+    for index in (  # schema 2's (issue 11) and 3's; some went with the columns of 10.5
         "demande_partner_id_created_at_id",
-        "demande_caisse_id_status_partner_id",
         "demande_partner_id_motif_id_assure_search_assure_date_naissance",
+        "audit_event_caisse_id_at_id",
+        "audit_event_partner_id_at_id",
+        "demande_open_queue",
+        "account_partner_id_profile_state",
+        "demande_partner_id_last_caisse_event",
+        "demande_waiting_partner",
+        "demande_caisse_order",
+        "demande_caisse_status_order",
     ):
-        sql(f'DROP INDEX "{index}"')
-    for index in ("audit_event_caisse_id_at_id", "audit_event_partner_id_at_id"):  # schema 3
-        sql(f'DROP INDEX "{index}"')
-    sql('DROP INDEX IF EXISTS "demande_open_queue"')  # gone with the columns of 10.5
-    sql('DROP INDEX "account_partner_id_profile_state"')
-    sql('DROP INDEX IF EXISTS "demande_partner_id_last_caisse_event"')
-    sql('DROP INDEX "demande_waiting_partner"')
-    sql('CREATE INDEX "account_partner_id" ON "account" ("partner_id")')
-    sql('CREATE INDEX "audit_event_caisse_id" ON "audit_event" ("caisse_id")')
-    sql('CREATE INDEX "audit_event_partner_id" ON "audit_event" ("partner_id")')
+        sql(f'DROP INDEX IF EXISTS "{index}"')
+    for table, column in (  # version 1's indexes of one column, which schema 3 dropped
+        ("account", "partner_id"),
+        ("audit_event", "caisse_id"),
+        ("audit_event", "partner_id"),
+        ("demande", "partner_id"),
+        ("demande", "caisse_id"),
+        ("demande", "status"),
+        ("demande", "urgent"),
+        ("demande", "assure_search"),
+        ("demande", "created_at"),
+    ):
+        sql(f'CREATE INDEX "{table}_{column}" ON "{table}" ("{column}")')
     for table in ("pending_attachment", "demande_read", "draft", "notice"):  # schema 2's
         sql(f'DROP TABLE "{table}"')
     sql('DROP INDEX IF EXISTS "partner_name"')

@@ -59,7 +59,7 @@ def test_the_caisse_s_open_requests_per_structure_use_their_index(ids):
         .group_by(Demande.partner)
     )
     text = plan(query)
-    assert "demande_caisse_id_status_partner_id" in text or "demande_open_queue" in text, text
+    assert "demande_caisse_status_order" in text or "demande_open_queue" in text, text
 
 
 def test_the_duplicate_check_of_every_submission_uses_its_index(ids):
@@ -90,12 +90,10 @@ def test_the_queue_reads_its_page_in_order_from_the_open_requests_index(ids):
     assert "TEMP B-TREE" not in text, text
 
 
-def test_the_open_requests_are_counted_from_an_index_alone(ids):
+def test_the_open_requests_are_counted_from_their_index(ids):
     agent = Account.get(Account.username == "caisse.demo")
     text = plan(Demande.page_ids(agent, status="open").select(Demande.id))
-    assert "demande_open_queue" in text or "demande_caisse_id_status_partner_id" in text, text
-    if db.is_sqlite():
-        assert "COVERING INDEX" in text, text
+    assert "demande_open_queue" in text, text
 
 
 def test_the_caisse_s_journal_merges_two_ordered_index_reads(ids):
@@ -178,3 +176,56 @@ def test_the_technicien_s_home_reads_its_two_indexes(ids):
         )
     )
     assert "demande_partner_id_last_caisse_event" in news, news
+
+
+@pytest.mark.parametrize("status", ["", "closed", "submitted"])
+def test_the_queue_of_any_status_reads_its_page_in_order(ids, status):
+    """Issue 11: the queue "Clôturées" sorted the caisse's 738,000 closed requests (1.4 s),
+    "Tous" its 750,000 requests (200 ms)."""
+    agent = Account.get(Account.username == "caisse.demo")
+    query = (
+        Demande.page_ids(agent, status=status or None)
+        .order_by(*Demande.urgent_then_oldest())
+        .limit(25)
+    )
+    text = plan(query)
+    expected = "demande_caisse_status_order" if status else "demande_caisse_order"
+    assert expected in text, text
+    assert "TEMP B-TREE" not in text, text
+
+
+def test_the_unread_open_requests_stay_on_the_open_requests_index(ids):
+    agent = Account.get(Account.username == "caisse.demo")
+    query = (
+        Demande.page_ids(agent, status="open", unread=True)
+        .order_by(*Demande.urgent_then_oldest())
+        .limit(25)
+    )
+    text = plan(query)
+    assert "demande_open_queue" in text, text
+    assert "TEMP B-TREE" not in text, text
+
+
+@pytest.mark.parametrize("username", ["caisse.demo", "technicien.demo"])
+def test_a_page_s_rows_are_taken_by_their_ids(ids, username):
+    """Issue 11: asked for 25 ids within the caisse's scope, SQLite read the caisse's
+    requests through a list's index (115 ms at 1,000,000) instead of the primary key."""
+    user = Account.get(Account.username == username)
+    captured = []
+    original = peewee.Database.execute_sql
+
+    def capture(self, sql, params=None, *args, **kwargs):
+        captured.append((sql, params))
+        return original(self, sql, params, *args, **kwargs)
+
+    peewee.Database.execute_sql = capture
+    try:
+        Demande.listed_in_order(user, [1, 2, 3])
+    finally:
+        peewee.Database.execute_sql = original
+    text = plan(_Raw(*captured[0]))
+    if db.is_sqlite():
+        assert "t1 USING INTEGER PRIMARY KEY" in text, text
+        assert "demande_caisse" not in text and "demande_partner" not in text, text
+    else:
+        assert "demande_pkey" in text, text

@@ -39,6 +39,8 @@ from ..web import page_number, refuse, render, to_id
 
 bp = Blueprint("demandes", __name__, url_prefix="/demandes")
 
+LIST_BOUND = 10_000  # requests a list counts and pages through; the filters narrow the rest
+
 ACTIONS = {
     "submitted": "Demande envoyée",
     "taken": "Prise en charge par la caisse",
@@ -192,10 +194,16 @@ def _list(template, form, ids, order):
     their index (issue 11: joined from the start, SQLite read all of a caisse's requests);
     then everything the page shows, for those ids only, in one query."""
     size = current_app.config["EP_PAGE_SIZE"]
-    page = page_number()
-    total = ids.order_by().count()
+    # Counted up to a bound, and paged up to it: counting a caisse's 738,000 closed
+    # requests took 48 ms at each page, and page 20,000 read 500,000 index entries to skip
+    # them (issue 11). Past the bound, the filters narrow the list.
+    total = ids.order_by().limit(LIST_BOUND + 1).count()
+    beyond = total > LIST_BOUND
+    total = min(total, LIST_BOUND)
+    pages = max(1, -(-total // size))
+    page = min(page_number(), pages)
     page_ids = [d.id for d in ids.order_by(*order).paginate(page, size)]
-    rows = list(Demande.listed_for(current_user).where(Demande.id.in_(page_ids)).order_by(*order))
+    rows = Demande.listed_in_order(current_user, page_ids)
     args = {k: v for k, v in request.args.items() if k != "page" and v}
     response = make_response(
         render(
@@ -205,7 +213,8 @@ def _list(template, form, ids, order):
             rows=rows,
             page=page,
             total=total,
-            pages=max(1, -(-total // size)),
+            beyond=beyond,
+            pages=pages,
             args=args,
         )
     )

@@ -48,10 +48,8 @@ def index():
         "main/index_technicien.html",
         partner=partner,
         conventions=conventions,
-        waiting=list(
-            Demande.listed_for(user)
-            .where(Demande.id.in_([d.id for d in waiting.select(Demande.id).limit(HOME_LIST)]))
-            .order_by(Demande.updated_at, Demande.id)
+        waiting=Demande.listed_in_order(
+            user, [d.id for d in waiting.select(Demande.id).limit(HOME_LIST)]
         ),
         waiting_total=waiting.count(),
         unread=Demande.unread_by_technicien(user),
