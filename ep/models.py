@@ -344,6 +344,10 @@ class AuditEvent(BaseModel):
         part of the scope is read in order from its index and the parts are merged (UNION
         ALL): the page costs the same at the first line and at the millionth."""
         position = peewee.Tuple(cls.at, cls.id)
+
+        def ordered(at, key):
+            return (at.asc(), key.asc()) if after is not None else (at.desc(), key.desc())
+
         parts = []
         for condition in cls._scope(user):
             if before is not None:
@@ -351,15 +355,26 @@ class AuditEvent(BaseModel):
             if after is not None:
                 condition &= position > peewee.Tuple(*after)
             parts.append(cls.select(cls.id, cls.at).where(condition))
+        if len(parts) == 1:
+            return parts[0].order_by(*ordered(cls.at, cls.id)).limit(size).namedtuples()
+        columns = [peewee.SQL('"id"'), peewee.SQL('"at"')]
+        if not is_sqlite():
+            # Each part takes its own first `size` lines from its index, then they are
+            # merged: PostgreSQL, given the whole union to sort, scanned the caisse's
+            # 958,000 lines in parallel (230 ms) rather than walk its index. (SQLite merges
+            # the plain union in order; given ordered parts, it would sort each again.)
+            parts = [
+                peewee.Select(
+                    [part.order_by(*ordered(cls.at, cls.id)).limit(size).alias(f"part{n}")],
+                    columns,
+                )
+                for n, part in enumerate(parts)
+            ]
         query = parts[0]
         for part in parts[1:]:
             query = query + part  # UNION ALL: the parts never overlap
-        if len(parts) > 1:
-            at, key = peewee.SQL('"at"'), peewee.SQL('"id"')
-        else:
-            at, key = cls.at, cls.id
-        order = (at.asc(), key.asc()) if after is not None else (at.desc(), key.desc())
-        return query.order_by(*order).limit(size)
+        key, at = columns
+        return query.order_by(*ordered(at, key)).limit(size).bind(database).namedtuples()
 
     @classmethod
     def with_names(cls, ids):

@@ -17,7 +17,7 @@ def _trail():
     start = datetime(2026, 1, 1, 8, 0)
     visible = []
     with db.database.atomic():
-        for i in range(170):
+        for i in sorted(range(170), key=lambda i: (i * 37) % 170):  # ids not in time order
             at = start + timedelta(minutes=i)
             if i % 17 == 5:
                 AuditEvent.create(
@@ -29,7 +29,7 @@ def _trail():
                 at=at, action="login", partner=demo, caisse=caisse, detail=f"evenement {i:03d}"
             )
             visible.append(event.detail)
-    return visible
+    return sorted(visible)  # in time order: the details are numbered by time
 
 
 def _details(html):
