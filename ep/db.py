@@ -190,13 +190,16 @@ def _v3_list_indexes(migrator, migrate):
         migrator.add_index("audit_event", ("caisse_id", "at", "id"), False),
         migrator.add_index("audit_event", ("partner_id", "at", "id"), False),
         migrator.drop_index("account", "account_partner_id"),
+        migrator.drop_index("account", "account_state"),
+        migrator.drop_index("account", "account_profile"),
         migrator.add_index("account", ("partner_id", "profile", "state"), False),
     )
     # The caisse's open requests in the queue's order (a partial index: its WHERE is what
     # Demande.still_open() writes).
     database.execute_sql(
         'CREATE INDEX "demande_open_queue" ON "demande" ("caisse_id", "urgent" DESC, '
-        '"created_at", "id", "taken_by_id", "partner_reply_pending", "last_partner_event") '
+        '"created_at", "id", "taken_by_id", "partner_reply_pending", "last_partner_event", '
+        '"partner_id") '
         "WHERE (\"status\" IN ('submitted', 'in_progress', 'waiting_partner'))"
     )
     # The caisse's requests in the queue's order, all or of one status; the single-column

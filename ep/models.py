@@ -197,7 +197,7 @@ class ConventionOffer(BaseModel):
 class Account(UserMixin, BaseModel):
     username = peewee.CharField(max_length=60, unique=True)
     password_hash = peewee.CharField(max_length=255, null=True)
-    profile = peewee.CharField(max_length=20, index=True)
+    profile = peewee.CharField(max_length=20)
     caisse = peewee.ForeignKeyField(Caisse, null=True, backref="agents")
     # Its index is the structure's accounts by profile and state (Meta).
     partner = peewee.ForeignKeyField(Partner, null=True, backref="accounts", index=False)
@@ -207,7 +207,7 @@ class Account(UserMixin, BaseModel):
     fonction = peewee.CharField(max_length=120, default="")
     telephone = peewee.CharField(max_length=30, default="")
     email = peewee.CharField(max_length=254, default="")
-    state = peewee.CharField(max_length=10, default="invited", index=True)
+    state = peewee.CharField(max_length=10, default="invited")
     created_at = peewee.DateTimeField(default=now)
     created_by = peewee.ForeignKeyField("self", null=True, backref="created_accounts")
     last_login_at = peewee.DateTimeField(null=True)
@@ -235,7 +235,8 @@ class Account(UserMixin, BaseModel):
 
     class Meta:
         # A structure's accounts by profile and state: quotas, the dashboard's counts, the
-        # gestionnaires to tell (issue 11).
+        # gestionnaires to tell (issue 11). No index on the state or the profile alone:
+        # SQLite took the state's for the dashboard's counts (all the active accounts).
         indexes = ((("partner", "profile", "state"), False),)
 
     def __str__(self):
@@ -629,6 +630,17 @@ class Demande(BaseModel):
         }
 
     @classmethod
+    def open_per_partner(cls, caisse, partner_ids):
+        """(structure, open requests with `caisse`) for the structures `partner_ids`, from
+        the open requests' index alone (the dashboard)."""
+        query = (
+            cls.select(cls.partner, peewee.fn.COUNT(cls.id))
+            .where(cls.partner.in_(partner_ids) & (cls.caisse == caisse) & cls.still_open())
+            .group_by(cls.partner)
+        )
+        return pinned(query, "demande_open_queue")
+
+    @classmethod
     def unread_by_technicien(cls, account):
         """How many of the structure's requests the caisse acted on since `account` last
         opened them: those with news, less those read since (from the account's markers,
@@ -708,7 +720,7 @@ OPEN_SQL = "(" + ", ".join(f"'{status}'" for status in Demande.OPEN) + ")"
 
 # The caisse's open requests in its order, urgent first then the oldest: the queue reads its
 # page from here (issue 11: it sorted 12,000 rows at each page), and the dashboard counts
-# them from the index alone (the last columns).
+# them, per structure too, from the index alone (the last columns).
 Demande.add_index(
     Demande.index(
         Demande.caisse,
@@ -718,6 +730,7 @@ Demande.add_index(
         Demande.taken_by,
         Demande.partner_reply_pending,
         Demande.last_partner_event,
+        Demande.partner,
         where=Demande.status.in_(peewee.SQL(OPEN_SQL)),
         name="demande_open_queue",
     )

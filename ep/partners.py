@@ -331,14 +331,7 @@ def dashboard(agent, page=1, words=(), waiting_only=False, today=None, size=DASH
         .tuples()
     ):
         used[(partner_id, profile)] = n
-    open_demandes = dict(
-        Demande.select(Demande.partner, fn.COUNT(Demande.id))
-        .where(
-            Demande.partner.in_(chosen) & (Demande.caisse == agent.caisse_id) & Demande.still_open()
-        )
-        .group_by(Demande.partner)
-        .tuples()
-    )
+    open_demandes = dict(Demande.open_per_partner(agent.caisse_id, chosen).tuples())
     last_review, open_review = {}, {}
     for review in Review.select().where(Review.partner.in_(chosen)).order_by(Review.id):
         if review.status == "completed":

@@ -268,6 +268,8 @@ def test_schema_2_and_3_migrations_on_postgresql(app):
         sql(f'DROP INDEX IF EXISTS "{index}"')
     for table, column in (  # version 1's indexes of one column, which schema 3 dropped
         ("account", "partner_id"),
+        ("account", "state"),
+        ("account", "profile"),
         ("audit_event", "caisse_id"),
         ("audit_event", "partner_id"),
         ("demande", "partner_id"),

@@ -52,14 +52,11 @@ def test_the_list_a_user_sees_uses_the_history_index(ids):
     assert "demande_partner_id_created_at_id" in text, text
 
 
-def test_the_caisse_s_open_requests_per_structure_use_their_index(ids):
-    query = (
-        Demande.select(Demande.partner)
-        .where((Demande.caisse == ids["caisse"]) & Demande.still_open())
-        .group_by(Demande.partner)
-    )
-    text = plan(query)
-    assert "demande_caisse_status_order" in text or "demande_open_queue" in text, text
+def test_the_caisse_s_open_requests_per_structure_are_counted_from_their_index(ids):
+    """The dashboard's open requests per structure: the open requests' index (PostgreSQL
+    combined two bitmaps of 12,000 and 50,000 entries at 1,000,000 requests: 12 ms)."""
+    text = plan(Demande.open_per_partner(ids["caisse"], [ids["partner"]]))
+    assert "demande_open_queue" in text, text
 
 
 def test_the_duplicate_check_of_every_submission_uses_its_index(ids):
