@@ -9,6 +9,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from .conftest import TEST_DATABASE_URL, _empty_postgresql
 
 EP = str(Path(sys.executable).with_name("ep"))
@@ -96,3 +98,48 @@ def catalogue_locked(url):
     finally:
         conn.rollback()
         conn.close()
+
+
+RACE = """
+import fcntl, sys
+from pathlib import Path
+base = Path(sys.argv[1])
+from ep import create_app
+with open(base / "gate", "rb") as gate:
+    (base / sys.argv[2]).touch()
+    fcntl.flock(gate, fcntl.LOCK_SH)  # held exclusively by the test until every one waits
+print(create_app({"EP_INSTANCE_PATH": str(base / "instance")}).config["SECRET_KEY"])
+"""
+
+
+@pytest.mark.skipif(os.name != "posix", reason="flock")
+def test_processes_that_start_together_on_a_new_instance_share_one_secret_key(tmp_path):
+    """The signing key is made once, in the instance folder, by whichever process starts
+    first: the others read that one (today one of them may fail on the file the first
+    made, or read it empty)."""
+    import fcntl
+
+    n = 6
+    gate = open(tmp_path / "gate", "wb")
+    fcntl.flock(gate, fcntl.LOCK_EX)
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-c", RACE, str(tmp_path), f"ready-{i}"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        for i in range(n)
+    ]
+    deadline = time.monotonic() + 60
+    while len(list(tmp_path.glob("ready-*"))) < n and time.monotonic() < deadline:
+        time.sleep(0.02)
+    time.sleep(0.2)  # from "ready" to waiting on the gate
+    gate.close()  # every process wakes at once
+    results = [(p.wait(60), *(s.read().decode() for s in (p.stdout, p.stderr))) for p in processes]
+    for p in processes:
+        p.stdout.close()
+        p.stderr.close()
+    assert [r[0] for r in results] == [0] * n, [r[2][-300:] for r in results]
+    keys = {r[1].strip() for r in results}
+    assert len(keys) == 1
+    assert keys == {(tmp_path / "instance" / "secret_key").read_text().strip()}
