@@ -3,16 +3,19 @@
 import os
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
+import pytest
+
 from ep import accounts
 from ep.db import database
 from ep.models import Account, Convention, Partner
 
-from .conftest import account, free_port
+from .conftest import account, free_port, on_postgresql
 
 EP = str(Path(sys.executable).with_name("ep"))
 
@@ -298,3 +301,50 @@ def test_the_idle_inactivation_is_told_to_the_technicien_and_the_gestionnaires(a
     assert f"/accounts/{account('technicien.demo').id}" in gestionnaire
     housekeeping(app, date(2027, 3, 2))
     assert len(outbox()) == 2  # idempotent
+
+
+@pytest.mark.skipif(not on_postgresql(), reason="SQLite's IMMEDIATE transactions take turns")
+def test_two_runs_at_once_act_once(app):
+    """Two processes applying the rules at the same moment (two servers' nightly threads, or
+    one and `ep housekeeping`): on PostgreSQL both read the same idle accounts before either
+    commits, and each account was inactivated, journalled and told twice. Made certain here:
+    an outside session holds one of the accounts until both runs wait."""
+    import psycopg2
+
+    from ep import housekeeping
+    from ep.models import AuditEvent, Notice
+
+    from .conftest import TEST_DATABASE_URL
+    from .test_multi import waiting_sessions
+
+    today = date.today() + timedelta(days=200)  # every technicien is idle by then
+    idle = [a.id for a in housekeeping.idle_techniciens(today)]
+    assert len(idle) >= 2
+    database.close()
+    holder = psycopg2.connect(TEST_DATABASE_URL)
+    cur = holder.cursor()
+    cur.execute("SELECT id FROM account WHERE id = %s FOR UPDATE", (max(idle),))
+
+    def run():
+        with app.app_context():
+            try:
+                housekeeping.run(today)
+            finally:
+                database.close()
+
+    runs = [threading.Thread(target=run) for _ in range(2)]
+    try:
+        for t in runs:
+            t.start()
+        waiting_sessions(cur, 2)
+    finally:
+        holder.rollback()
+        holder.close()
+    for t in runs:
+        t.join(60)
+    deactivated = [
+        e.account_id for e in AuditEvent.select().where(AuditEvent.action == "auto_deactivated")
+    ]
+    assert sorted(deactivated) == sorted(idle)
+    told = [n.recipient for n in Notice.select().where(Notice.template == "idle_deactivated")]
+    assert len(told) == len(set(told)) == len(idle)

@@ -71,6 +71,21 @@ def test_processes_that_start_together_on_a_new_database_all_start(tmp_path):
     assert said == ["Base créée", "Base déjà à jour", "Base déjà à jour", "Base déjà à jour"]
 
 
+def waiting_sessions(cur, n, timeout=60):
+    """PostgreSQL: return once n other sessions of this database wait for a lock."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        cur.execute("SELECT pg_stat_clear_snapshot()")  # or the transaction sees its first
+        cur.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+            "AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
+        )
+        if cur.fetchone()[0] >= n:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"{n} sessions never waited together")
+
+
 @contextlib.contextmanager
 def catalogue_locked(url):
     """PostgreSQL: table creation in the database waits until the block ends. Yields
@@ -82,19 +97,7 @@ def catalogue_locked(url):
         with conn.cursor() as cur:
             cur.execute("LOCK TABLE pg_catalog.pg_class IN EXCLUSIVE MODE")
 
-            def waiting(n, timeout=60):
-                deadline = time.monotonic() + timeout
-                while time.monotonic() < deadline:
-                    cur.execute(
-                        "SELECT count(DISTINCT pid) FROM pg_locks WHERE NOT granted AND "
-                        "pid <> pg_backend_pid()"
-                    )
-                    if cur.fetchone()[0] >= n:
-                        return
-                    time.sleep(0.05)
-                raise AssertionError(f"{n} sessions never waited together")
-
-            yield waiting
+            yield lambda n: waiting_sessions(cur, n)
     finally:
         conn.rollback()
         conn.close()
