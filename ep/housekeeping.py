@@ -18,7 +18,7 @@ from datetime import date, datetime, timedelta
 from peewee import fn
 
 from . import accounts, attachments, audit, drafts, login, notices, reviews, settings
-from .db import checkpoint, database, write
+from .db import checkpoint, database, serialise, write
 from .models import Account, Attachment, Convention, Demande, Message, Partner
 
 
@@ -213,6 +213,9 @@ def run(today=None, log=None):
     for name, family in FAMILIES:
         try:
             with write():
+                # Two runs at once (two servers, or one and `ep housekeeping`) take turns
+                # family by family: the second finds the first's work done.
+                serialise("ep.housekeeping")
                 done = family(today)
         except Exception:
             log.exception("housekeeping: %s failed", name)
