@@ -187,7 +187,19 @@ def _v2_unread_markers(migrator, migrate, DemandeRead):
     )
 
 
-MIGRATIONS = {2: _v2_siret_pending_conventions_per_caisse_cut_off}
+def _v3_nightly_run(migrator, migrate):
+    """Schema 3 (issue 11.6): the record of each night's rules, so that several server
+    processes sharing the database run them once."""
+    from .models import NightlyRun
+
+    database.create_tables([NightlyRun])
+
+
+def _v3(migrator, migrate):
+    _v3_nightly_run(migrator, migrate)
+
+
+MIGRATIONS = {2: _v2_siret_pending_conventions_per_caisse_cut_off, 3: _v3}
 
 
 def current_version():

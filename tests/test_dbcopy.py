@@ -14,7 +14,18 @@ import pytest
 from peewee import fn
 from werkzeug.datastructures import FileStorage, MultiDict
 
-from ep import accounts, attachments, create_app, db, demo, drafts, login, models, reviews
+from ep import (
+    accounts,
+    attachments,
+    create_app,
+    db,
+    demo,
+    drafts,
+    housekeeping,
+    login,
+    models,
+    reviews,
+)
 from ep.models import Account, Announcement, Attachment, AuditEvent, Message, Partner
 
 from .conftest import PASSWORD, TEST_DATABASE_URL, _empty_postgresql, make_app
@@ -50,6 +61,7 @@ def every_table_filled(tmp_path):
         assert attachments.keep(technicien, attachments.form_token(), [upload]) == []
         with pytest.raises(Exception, match="incorrect"):
             login.authenticate("technicien.demo", "pas le bon mot de passe", "192.0.2.1")
+        housekeeping.nightly("serveur:1")
         with db.write():
             Announcement.create(
                 message="Maintenance « test »\tavec tabulation\net retour à la ligne \\ fin",
