@@ -47,11 +47,14 @@ def tables(database):
             "current_schema() AND table_type = 'BASE TABLE'"
         )
         return sorted(r[0] for r in rows)
-    rows = database.execute_sql("PRAGMA table_list").fetchall()
+    rows = database.execute_sql(
+        "SELECT name, sql FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+    ).fetchall()
+    virtual = [n for n, sql in rows if (sql or "").upper().startswith("CREATE VIRTUAL TABLE")]
     return sorted(
         name
-        for schema, name, kind, *_ in rows
-        if schema == "main" and kind == "table" and not name.startswith("sqlite_")
+        for name, _ in rows
+        if name not in virtual and not any(name.startswith(f"{v}_") for v in virtual)
     )
 
 
