@@ -68,6 +68,14 @@ def write():
     return database.atomic()
 
 
+def serialise(name):
+    """Inside a write transaction: the writers that name the same thing go one after the
+    other, across processes and machines. SQLite's IMMEDIATE transaction (`write()`) already
+    does it; PostgreSQL takes a transaction-level advisory lock, released at commit."""
+    if not is_sqlite():
+        database.execute_sql("SELECT pg_advisory_xact_lock(hashtext(%s))", (name,))
+
+
 def lock(query):
     """Row lock for PostgreSQL; SQLite's IMMEDIATE transaction already serialises writers."""
     return query if is_sqlite() else query.for_update()
@@ -230,8 +238,17 @@ def _v3_list_indexes(migrator, migrate):
     )
 
 
+def _v3_nightly_run(migrator, migrate):
+    """Schema 3 (issue 11.6): the record of each night's rules, so that several server
+    processes sharing the database run them once."""
+    from .models import NightlyRun
+
+    database.create_tables([NightlyRun])
+
+
 def _v3(migrator, migrate):
     _v3_list_indexes(migrator, migrate)
+    _v3_nightly_run(migrator, migrate)
 
 
 MIGRATIONS = {2: _v2_siret_pending_conventions_per_caisse_cut_off, 3: _v3}
@@ -249,7 +266,10 @@ def upgrade():
 
     latest = current_version()
     with database.connection_context(), _foreign_keys_off():
-        with database.atomic():
+        with write():
+            # Every `ep serve` upgrades when it starts: processes started together take
+            # turns, and the ones after the first find the work done.
+            serialise("ep.schema")
             if not SchemaVersion.table_exists():
                 database.create_tables(models.ALL_MODELS)
                 models.install_triggers()

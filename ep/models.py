@@ -948,6 +948,19 @@ class Notice(BaseModel):
         return NOTICE_STATUSES.get(self.status, self.status)
 
 
+class NightlyRun(BaseModel):
+    """The nightly rules of one day, whatever the number of server processes: the first to
+    ask takes the day (a lease, so that another takes over if it dies mid-run), the others
+    see it taken or done (schema 3, issue 11.6)."""
+
+    day = peewee.DateField(unique=True)
+    runner = peewee.CharField(max_length=120)  # host and process id
+    started_at = peewee.DateTimeField()
+    lease_until = peewee.DateTimeField()
+    finished_at = peewee.DateTimeField(null=True)
+    counts = peewee.TextField(default="")  # JSON: what the run did, families that failed
+
+
 class LoginFailure(BaseModel):
     key = peewee.CharField(max_length=120, index=True)
     at = peewee.DateTimeField(default=now)
@@ -976,6 +989,7 @@ ALL_MODELS = [
     LoginFailure,
     Notice,
     Draft,
+    NightlyRun,
 ]
 
 
