@@ -1,4 +1,5 @@
-"""Dated rules, applied by `ep housekeeping [--today]` and once a day by `ep serve`.
+"""Dated rules, applied by `ep housekeeping [--today]` and once a day by `ep serve` (once
+a day across all the server processes that share the database: `nightly`).
 
 - techniciens unused for EP_TECHNICIEN_IDLE_DAYS (3 months) are inactivated (`002_…` annexe 2),
   told EP_IDLE_WARNING_DAYS (15) before by e-mail, and told again with their gestionnaires
@@ -18,8 +19,8 @@ from datetime import date, datetime, timedelta
 from peewee import fn
 
 from . import accounts, attachments, audit, drafts, login, notices, reviews, settings
-from .db import checkpoint, database, write
-from .models import Account, Attachment, Convention, Demande, Message, Partner
+from .db import checkpoint, database, serialise, write
+from .models import Account, Attachment, Convention, Demande, Message, NightlyRun, Partner, now
 
 
 def _deactivate(account, reason, action, today):
@@ -213,6 +214,9 @@ def run(today=None, log=None):
     for name, family in FAMILIES:
         try:
             with write():
+                # Two runs at once (two servers, or one and `ep housekeeping`) take turns
+                # family by family: the second finds the first's work done.
+                serialise("ep.housekeeping")
                 done = family(today)
         except Exception:
             log.exception("housekeeping: %s failed", name)
@@ -278,22 +282,79 @@ def purge_convention(convention, today):
     return n
 
 
+# A night's run takes seconds; a process that dies in the middle of one leaves the day to
+# another process once this has passed.
+LEASE = timedelta(hours=1)
+
+
+def runner_name():
+    """Who runs: this machine and process, as the record of the night names it."""
+    import os
+    import socket
+
+    return f"{socket.gethostname()}:{os.getpid()}"[:120]
+
+
+def _take_night(today, runner, at):
+    """The day's record, taken by `runner` (created, or taken over from a runner whose lease
+    ran out), or None with the record as another runner left it."""
+    with write():
+        serialise("ep.nightly")
+        night = NightlyRun.get_or_none(NightlyRun.day == today)
+        if night is None:
+            NightlyRun.create(day=today, runner=runner, started_at=at, lease_until=at + LEASE)
+            return True, None
+        if night.finished_at is not None or night.lease_until > at:
+            return False, night
+        night.runner, night.started_at, night.lease_until = runner, at, at + LEASE
+        night.save()
+        return True, None
+
+
+def nightly(runner, today=None, at=None, log=None):
+    """The rules of the night, once whatever the number of processes that ask: returns
+    (counts, None) when this runner ran them, or (None, the day's record) when another one
+    has run them or is running them."""
+    import json
+
+    today = today or date.today()
+    at = at or now()
+    taken, night = _take_night(today, runner, at)
+    if not taken:
+        return None, night
+    counts = run(today, log)
+    with write():
+        NightlyRun.update(finished_at=now(), counts=json.dumps(counts)).where(
+            (NightlyRun.day == today) & (NightlyRun.runner == runner)
+        ).execute()
+    return counts, None
+
+
 def start_daily(app):
-    """Run the rules once at start, then every day at EP_HOUSEKEEPING_HOUR, in a thread."""
+    """Run the rules at start unless today's are done, then every day at
+    EP_HOUSEKEEPING_HOUR, in a thread. Several processes on one database run them once a
+    day: the first to ask takes the day; one that finds the day taken by a runner that never
+    finished tries again when that runner's lease ends."""
+    runner = runner_name()
 
     def loop():
         while True:
+            retry_at = None
             with app.app_context():
                 try:
                     with database.connection_context():
-                        run(log=app.logger)
+                        _, night = nightly(runner, log=app.logger)
+                    if night is not None and night.finished_at is None:
+                        retry_at = night.lease_until
                 except Exception:  # keep serving even if one run fails; the log says why
                     app.logger.exception("housekeeping failed")
-            now = datetime.now()
-            next_run = now.replace(hour=app.config["EP_HOUSEKEEPING_HOUR"], minute=0, second=0)
-            if next_run <= now:
+            moment = datetime.now()
+            next_run = moment.replace(hour=app.config["EP_HOUSEKEEPING_HOUR"], minute=0, second=0)
+            if next_run <= moment:
                 next_run += timedelta(days=1)
-            time.sleep((next_run - now).total_seconds())
+            if retry_at is not None:
+                next_run = min(next_run, max(retry_at, moment) + timedelta(seconds=1))
+            time.sleep((next_run - moment).total_seconds())
 
     thread = threading.Thread(target=loop, name="housekeeping", daemon=True)
     thread.start()
