@@ -271,11 +271,25 @@ def growth_table(results):
             a = small["pages"].get(key, {}).get(f"c{CLIENTS}", {}).get("median", {}).get("p95")
             b = large["pages"].get(key, {}).get(f"c{CLIENTS}", {}).get("median", {}).get("p95")
             if a and b:
-                cells.append(f"{fmt_ms(a)} → {fmt_ms(b)} ({b / a:.1f}×){mark(b / a <= 1.5)}")
+                cells.append(f"{fmt_ms(a)} → {fmt_ms(b)} ({b / a:.2f}×){mark(b / a <= 1.5)}")
             else:
                 cells.append("—")
         lines.append(f"| {title.replace('{page}', '500')} | " + " | ".join(cells) + " |")
     return lines
+
+
+def schema_summary(notes):
+    """The schema notes of a run, the index and trigger names counted (the JSON lists them)."""
+    plural = {"index": "indexes", "trigger": "triggers"}
+    counted, kept = {}, []
+    for note in notes:
+        verb, kind, *_ = note.split(" ") + ["", ""]
+        if verb in ("dropped", "created") and kind in plural:
+            what = f"{plural[kind]} {verb}"
+            counted[what] = counted.get(what, 0) + 1
+        elif not note.startswith("ANALYZE took"):
+            kept.append(note)
+    return "; ".join(kept + [f"{n} {what}" for what, n in counted.items()])
 
 
 def render_section(results):
@@ -320,8 +334,7 @@ def render_section(results):
         commit = (code.get("commit") or "?")[:9] + (
             " + uncommitted changes" if code.get("dirty") else ""
         )
-        notes = r.get("schema_notes") or []
-        notes = "; ".join(n for n in notes if not n.startswith("ANALYZE took"))
+        notes = schema_summary(r.get("schema_notes") or [])
         lines.append(
             f"- **{r['label']}**: code `{commit}` ({(code.get('commit_date') or '')[:10]}), "
             f"{r.get('engine_version')}, schema {r.get('schema_version')}; "

@@ -105,8 +105,22 @@ def test_report_has_a_column_per_result_and_keeps_the_rest_of_the_file(tmp_path)
     assert "| 120.0/s, p95 250 ms, p99 300 ms ✓ |" in text
     assert "3 refused, 0 lost, 0 stored twice (HTTP 500: 3) ✗" in text
     # p95 at 1,000,000 over p95 at 10,000: 2× is more than the 1.5× allowed
-    assert "30 ms → 60 ms (2.0×) ✗" in text
+    assert "30 ms → 60 ms (2.00×) ✗" in text
     assert "`sqlite3.OperationalError: database is locked`" in text
+
+
+def test_schema_notes_are_counted_in_the_report():
+    notes = [
+        "schema version 3 marked 2",
+        "dropped index a",
+        "dropped index b",
+        "created index c",
+        "dropped trigger t",
+        "ANALYZE took 1.0 s",
+    ]
+    assert report.schema_summary(notes) == (
+        "schema version 3 marked 2; 2 indexes dropped; 1 indexes created; 1 triggers dropped"
+    )
 
 
 def test_report_without_markers_is_appended(tmp_path):
