@@ -351,6 +351,8 @@ def generate(n_partners, n_accounts, n_requests, rng):
                     ],
                     reviews,
                 )
+            if not db.is_sqlite():
+                _advance_sequences()
             counts = {
                 "structures": Partner.select().count(),
                 "comptes": Account.select().count(),
@@ -362,6 +364,24 @@ def generate(n_partners, n_accounts, n_requests, rng):
                 "journal": AuditEvent.select().count(),
             }
             return counts
+
+
+def _advance_sequences():
+    """Rows were inserted with explicit ids: PostgreSQL's sequences must start after them, or
+    the next row the app creates collides with a generated one (a 500 on every new request)."""
+    import peewee
+
+    from ep import db
+    from ep.models import ALL_MODELS
+
+    for model in ALL_MODELS:
+        key = model._meta.primary_key
+        if isinstance(key, peewee.AutoField):
+            table, column = model._meta.table_name, key.column_name
+            db.database.execute_sql(
+                f"SELECT setval(pg_get_serial_sequence('{table}', '{column}'), "
+                f"COALESCE((SELECT MAX({column}) FROM {table}), 0) + 1, false)"
+            )
 
 
 def _flush(demandes, events, messages, attachments, journal):

@@ -118,15 +118,27 @@ def set_base_url(app, base_url):
 
 
 def _instance_secret(instance):
-    """The signing key, generated once into the instance folder and kept private."""
+    """The signing key, generated once into the instance folder and kept private. Processes
+    started together on a new instance (or machines sharing it) all end up with the key of
+    whichever made the file first."""
+    import time
+
     from . import private
 
     path = instance / "secret_key"
     if not path.exists():
         private.folder(instance)
-        with private.create(path) as f:
-            f.write(secrets.token_hex(32).encode())
-    return path.read_text().strip()
+        try:
+            with private.create(path) as f:
+                f.write(secrets.token_hex(32).encode())
+        except FileExistsError:
+            pass  # another process made it between our look and our write: theirs holds
+    for _ in range(100):  # the other process may not have written its one line yet
+        key = path.read_text().strip()
+        if key:
+            return key
+        time.sleep(0.05)
+    raise RuntimeError(f"clé secrète vide : {path} (supprimez ce fichier vide, ou EP_SECRET_KEY)")
 
 
 def create_app(overrides=None):

@@ -346,6 +346,50 @@ def backup_cmd(target):
     click.echo(f"Sauvegarde écrite dans {target}.")
 
 
+@cli.command(
+    "migrate-to",
+    help="Copie la base actuelle dans une autre base, vide (par exemple PostgreSQL : "
+    "postgresql://utilisateur:motdepasse@hôte:port/base). Arrêtez les serveurs avant.",
+)
+@click.argument("url")
+def migrate_to_cmd(url):
+    import peewee
+
+    from . import dbcopy
+
+    app = _app()
+    source = app.config["EP_DATABASE_URL"]
+    click.echo(f"Copie de {dbcopy.shown(source)} vers {dbcopy.shown(url)} :")
+    try:
+        with _context(app):
+            dbcopy.copy(source, url, echo=click.echo)
+    except peewee.ImproperlyConfigured as exc:
+        raise click.ClickException(
+            "pilote PostgreSQL absent : pip install 'espace-partenaires[postgresql]'."
+            if "postgres" in str(exc).lower()
+            else str(exc)
+        ) from None
+    except (peewee.PeeweeException, *_driver_errors()) as exc:
+        first = (str(exc).strip().splitlines() or [exc.__class__.__name__])[0]
+        raise click.ClickException(f"copie impossible, base cible inchangée : {first}") from None
+    click.echo(
+        "Les pièces jointes ne sont pas dans la base : le dossier "
+        f"{Path(app.config['EP_INSTANCE_PATH']) / 'uploads'} doit rester accessible aux "
+        "serveurs qui utiliseront la nouvelle base (EP_INSTANCE_PATH)."
+    )
+
+
+def _driver_errors():
+    """The database drivers' own errors (those peewee does not wrap, e.g. during COPY)."""
+    import sqlite3
+
+    try:
+        import psycopg2
+    except ImportError:
+        return (sqlite3.Error,)
+    return (sqlite3.Error, psycopg2.Error)
+
+
 def main(argv=None):
     """Entry point: one-line messages on bad input, never a traceback."""
     if os.name == "posix":

@@ -160,6 +160,14 @@ def timed_writes(yielding=False):
         _holds.reset(token)
 
 
+def serialise(name):
+    """Inside a write transaction: the writers that name the same thing go one after the
+    other, across processes and machines. SQLite's IMMEDIATE transaction (`write()`) already
+    does it; PostgreSQL takes a transaction-level advisory lock, released at commit."""
+    if not is_sqlite():
+        database.execute_sql("SELECT pg_advisory_xact_lock(hashtext(%s))", (name,))
+
+
 def lock(query):
     """Row lock for PostgreSQL; SQLite's IMMEDIATE transaction already serialises writers."""
     return query if is_sqlite() else query.for_update()
@@ -271,15 +279,68 @@ def _v2_unread_markers(migrator, migrate, DemandeRead):
     )
 
 
-def _v3_accounts_per_structure(migrator, migrate):
-    """Schema 3 (issue 11): a structure's accounts of a profile in a state. Without it SQLite
-    read every active account of the département to find a structure's gestionnaires."""
-    migrate(migrator.add_index("account", ("partner_id", "profile", "state"), False))
+def _v3_list_indexes(migrator, migrate):
+    """Schema 3 (issue 11): each list reads its page in order from an index. The journal:
+    a caisse's events and a structure's, by time (they replace the foreign keys' own
+    indexes, which they begin with); a structure's accounts by profile and state; the
+    caisse's queue."""
+    migrate(
+        migrator.drop_index("audit_event", "audit_event_caisse_id"),
+        migrator.drop_index("audit_event", "audit_event_partner_id"),
+        migrator.add_index("audit_event", ("caisse_id", "at", "id"), False),
+        migrator.add_index("audit_event", ("partner_id", "at", "id"), False),
+        migrator.drop_index("account", "account_partner_id"),
+        migrator.drop_index("account", "account_state"),
+        migrator.drop_index("account", "account_profile"),
+        migrator.add_index("account", ("partner_id", "profile", "state"), False),
+    )
+    # The caisse's open requests in the queue's order (a partial index: its WHERE is what
+    # Demande.still_open() writes).
+    database.execute_sql(
+        'CREATE INDEX "demande_open_queue" ON "demande" ("caisse_id", "urgent" DESC, '
+        '"created_at", "id", "taken_by_id", "partner_reply_pending", "last_partner_event", '
+        '"partner_id") '
+        "WHERE (\"status\" IN ('submitted', 'in_progress', 'waiting_partner'))"
+    )
+    # The caisse's requests in the queue's order, all or of one status; the single-column
+    # indexes no query needs (each costs every write) go.
+    for name in (
+        "demande_caisse_id_status_partner_id",
+        "demande_caisse_id",
+        "demande_partner_id",
+        "demande_status",
+        "demande_urgent",
+        "demande_assure_search",
+        "demande_created_at",
+    ):
+        database.execute_sql(f'DROP INDEX IF EXISTS "{name}"')
+    database.execute_sql(
+        'CREATE INDEX "demande_caisse_order" ON "demande" ("caisse_id", "urgent" DESC, '
+        '"created_at", "id")'
+    )
+    database.execute_sql(
+        'CREATE INDEX "demande_caisse_status_order" ON "demande" ("caisse_id", "status", '
+        '"urgent" DESC, "created_at", "id", "partner_id")'
+    )
+    # The technicien's home: the structure's unread requests, those waiting for it.
+    migrate(migrator.add_index("demande", ("partner_id", "last_caisse_event"), False))
+    database.execute_sql(
+        'CREATE INDEX "demande_waiting_partner" ON "demande" ("partner_id", "updated_at", "id") '
+        "WHERE (\"status\" = 'waiting_partner')"
+    )
+
+
+def _v3_nightly_run(migrator, migrate):
+    """Schema 3 (issue 11.6): the record of each night's rules, so that several server
+    processes sharing the database run them once."""
+    from .models import NightlyRun
+
+    database.create_tables([NightlyRun])
 
 
 def _v3(migrator, migrate):
-    """Schema 3 (issue 11): the indexes of the département-scale queries."""
-    _v3_accounts_per_structure(migrator, migrate)
+    _v3_list_indexes(migrator, migrate)
+    _v3_nightly_run(migrator, migrate)
 
 
 MIGRATIONS = {2: _v2_siret_pending_conventions_per_caisse_cut_off, 3: _v3}
@@ -298,17 +359,21 @@ def upgrade():
     latest = current_version()
     with database.connection_context():
         if SchemaVersion.table_exists():
-            start = SchemaVersion.get().version
-            if start > latest:
-                raise RuntimeError(
-                    f"La base est au schéma {start}, plus récent que ce logiciel ({latest})."
-                )
-            if start == latest:  # nothing to change: no whole-database check (4.5 s at 1M)
-                with database.atomic():
+            with write():
+                # Every `ep serve` upgrades when it starts: processes started together take
+                # turns, and the ones after the first find the work done.
+                serialise("ep.schema")
+                start = SchemaVersion.get().version
+                if start > latest:
+                    raise RuntimeError(
+                        f"La base est au schéma {start}, plus récent que ce logiciel ({latest})."
+                    )
+                if start == latest:  # nothing to change: no whole-database check (4.5 s at 1M)
                     models.seed_reference_data()
-                return start, latest
+                    return start, latest
     with database.connection_context(), _foreign_keys_off():
-        with database.atomic():
+        with write():
+            serialise("ep.schema")
             if not SchemaVersion.table_exists():
                 database.create_tables(models.ALL_MODELS)
                 models.install_triggers()

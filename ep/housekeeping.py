@@ -1,4 +1,5 @@
-"""Dated rules, applied by `ep housekeeping [--today]` and once a day by `ep serve`.
+"""Dated rules, applied by `ep housekeeping [--today]` and once a day by `ep serve` (once
+a day across all the server processes that share the database: `nightly`).
 
 - techniciens unused for EP_TECHNICIEN_IDLE_DAYS (3 months) are inactivated (`002_…` annexe 2),
   told EP_IDLE_WARNING_DAYS (15) before by e-mail, and told again with their gestionnaires
@@ -15,6 +16,7 @@ other writer, so a night with thousands of accounts to inactivate or requests to
 never make a submission or a login wait more than a fraction of a second.
 """
 
+import contextlib
 import threading
 import time
 from datetime import date, datetime, timedelta
@@ -22,13 +24,33 @@ from datetime import date, datetime, timedelta
 from peewee import fn
 
 from . import accounts, attachments, audit, drafts, login, notices, reviews, settings
-from .db import checkpoint, database, timed_writes, write
-from .models import Account, Attachment, Convention, Demande, Message, Notice, Partner
+from .db import checkpoint, database, serialise, timed_writes, write
+from .models import (
+    Account,
+    Attachment,
+    Convention,
+    Demande,
+    Message,
+    NightlyRun,
+    Notice,
+    Partner,
+    now,
+)
 
 # A batch stops taking rows once it has held the write lock about this long (seconds), and
 # takes this many rows at most (five times more for set-based deletes and purges).
 BATCH_SECONDS = 0.05
 BATCH_ROWS = 200
+
+
+@contextlib.contextmanager
+def _batch():
+    """One write transaction of the run. Two runs at once (two servers, or one and `ep
+    housekeeping`) take turns batch by batch; each batch reads its rows once it has its
+    turn, so the second finds the first's work done."""
+    with write():
+        serialise("ep.housekeeping")
+        yield
 
 
 def _each(query, apply):
@@ -40,7 +62,7 @@ def _each(query, apply):
     done = last = 0
     limit = 10
     while True:
-        with write():
+        with _batch():
             rows = list(query.where(model.id > last).order_by(model.id).limit(limit))
             deadline = time.monotonic() + BATCH_SECONDS
             taken = 0
@@ -66,7 +88,7 @@ def _delete(model, condition):
     n, size = 0, 100
     while True:
         start = time.monotonic()
-        with write():
+        with _batch():
             ids = [i for (i,) in model.select(model.id).where(condition).limit(size).tuples()]
             if ids:
                 model.delete().where(model.id.in_(ids)).execute()
@@ -80,7 +102,7 @@ def _at_once(rule):
     """A family small enough for one transaction (a day's login failures, drafts…)."""
 
     def family(today):
-        with write():
+        with _batch():
             return rule(today)
 
     return family
@@ -216,7 +238,8 @@ def _deletions(today):
 
 
 def _reviews(today):
-    return dict(zip(("reviews_opened", "reviews_reminded"), reviews.run_dated(today), strict=True))
+    counts = reviews.run_dated(today, transaction=_batch)
+    return dict(zip(("reviews_opened", "reviews_reminded"), counts, strict=True))
 
 
 def _old_notices(today):
@@ -329,7 +352,7 @@ def purge_convention(convention, today):
     n, size, after = 0, 20, None
     while True:
         start = time.monotonic()
-        with write():
+        with _batch():
             rows = list(Demande.to_purge(convention, after).limit(size).tuples())
             ids = [i for i, _ in rows]
             files = list(Attachment.select().where(Attachment.demande.in_(ids))) if ids else []
@@ -354,22 +377,79 @@ def purge_convention(convention, today):
         size = _next_size(size, time.monotonic() - start)
 
 
+# A night's run takes seconds; a process that dies in the middle of one leaves the day to
+# another process once this has passed.
+LEASE = timedelta(hours=1)
+
+
+def runner_name():
+    """Who runs: this machine and process, as the record of the night names it."""
+    import os
+    import socket
+
+    return f"{socket.gethostname()}:{os.getpid()}"[:120]
+
+
+def _take_night(today, runner, at):
+    """The day's record, taken by `runner` (created, or taken over from a runner whose lease
+    ran out), or None with the record as another runner left it."""
+    with write():
+        serialise("ep.nightly")
+        night = NightlyRun.get_or_none(NightlyRun.day == today)
+        if night is None:
+            NightlyRun.create(day=today, runner=runner, started_at=at, lease_until=at + LEASE)
+            return True, None
+        if night.finished_at is not None or night.lease_until > at:
+            return False, night
+        night.runner, night.started_at, night.lease_until = runner, at, at + LEASE
+        night.save()
+        return True, None
+
+
+def nightly(runner, today=None, at=None, log=None):
+    """The rules of the night, once whatever the number of processes that ask: returns
+    (counts, None) when this runner ran them, or (None, the day's record) when another one
+    has run them or is running them."""
+    import json
+
+    today = today or date.today()
+    at = at or now()
+    taken, night = _take_night(today, runner, at)
+    if not taken:
+        return None, night
+    counts = run(today, log)
+    with write():
+        NightlyRun.update(finished_at=now(), counts=json.dumps(counts)).where(
+            (NightlyRun.day == today) & (NightlyRun.runner == runner)
+        ).execute()
+    return counts, None
+
+
 def start_daily(app):
-    """Run the rules once at start, then every day at EP_HOUSEKEEPING_HOUR, in a thread."""
+    """Run the rules at start unless today's are done, then every day at
+    EP_HOUSEKEEPING_HOUR, in a thread. Several processes on one database run them once a
+    day: the first to ask takes the day; one that finds the day taken by a runner that never
+    finished tries again when that runner's lease ends."""
+    runner = runner_name()
 
     def loop():
         while True:
+            retry_at = None
             with app.app_context():
                 try:
                     with database.connection_context():
-                        run(log=app.logger)
+                        _, night = nightly(runner, log=app.logger)
+                    if night is not None and night.finished_at is None:
+                        retry_at = night.lease_until
                 except Exception:  # keep serving even if one run fails; the log says why
                     app.logger.exception("housekeeping failed")
-            now = datetime.now()
-            next_run = now.replace(hour=app.config["EP_HOUSEKEEPING_HOUR"], minute=0, second=0)
-            if next_run <= now:
+            moment = datetime.now()
+            next_run = moment.replace(hour=app.config["EP_HOUSEKEEPING_HOUR"], minute=0, second=0)
+            if next_run <= moment:
                 next_run += timedelta(days=1)
-            time.sleep((next_run - now).total_seconds())
+            if retry_at is not None:
+                next_run = min(next_run, max(retry_at, moment) + timedelta(seconds=1))
+            time.sleep((next_run - moment).total_seconds())
 
     thread = threading.Thread(target=loop, name="housekeeping", daemon=True)
     thread.start()

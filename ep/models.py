@@ -19,6 +19,17 @@ def now():
     return datetime.now().replace(microsecond=0)
 
 
+def pinned(query, index):
+    """The single-table `query`, read through `index` on SQLite (INDEXED BY). Where two
+    indexes start alike, SQLite's planner, with or without ANALYZE's statistics, may take
+    the one that is not covering (issue 11: the dashboard's counts read 12,000 rows instead
+    of their index). PostgreSQL chooses from its statistics."""
+    if not is_sqlite():
+        return query
+    table = query.model._meta.table_name
+    return query.from_(peewee.SQL(f'"{table}" AS "t1" INDEXED BY "{index}"'))
+
+
 class BaseModel(peewee.Model):
     class Meta:
         database = database
@@ -186,16 +197,17 @@ class ConventionOffer(BaseModel):
 class Account(UserMixin, BaseModel):
     username = peewee.CharField(max_length=60, unique=True)
     password_hash = peewee.CharField(max_length=255, null=True)
-    profile = peewee.CharField(max_length=20, index=True)
+    profile = peewee.CharField(max_length=20)
     caisse = peewee.ForeignKeyField(Caisse, null=True, backref="agents")
-    partner = peewee.ForeignKeyField(Partner, null=True, backref="accounts")
+    # Its index is the structure's accounts by profile and state (Meta).
+    partner = peewee.ForeignKeyField(Partner, null=True, backref="accounts", index=False)
     civilite = peewee.CharField(max_length=5, default="")
     nom = peewee.CharField(max_length=100, default="")
     prenom = peewee.CharField(max_length=100, default="")
     fonction = peewee.CharField(max_length=120, default="")
     telephone = peewee.CharField(max_length=30, default="")
     email = peewee.CharField(max_length=254, default="")
-    state = peewee.CharField(max_length=10, default="invited", index=True)
+    state = peewee.CharField(max_length=10, default="invited")
     created_at = peewee.DateTimeField(default=now)
     created_by = peewee.ForeignKeyField("self", null=True, backref="created_accounts")
     last_login_at = peewee.DateTimeField(null=True)
@@ -222,8 +234,9 @@ class Account(UserMixin, BaseModel):
     session_token = peewee.CharField(max_length=64, default=lambda: secrets.token_hex(16))
 
     class Meta:
-        # A structure's accounts of a profile in a state: its active gestionnaires (told of
-        # every nightly inactivation), its quota (schema 3, issue 11).
+        # A structure's accounts by profile and state: quotas, the dashboard's counts, the
+        # gestionnaires to tell (issue 11). No index on the state or the profile alone:
+        # SQLite took the state's for the dashboard's counts (all the active accounts).
         indexes = ((("partner", "profile", "state"), False),)
 
     def __str__(self):
@@ -299,10 +312,90 @@ class AuditEvent(BaseModel):
     actor = peewee.ForeignKeyField(Account, null=True, backref="+")
     action = peewee.CharField(max_length=60)
     account = peewee.ForeignKeyField(Account, null=True, backref="+")
-    partner = peewee.ForeignKeyField(Partner, null=True, backref="+", on_delete="SET NULL")
-    caisse = peewee.ForeignKeyField(Caisse, null=True, backref="+")
+    partner = peewee.ForeignKeyField(
+        Partner, null=True, backref="+", on_delete="SET NULL", index=False
+    )
+    caisse = peewee.ForeignKeyField(Caisse, null=True, backref="+", index=False)
     detail = peewee.TextField(default="")
     ip = peewee.CharField(max_length=45, default="")
+
+    PER_PAGE = 50
+
+    class Meta:
+        # The journal, newest first: a caisse's events, a structure's (issue 11;
+        # tests/test_query_plans.py). They also serve the foreign keys' own look-ups.
+        indexes = ((("caisse", "at", "id"), False), (("partner", "at", "id"), False))
+
+    @classmethod
+    def _scope(cls, user):
+        """The journal `user` may read, as conditions that each read one index in order: a
+        caisse's own events, and the events naming no caisse of the structures whose
+        convention with it is in force; a structure's events."""
+        if user.profile == "caisse":
+            partners = Convention.select(Convention.partner).where(
+                (Convention.caisse == user.caisse_id) & Convention.in_force()
+            )
+            return [cls.caisse == user.caisse_id, cls.caisse.is_null() & cls.partner.in_(partners)]
+        return [cls.partner == user.partner_id]
+
+    @classmethod
+    def page_ids(cls, user, before=None, after=None, size=PER_PAGE):
+        """(id, at) of a page of `user`'s journal: newest first, older than the position
+        `before` (at, id); or, with `after`, the oldest first of those newer than it. Each
+        part of the scope is read in order from its index and the parts are merged (UNION
+        ALL): the page costs the same at the first line and at the millionth."""
+        position = peewee.Tuple(cls.at, cls.id)
+
+        def ordered(at, key):
+            return (at.asc(), key.asc()) if after is not None else (at.desc(), key.desc())
+
+        parts = []
+        for condition in cls._scope(user):
+            if before is not None:
+                condition &= position < peewee.Tuple(*before)
+            if after is not None:
+                condition &= position > peewee.Tuple(*after)
+            parts.append(cls.select(cls.id, cls.at).where(condition))
+        if len(parts) == 1:
+            return parts[0].order_by(*ordered(cls.at, cls.id)).limit(size).namedtuples()
+        columns = [peewee.SQL('"id"'), peewee.SQL('"at"')]
+        if not is_sqlite():
+            # Each part takes its own first `size` lines from its index, then they are
+            # merged: PostgreSQL, given the whole union to sort, scanned the caisse's
+            # 958,000 lines in parallel (230 ms) rather than walk its index. (SQLite merges
+            # the plain union in order; given ordered parts, it would sort each again.)
+            parts = [
+                peewee.Select(
+                    [part.order_by(*ordered(cls.at, cls.id)).limit(size).alias(f"part{n}")],
+                    columns,
+                )
+                for n, part in enumerate(parts)
+            ]
+        query = parts[0]
+        for part in parts[1:]:
+            query = query + part  # UNION ALL: the parts never overlap
+        key, at = columns
+        return query.order_by(*ordered(at, key)).limit(size).bind(database).namedtuples()
+
+    @classmethod
+    def with_names(cls, ids):
+        """The events `ids`, newest first, with their author, account and structure loaded
+        in the same query."""
+        actor, account = Account.alias(), Account.alias()
+        return (
+            cls.select(cls, actor, account, Partner)
+            .join_from(cls, actor, peewee.JOIN.LEFT_OUTER, on=(cls.actor == actor.id), attr="actor")
+            .join_from(
+                cls,
+                account,
+                peewee.JOIN.LEFT_OUTER,
+                on=(cls.account == account.id),
+                attr="account",
+            )
+            .join_from(cls, Partner, peewee.JOIN.LEFT_OUTER, attr="partner")
+            .where(cls.id.in_(ids))
+            .order_by(cls.at.desc(), cls.id.desc())
+        )
 
 
 DEMANDE_STATUSES = {
@@ -314,24 +407,26 @@ DEMANDE_STATUSES = {
 
 
 class Demande(BaseModel):
-    partner = peewee.ForeignKeyField(Partner, backref="demandes", on_delete="CASCADE")
-    caisse = peewee.ForeignKeyField(Caisse, backref="demandes")
+    # The lists' indexes (Meta, and after the class) begin with the structure or the caisse:
+    # they serve the foreign keys too. A column is indexed alone only when a query needs it.
+    partner = peewee.ForeignKeyField(Partner, backref="demandes", on_delete="CASCADE", index=False)
+    caisse = peewee.ForeignKeyField(Caisse, backref="demandes", index=False)
     author = peewee.ForeignKeyField(Account, backref="demandes")
     offer = peewee.ForeignKeyField(Offer)
     motif = peewee.ForeignKeyField(Motif)
-    status = peewee.CharField(max_length=20, default="submitted", index=True)
-    urgent = peewee.BooleanField(default=False, index=True)
+    status = peewee.CharField(max_length=20, default="submitted")
+    urgent = peewee.BooleanField(default=False)
     assure_civilite = peewee.CharField(max_length=5, default="")
     assure_nom = peewee.CharField(max_length=100, default="")
     assure_prenom = peewee.CharField(max_length=100, default="")
     assure_date_naissance = peewee.DateField(null=True)
     assure_departement = peewee.CharField(max_length=3, default="")
     assure_informed = peewee.BooleanField(default=False)
-    assure_search = peewee.CharField(max_length=210, default="", index=True)
+    assure_search = peewee.CharField(max_length=210, default="")
     commentaire = peewee.TextField(default="")
     target_hours = peewee.IntegerField(default=120)
     taken_by = peewee.ForeignKeyField(Account, null=True, backref="+")
-    created_at = peewee.DateTimeField(default=now, index=True)
+    created_at = peewee.DateTimeField(default=now)
     updated_at = peewee.DateTimeField(default=now)
     first_answer_at = peewee.DateTimeField(null=True)
     closed_at = peewee.DateTimeField(null=True)
@@ -350,8 +445,8 @@ class Demande(BaseModel):
         # dashboard); the duplicate check made at every submission.
         indexes = (
             (("partner", "created_at", "id"), False),
-            (("caisse", "status", "partner"), False),
             (("partner", "motif", "assure_search", "assure_date_naissance"), False),
+            (("partner", "last_caisse_event"), False),
         )
 
     @property
@@ -410,14 +505,21 @@ class Demande(BaseModel):
         return cls.partner == account.partner_id
 
     @classmethod
-    def listed_for(cls, account):
+    def listed_for(cls, account, scoped=True):
         """Requests with everything a list shows, in one query whatever their number: caisse,
         structure, offer, motif, author, agent in charge, and `unread` (1 when the other side
         acted since `account` last opened the request)."""
         author, agent = Account.alias(), Account.alias()
         unread = peewee.Case(None, [(cls.news_for(account), 1)], 0)
+        # Of the linked records, what a list shows: each column read is work for every row
+        # (issue 11: reading whole accounts made the rows most of a list's time).
+        shown = [Caisse.id, Caisse.name, Partner.id, Partner.name, Offer.id, Offer.code]
+        shown += [Offer.label, Motif.id, Motif.label]
+        for person in (author, agent):
+            shown += [person.id, person.prenom, person.nom, person.username, person.state]
+            shown += [person.profile]
         query = (
-            cls.select(cls, Caisse, Partner, Offer, Motif, author, agent, unread.alias("unread"))
+            cls.select(cls, *shown, unread.alias("unread"))
             .join_from(cls, Caisse)
             .join_from(cls, Partner)
             .join_from(cls, Offer)
@@ -427,7 +529,187 @@ class Demande(BaseModel):
                 cls, agent, peewee.JOIN.LEFT_OUTER, on=(cls.taken_by == agent.id), attr="taken_by"
             )
         )
-        return cls.read_by(query, account).where(cls.seen_by(account))
+        query = cls.read_by(query, account)
+        return query.where(cls.seen_by(account)) if scoped else query
+
+    @classmethod
+    def still_open(cls):
+        """SQL condition: the request is not closed. Its statuses are written in the SQL
+        itself, not passed as parameters, so that the partial index of the open requests
+        (whose WHERE says the same) can serve the query."""
+        return cls.status.in_(peewee.SQL(OPEN_SQL))
+
+    @classmethod
+    def page_ids(
+        cls,
+        user,
+        *,
+        words=(),
+        status=None,
+        offer=None,
+        unread=False,
+        caisse=None,
+        author=None,
+        created_from=None,
+        created_before=None,
+        partner=None,
+        taken=None,
+        reply_pending=False,
+    ):
+        """The ids of the requests `user` may list, filtered. The filters read the request's
+        own columns only, so that a list's index serves filter and order (issue 11; each
+        list's plan is in tests/test_query_plans.py): `words` of the assuré's folded name,
+        `status` ("open" or one status), `offer` code, `unread` by `user`, `caisse`,
+        `author`, creation dates, and the queue's `partner`, `taken` ("me" or "none") and
+        `reply_pending`."""
+        query = cls.select(cls.id).where(cls.seen_by(user))
+        for word in words:
+            query = query.where(cls.assure_search.contains(word))
+        if status == "open" or reply_pending:
+            query = query.where(cls.still_open())
+        elif status:
+            query = query.where(cls.status == status)
+        if offer:
+            query = query.where(cls.offer.in_(Offer.select(Offer.id).where(Offer.code == offer)))
+        if unread:  # a correlated look-up, not a join: the query stays on one table
+            theirs = cls.last_partner_event if user.profile == "caisse" else cls.last_caisse_event
+            seen = DemandeRead.select(DemandeRead.seen_event).where(
+                (DemandeRead.account == user.id) & (DemandeRead.demande == cls.id)
+            )
+            query = query.where(theirs > peewee.fn.COALESCE(seen, 0))
+        if caisse:
+            query = query.where(cls.caisse == caisse)
+        if author:
+            query = query.where(cls.author == author)
+        if created_from:
+            query = query.where(cls.created_at >= created_from)
+        if created_before:
+            query = query.where(cls.created_at < created_before)
+        if partner:
+            query = query.where(cls.partner == partner)
+        if taken == "me":
+            query = query.where(cls.taken_by == user.id)
+        elif taken == "none":
+            query = query.where(cls.taken_by.is_null())
+        if reply_pending:
+            query = query.where(cls.partner_reply_pending == True)  # noqa: E712 (SQL)
+        if user.profile == "caisse" and (status == "open" or reply_pending):
+            # The caisse's open requests in the queue's order. Left to itself, SQLite reads
+            # the caisse's whole history in that order (demande_caisse_order), the oldest
+            # (closed) first, to find the open ones.
+            query = pinned(query, "demande_open_queue")
+        return query
+
+    @classmethod
+    def queue_counts(cls, agent):
+        """The caisse's open requests: unread by `agent`, with a partner's reply to answer,
+        taken by nobody, taken by `agent` (issue 10.5). Counted from the open requests'
+        index alone; the unread ones as those with news, less those `agent` has read since
+        (a join from the agent's few read markers, not one look-up per open request)."""
+
+        def number(condition):
+            return peewee.fn.SUM(peewee.Case(None, [(condition, 1)], 0))
+
+        mine = (cls.caisse == agent.caisse_id) & cls.still_open()
+        counts = cls.select(
+            number(cls.last_partner_event > 0),
+            number(cls.partner_reply_pending == True),  # noqa: E712 (SQL)
+            number(cls.taken_by.is_null()),
+            number(cls.taken_by == agent.id),
+        ).where(mine)
+        news, replies, unassigned, taken = pinned(counts, "demande_open_queue").tuples().get()
+        read_since = cls.select(cls.id).where(
+            (cls.id == DemandeRead.demande)
+            & mine
+            & (cls.last_partner_event > 0)
+            & (cls.last_partner_event <= DemandeRead.seen_event)
+        )
+        seen = (  # from the agent's markers: EXISTS keeps the planner from starting elsewhere
+            DemandeRead.select(peewee.fn.COUNT(DemandeRead.id))
+            .where((DemandeRead.account == agent.id) & peewee.fn.EXISTS(read_since))
+            .scalar()
+        )
+        return {
+            "unread": (news or 0) - (seen or 0),
+            "replies": replies or 0,
+            "unassigned": unassigned or 0,
+            "mine": taken or 0,
+        }
+
+    @classmethod
+    def open_per_partner(cls, caisse, partner_ids):
+        """(structure, open requests with `caisse`) for the structures `partner_ids`, from
+        the open requests' index alone (the dashboard)."""
+        query = (
+            cls.select(cls.partner, peewee.fn.COUNT(cls.id))
+            .where(cls.partner.in_(partner_ids) & (cls.caisse == caisse) & cls.still_open())
+            .group_by(cls.partner)
+        )
+        return pinned(query, "demande_open_queue")
+
+    @classmethod
+    def unread_by_technicien(cls, account):
+        """How many of the structure's requests the caisse acted on since `account` last
+        opened them: those with news, less those read since (from the account's markers,
+        not one look-up per request of the structure's history; index
+        `partner_id, last_caisse_event`)."""
+        mine = cls.partner == account.partner_id
+        news = pinned(
+            cls.select(peewee.fn.COUNT(cls.id)).where(mine & (cls.last_caisse_event > 0)),
+            "demande_partner_id_last_caisse_event",
+        ).scalar()
+        read_since = cls.select(cls.id).where(
+            (cls.id == DemandeRead.demande)
+            & mine
+            & (cls.last_caisse_event > 0)
+            & (cls.last_caisse_event <= DemandeRead.seen_event)
+        )
+        seen = (
+            DemandeRead.select(peewee.fn.COUNT(DemandeRead.id))
+            .where((DemandeRead.account == account.id) & peewee.fn.EXISTS(read_since))
+            .scalar()
+        )
+        return (news or 0) - (seen or 0)
+
+    @classmethod
+    def waiting_for_partner(cls, partner):
+        """The structure's requests waiting for its answer, the longest waiting first
+        (partial index `demande_waiting_partner`)."""
+        return (
+            cls.select()
+            .where((cls.partner == partner) & (cls.status == peewee.SQL("'waiting_partner'")))
+            .order_by(cls.updated_at, cls.id)
+        )
+
+    @classmethod
+    def newest_first(cls):
+        """The history's order (index `partner_id, created_at, id`)."""
+        return (cls.created_at.desc(), cls.id.desc())
+
+    @classmethod
+    def urgent_then_oldest(cls):
+        """The caisse's order (`002_…` §3.2; partial index `demande_open_queue` for the
+        open requests)."""
+        return (cls.urgent.desc(), cls.created_at, cls.id)
+
+    @classmethod
+    def listed_in_order(cls, account, ids):
+        """The requests `ids` as `listed_for` loads them, in the order of `ids`. The order
+        is set here: asked to sort, SQLite would read the caisse's whole history through the
+        order's index instead of taking the rows by their ids (issue 11)."""
+        ids = list(ids)
+        if not ids:
+            return []
+        query = cls.listed_for(account, scoped=False)
+        # The scope still applies, written so that no index can serve it ("+ 0"): SQLite
+        # otherwise reads the caisse's 750,000 requests through a list's index to find the
+        # 25 ids its primary key gives at once.
+        if account.profile == "caisse":
+            scope = (cls.caisse + 0) == account.caisse_id
+        else:
+            scope = (cls.partner + 0) == account.partner_id
+        loaded = {d.id: d for d in query.where(cls.id.in_(ids) & scope)}
+        return [loaded[i] for i in ids if i in loaded]
 
     @classmethod
     def to_purge(cls, convention, after=None):
@@ -451,8 +733,64 @@ class Demande(BaseModel):
             & (cls.motif == motif)
             & (cls.assure_search == nom_search)
             & (cls.assure_date_naissance == date_naissance)
-            & cls.status.in_(cls.OPEN)
+            & cls.still_open()
         )
+
+
+OPEN_SQL = "(" + ", ".join(f"'{status}'" for status in Demande.OPEN) + ")"
+
+# The caisse's open requests in its order, urgent first then the oldest: the queue reads its
+# page from here (issue 11: it sorted 12,000 rows at each page), and the dashboard counts
+# them, per structure too, from the index alone (the last columns).
+Demande.add_index(
+    Demande.index(
+        Demande.caisse,
+        Demande.urgent.desc(),
+        Demande.created_at,
+        Demande.id,
+        Demande.taken_by,
+        Demande.partner_reply_pending,
+        Demande.last_partner_event,
+        Demande.partner,
+        where=Demande.status.in_(peewee.SQL(OPEN_SQL)),
+        name="demande_open_queue",
+    )
+)
+
+# The caisse's requests in the queue's order, all of them or of one status (issue 11: the
+# queue "Clôturées" sorted 738,000 rows, 1.4 s); the status one also counts the open
+# requests per structure (the dashboard) from the index alone.
+Demande.add_index(
+    Demande.index(
+        Demande.caisse,
+        Demande.urgent.desc(),
+        Demande.created_at,
+        Demande.id,
+        name="demande_caisse_order",
+    )
+)
+Demande.add_index(
+    Demande.index(
+        Demande.caisse,
+        Demande.status,
+        Demande.urgent.desc(),
+        Demande.created_at,
+        Demande.id,
+        Demande.partner,
+        name="demande_caisse_status_order",
+    )
+)
+
+# The structure's requests waiting for its answer (the technicien's home).
+Demande.add_index(
+    Demande.index(
+        Demande.partner,
+        Demande.updated_at,
+        Demande.id,
+        where=Demande.status == peewee.SQL("'waiting_partner'"),
+        name="demande_waiting_partner",
+    )
+)
 
 
 class DemandeRead(BaseModel):
@@ -631,6 +969,19 @@ class Notice(BaseModel):
         return NOTICE_STATUSES.get(self.status, self.status)
 
 
+class NightlyRun(BaseModel):
+    """The nightly rules of one day, whatever the number of server processes: the first to
+    ask takes the day (a lease, so that another takes over if it dies mid-run), the others
+    see it taken or done (schema 3, issue 11.6)."""
+
+    day = peewee.DateField(unique=True)
+    runner = peewee.CharField(max_length=120)  # host and process id
+    started_at = peewee.DateTimeField()
+    lease_until = peewee.DateTimeField()
+    finished_at = peewee.DateTimeField(null=True)
+    counts = peewee.TextField(default="")  # JSON: what the run did, families that failed
+
+
 class LoginFailure(BaseModel):
     key = peewee.CharField(max_length=120, index=True)
     at = peewee.DateTimeField(default=now)
@@ -659,6 +1010,7 @@ ALL_MODELS = [
     LoginFailure,
     Notice,
     Draft,
+    NightlyRun,
 ]
 
 

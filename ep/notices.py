@@ -84,13 +84,16 @@ def render(notice):
 
 
 def _claim(notice_id, at):
-    """Take the notice for this sender, or None when another one already has it."""
+    """Take the notice for this sender; False when another sender has it, has sent it, or
+    has just failed to and set its next attempt (every server process runs a sender: the
+    one conditional update decides, whatever the list each sender made before)."""
     with write():
         taken = (
             Notice.update(claimed_until=at + CLAIM)
             .where(
                 (Notice.id == notice_id)
                 & (Notice.status == "pending")
+                & (Notice.next_attempt_at <= at)
                 & (Notice.claimed_until.is_null() | (Notice.claimed_until < at))
             )
             .execute()

@@ -4,20 +4,24 @@ from datetime import date
 
 from peewee import fn
 
-from . import audit, notices, phones
-from .accounts import notify_partner
+from . import audit, notices, phones, quotas, reviews
+from .accounts import notify_partner, pending_habilitations
 from .db import lock, write
 from .models import (
     Account,
     Caisse,
     Convention,
     ConventionOffer,
+    Demande,
+    HabilitationRequest,
     Offer,
     Partner,
     Referent,
+    Review,
     now,
 )
 from .rules import RuleError
+from .text import fold
 
 
 def normalise_siret(raw):
@@ -291,3 +295,80 @@ def open_channel(partner, today=None):
             (Convention.partner == partner) & Convention.open_channel(today)
         )
     )
+
+
+DASHBOARD_PAGE = 25
+
+
+def dashboard(agent, page=1, words=(), waiting_only=False, today=None, size=DASHBOARD_PAGE):
+    """The caisse's dashboard: its structures in force by name, a page at a time, each with
+    its accounts against the quotas, reviews, pending habilitations and open requests.
+
+    A département has hundreds of structures (issue 11: 500 rows, 195 KB, 100 ms): the
+    figures are read for the page's structures only, each kind in one grouped query. The
+    structures are found by folded `words` of their name or SIRET; `waiting_only` keeps
+    those that wait for the caisse (a habilitation to do, a review decision to take).
+    Returns (rows, total, waiting_count)."""
+    in_force = Partner.for_caisse(agent.caisse_id, today)
+    structures = list(in_force.select(Partner.id, Partner.name, Partner.siret).tuples())
+    structures.sort(key=lambda s: (fold(s[1]), s[0]))  # 'Épicerie' among the E
+    ids = in_force.select(Partner.id)
+    waiting = {
+        pid
+        for (pid,) in HabilitationRequest.select(HabilitationRequest.partner)
+        .where(
+            HabilitationRequest.partner.in_(ids)
+            & (HabilitationRequest.caisse == agent.caisse_id)
+            & HabilitationRequest.done_at.is_null()
+        )
+        .tuples()
+    } | reviews.partners_awaiting_caisse(ids)
+    if words:
+        structures = [
+            s for s in structures if all(w in fold(f"{s[1]} {s[2] or ''}") for w in words)
+        ]
+    if waiting_only:
+        structures = [s for s in structures if s[0] in waiting]
+    total = len(structures)
+    chosen = [s[0] for s in structures[(page - 1) * size : page * size]]
+    partners = {p.id: p for p in Partner.select().where(Partner.id.in_(chosen))}
+    used = {}
+    for partner_id, profile, n in (
+        Account.select(Account.partner, Account.profile, fn.COUNT(Account.id))
+        .where(Account.partner.in_(chosen) & Account.state.in_(("invited", "active")))
+        .group_by(Account.partner, Account.profile)
+        .tuples()
+    ):
+        used[(partner_id, profile)] = n
+    open_demandes = dict(Demande.open_per_partner(agent.caisse_id, chosen).tuples())
+    last_review, open_review = {}, {}
+    for review in Review.select().where(Review.partner.in_(chosen)).order_by(Review.id):
+        if review.status == "completed":
+            last_review[review.partner_id] = review
+        else:
+            open_review[review.partner_id] = review
+    awaiting = reviews.partners_awaiting_caisse(chosen)
+    cut = Convention.cut_off_partner_ids(agent.caisse_id)
+    pending = {}
+    for h in pending_habilitations(chosen, agent.caisse_id):
+        pending.setdefault(h.partner_id, []).append(h)
+    rows = [
+        {
+            "partner": partners[pid],
+            "usage": {
+                profile: (
+                    used.get((pid, profile), 0),
+                    quotas.limit(partners[pid].headcount, profile),
+                )
+                for profile in ("gestionnaire", "technicien")
+            },
+            "last_review": last_review.get(pid),
+            "open_review": open_review.get(pid),
+            "pending": pending.get(pid, []),
+            "open_demandes": open_demandes.get(pid, 0),
+            "cut_off": pid in cut,
+            "awaits_caisse": pid in awaiting,
+        }
+        for pid in chosen
+    ]
+    return rows, total, len(waiting)

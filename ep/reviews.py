@@ -3,6 +3,8 @@ gets a decision, decisions are applied at completion and the record is then froz
 
 from datetime import date, datetime, timedelta
 
+from peewee import fn
+
 from . import accounts, audit
 from .db import write
 from .models import Account, Convention, Demande, Review, ReviewDecision, now
@@ -203,6 +205,45 @@ def awaiting_caisse(review):
     return [a for a in waiting if accounts.is_last_gestionnaire(a)]
 
 
+def partners_awaiting_caisse(partner_ids):
+    """Of the structures `partner_ids` (a query), those whose open review waits for the
+    caisse (`awaiting_caisse`, for all of them at once: the dashboard, issue 11). The open
+    reviews come first: the planner, given the whole join, read every account."""
+    open_reviews = [
+        review_id
+        for (review_id,) in Review.select(Review.id)
+        .where(Review.partner.in_(partner_ids) & Review.status.in_(("requested", "in_progress")))
+        .tuples()
+    ]
+    if not open_reviews:
+        return set()
+    gestionnaire, other = Account.alias(), Account.alias()
+    decided = ReviewDecision.select(ReviewDecision.id).where(
+        (ReviewDecision.review == Review.id) & (ReviewDecision.account == gestionnaire.id)
+    )
+    replacement = other.select(other.id).where(
+        (other.partner == gestionnaire.partner)
+        & (other.profile == "gestionnaire")
+        & (other.state == "active")
+        & other.scheduled_inactivation_on.is_null()
+        & (other.id != gestionnaire.id)
+    )
+    return {
+        partner_id
+        for (partner_id,) in Review.select(Review.partner)
+        .join(gestionnaire, on=(gestionnaire.partner == Review.partner))
+        .where(
+            Review.id.in_(open_reviews)
+            & (gestionnaire.profile == "gestionnaire")
+            & gestionnaire.state.in_(("active", "invited"))
+            & ~fn.EXISTS(decided)
+            & ~fn.EXISTS(replacement)
+        )
+        .distinct()
+        .tuples()
+    }
+
+
 def keep_remaining_techniciens(actor, review, attestations):
     """Keep, in one action, every technicien still without a decision; the three
     attestations are given once for all of them (§2.2.1, §4.2)."""
@@ -311,14 +352,14 @@ def complete(actor, review, today=None):
     return review
 
 
-def run_dated(today):
+def run_dated(today, transaction=write):
     """Periodic reviews open by themselves; reminders go before the due date. Each structure
-    in a transaction of its own (the nightly run must not hold the write lock long)."""
+    in a `transaction` of its own (the nightly run must not hold the write lock long)."""
     opened = reminded = 0
     for convention in list(
         Convention.select().where(Convention.review_every_months.is_null(False))
     ):
-        with write():
+        with transaction():
             opened += _open_periodic(convention, today)
     for review in list(
         Review.select().where(
@@ -329,7 +370,7 @@ def run_dated(today):
     ):
         if review.due_on - timedelta(days=REMIND_DAYS_BEFORE) > today:
             continue
-        with write():
+        with transaction():
             if _tell_gestionnaires(
                 review,
                 "Rappel : revue des habilitations",
@@ -346,7 +387,7 @@ def run_dated(today):
             & Review.overdue_notified_at.is_null()
         )
     ):
-        with write():
+        with transaction():
             told = _tell_gestionnaires(
                 review,
                 "Revue des habilitations en retard",

@@ -73,6 +73,26 @@ def columns(path):
         conn.close()
 
 
+def indexes(path):
+    """Each index of the file by name: its table, its columns and whether it is unique (the
+    lists' speed rests on them: issue 11)."""
+    import sqlite3
+
+    conn = sqlite3.connect(path)
+    try:
+        found = {}
+        for name, table in conn.execute(
+            "SELECT name, tbl_name FROM sqlite_master WHERE type = 'index' "
+            "AND name NOT LIKE 'sqlite_%'"
+        ):
+            unique = [r[2] for r in conn.execute(f"PRAGMA index_list({table})") if r[1] == name]
+            cols = [r[2] for r in conn.execute(f'PRAGMA index_info("{name}")')]
+            found[name] = (table, cols, unique[0])
+        return found
+    finally:
+        conn.close()
+
+
 @sqlite_only
 def test_a_version_1_database_upgrades_to_the_current_schema(tmp_path):
     """Guards the migrations: a model changed without a migration step fails here."""
@@ -94,56 +114,7 @@ def test_a_version_1_database_upgrades_to_the_current_schema(tmp_path):
     make_app(tmp_path / "new")
     db.database.close()
     assert columns(old / "ep.sqlite3") == columns(tmp_path / "new" / "instance" / "ep.sqlite3")
-
-
-def indexes(path):
-    import sqlite3
-
-    conn = sqlite3.connect(path)
-    try:
-        return sorted(
-            conn.execute(
-                "SELECT tbl_name, name FROM sqlite_master WHERE type = 'index' "
-                "AND name NOT LIKE 'sqlite_%'"
-            ).fetchall()
-        )
-    finally:
-        conn.close()
-
-
-@sqlite_only
-def test_a_version_1_database_gets_the_indexes_of_a_fresh_one(tmp_path):
-    """The list queries and the nightly rules rely on their indexes (issue 11): an upgraded
-    database has every index a fresh one has."""
-    import sqlite3
-    from pathlib import Path
-
-    from .conftest import make_app
-
-    old = tmp_path / "old" / "instance"
-    old.mkdir(parents=True)
-    conn = sqlite3.connect(old / "ep.sqlite3")
-    conn.executescript((Path(__file__).parent / "schema" / "v1.sql").read_text())
-    conn.execute("INSERT INTO schema_version (version) VALUES (1)")
-    conn.commit()
-    conn.close()
-    make_app(tmp_path / "old")
-    db.database.close()
-    make_app(tmp_path / "new")
-    db.database.close()
     assert indexes(old / "ep.sqlite3") == indexes(tmp_path / "new" / "instance" / "ep.sqlite3")
-
-
-def test_schema_3_indexes_a_structure_s_accounts(app):
-    """Schema 3 (issue 11), on either engine: a schema-2 database gets the index of a
-    structure's accounts per profile and state."""
-    from ep import models
-
-    name = "account_partner_id_profile_state"
-    db.database.execute_sql(f'DROP INDEX "{name}"')
-    db.SchemaVersion.update(version=2).execute()
-    assert db.upgrade() == (2, models.SCHEMA_VERSION)
-    assert name in [i.name for i in db.database.get_indexes("account")]
 
 
 @sqlite_only
@@ -242,7 +213,7 @@ def test_schema_2_stores_every_phone_number_in_one_form(tmp_path):
 
 
 @pytest.mark.skipif(not on_postgresql(), reason="the PostgreSQL path of the migrations")
-def test_schema_2_migration_on_postgresql(app):
+def test_schema_2_and_3_migrations_on_postgresql(app):
     """The current schema taken back to version 1 by hand, then upgraded: same columns, and
     the structure-wide cut-off lands on the cutting caisse's convention."""
     from ep.models import Caisse, Convention, Demande, Partner
@@ -254,7 +225,14 @@ def test_schema_2_migration_on_postgresql(app):
         ).fetchall()
         return sorted(rows)
 
-    current = pg_columns()
+    def pg_indexes():
+        return sorted(
+            db.database.execute_sql(
+                "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'public'"
+            ).fetchall()
+        )
+
+    current, current_indexes = pg_columns(), pg_indexes()
     ccas = Partner.get(Partner.name == "CCAS de Démo")
     carsat = Caisse.get(Caisse.name == "CARSAT de Démo")
     sql = db.database.execute_sql
@@ -276,15 +254,36 @@ def test_schema_2_migration_on_postgresql(app):
         ("demande", "partner_reply_pending"),
     ]:  # issue 10.5
         sql(f'ALTER TABLE "{table}" DROP COLUMN "{column}"')
-    for index in (  # issue 11
-        "account_partner_id_profile_state",  # schema 3's
+    for index in (  # schema 2's (issue 11) and 3's; some went with the columns of 10.5
         "demande_partner_id_created_at_id",
-        "demande_caisse_id_status_partner_id",
         "demande_partner_id_motif_id_assure_search_assure_date_naissance",
+        "audit_event_caisse_id_at_id",
+        "audit_event_partner_id_at_id",
+        "demande_open_queue",
+        "account_partner_id_profile_state",
+        "demande_partner_id_last_caisse_event",
+        "demande_waiting_partner",
+        "demande_caisse_order",
+        "demande_caisse_status_order",
     ):
-        sql(f'DROP INDEX "{index}"')
+        sql(f'DROP INDEX IF EXISTS "{index}"')
+    for table, column in (  # version 1's indexes of one column, which schema 3 dropped
+        ("account", "partner_id"),
+        ("account", "state"),
+        ("account", "profile"),
+        ("audit_event", "caisse_id"),
+        ("audit_event", "partner_id"),
+        ("demande", "partner_id"),
+        ("demande", "caisse_id"),
+        ("demande", "status"),
+        ("demande", "urgent"),
+        ("demande", "assure_search"),
+        ("demande", "created_at"),
+    ):
+        sql(f'CREATE INDEX "{table}_{column}" ON "{table}" ("{column}")')
     for table in ("pending_attachment", "demande_read", "draft", "notice"):  # schema 2's
         sql(f'DROP TABLE "{table}"')
+    sql('DROP TABLE "nightly_run"')  # schema 3's (issue 11.6)
     sql('DROP INDEX IF EXISTS "partner_name"')
     sql('CREATE UNIQUE INDEX "partner_name" ON "partner" ("name")')
     sql('ALTER TABLE "partner" ADD COLUMN "cut_off_at" TIMESTAMP')
@@ -306,6 +305,7 @@ def test_schema_2_migration_on_postgresql(app):
     before = Account.select().count()
     db.upgrade()
     assert pg_columns() == current
+    assert pg_indexes() == current_indexes
     assert Account.get(Account.username == "technicien.demo").telephone == "+33389000000"
     assert Account.select().count() == before
     cut = {

@@ -94,7 +94,8 @@ FORMS = {
     "exports.users_xlsx": (None, ["partner", "statut"]),
     "exports.structure_csv": (None, ["partner", "statut"]),
     "exports.structure_xlsx": (None, ["partner", "statut"]),
-    "audit.index": (None, ["page"]),
+    "audit.index": (None, ["avant", "apres"]),
+    "main.index": (None, ["page", "structure", "attente"]),
 }
 # Read from the address even when the form is posted.
 QUERY_ARGS = {"auth.login": ["next"], "auth.cgu": ["next"], "partners.habilitate": ["request"]}
@@ -106,7 +107,14 @@ def fields_of(endpoint):
     return (names(form_class) if form_class else []) + extra
 
 
-KIND_OF_NAME = {"next": "next", "page": "int", "partner": "int", "request": "int"}
+KIND_OF_NAME = {
+    "next": "next",
+    "page": "int",
+    "partner": "int",
+    "request": "int",
+    "avant": "int",
+    "apres": "int",
+}
 KIND_OF_NAME.update({f"target_{c}": "int" for c in TARGET_HOURS})
 
 

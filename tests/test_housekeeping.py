@@ -3,16 +3,19 @@
 import os
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
+import pytest
+
 from ep import accounts
 from ep.db import database
 from ep.models import Account, Convention, Partner
 
-from .conftest import account, free_port, sqlite_only
+from .conftest import account, free_port, on_postgresql, sqlite_only
 
 EP = str(Path(sys.executable).with_name("ep"))
 
@@ -298,6 +301,124 @@ def test_the_idle_inactivation_is_told_to_the_technicien_and_the_gestionnaires(a
     assert f"/accounts/{account('technicien.demo').id}" in gestionnaire
     housekeeping(app, date(2027, 3, 2))
     assert len(outbox()) == 2  # idempotent
+
+
+@pytest.mark.skipif(not on_postgresql(), reason="SQLite's IMMEDIATE transactions take turns")
+def test_two_runs_at_once_act_once(app):
+    """Two processes applying the rules at the same moment (two servers' nightly threads, or
+    one and `ep housekeeping`): on PostgreSQL both read the same idle accounts before either
+    commits, and each account was inactivated, journalled and told twice. Made certain here:
+    an outside session holds one of the accounts until both runs wait."""
+    import psycopg2
+
+    from ep import housekeeping
+    from ep.models import AuditEvent, Notice
+
+    from .conftest import TEST_DATABASE_URL
+    from .test_multi import waiting_sessions
+
+    today = date.today() + timedelta(days=200)  # every technicien is idle by then
+    idle = [a.id for a in housekeeping.idle_techniciens(today)]
+    assert len(idle) >= 2
+    database.close()
+    holder = psycopg2.connect(TEST_DATABASE_URL)
+    cur = holder.cursor()
+    cur.execute("SELECT id FROM account WHERE id = %s FOR UPDATE", (max(idle),))
+
+    def run():
+        with app.app_context():
+            try:
+                housekeeping.run(today)
+            finally:
+                database.close()
+
+    runs = [threading.Thread(target=run) for _ in range(2)]
+    try:
+        for t in runs:
+            t.start()
+        waiting_sessions(cur, 2)
+    finally:
+        holder.rollback()
+        holder.close()
+    for t in runs:
+        t.join(60)
+    deactivated = [
+        e.account_id for e in AuditEvent.select().where(AuditEvent.action == "auto_deactivated")
+    ]
+    assert sorted(deactivated) == sorted(idle)
+    told = [n.recipient for n in Notice.select().where(Notice.template == "idle_deactivated")]
+    assert len(told) == len(set(told)) == len(idle)
+
+
+def test_the_nightly_rules_run_once_a_day_whatever_the_number_of_servers(app):
+    """Each `ep serve` asks for the night's rules (at start, then every night): the first to
+    ask runs them and records the day; the others find it done (issue 11.6)."""
+    from ep import housekeeping
+    from ep.models import NightlyRun
+
+    today = date.today()
+    counts, night = housekeeping.nightly("serveur-a:1", today)
+    assert counts is not None and counts["failed"] == [] and night is None
+    counts, night = housekeeping.nightly("serveur-b:2", today)
+    assert counts is None and night.runner == "serveur-a:1" and night.finished_at is not None
+    counts, _ = housekeeping.nightly("serveur-b:2", today + timedelta(days=1))
+    assert counts is not None
+    assert [(n.day, n.runner) for n in NightlyRun.select().order_by(NightlyRun.day)] == [
+        (today, "serveur-a:1"),
+        (today + timedelta(days=1), "serveur-b:2"),
+    ]
+
+
+def test_a_night_left_unfinished_is_taken_over_when_its_lease_ends(app):
+    """A process that dies in the middle of the night's rules does not keep them from running:
+    another takes the day once the lease has run out, not before."""
+    from ep import housekeeping
+
+    today, at = date.today(), datetime.now().replace(microsecond=0)
+    assert housekeeping._take_night(today, "mort:1", at) == (True, None)  # then it died
+    counts, night = housekeeping.nightly("vivant:2", today, at=at + timedelta(minutes=30))
+    assert counts is None and night.runner == "mort:1" and night.finished_at is None
+    later = at + housekeeping.LEASE + timedelta(seconds=1)
+    counts, night = housekeeping.nightly("vivant:2", today, at=later)
+    assert counts is not None and night is None
+
+
+def test_servers_asking_for_the_night_at_once_run_it_once(app):
+    """Several processes ask at the same moment: one runs the rules, the others do not."""
+    from ep import housekeeping
+
+    database.close()
+    results = []
+
+    def ask(name):
+        with app.app_context():
+            try:
+                results.append(housekeeping.nightly(name)[0] is not None)
+            finally:
+                database.close()
+
+    if on_postgresql():  # made certain: every one of them waits on the day's lock
+        import psycopg2
+
+        from .conftest import TEST_DATABASE_URL
+        from .test_multi import waiting_sessions
+
+        holder = psycopg2.connect(TEST_DATABASE_URL)
+        cur = holder.cursor()
+        cur.execute("SELECT pg_advisory_xact_lock(hashtext('ep.nightly'))")
+    askers = [threading.Thread(target=ask, args=(f"serveur:{i}",)) for i in range(3)]
+    try:
+        for t in askers:
+            t.start()
+        if on_postgresql():
+            waiting_sessions(cur, 3)
+    finally:
+        if on_postgresql():
+            holder.rollback()
+            holder.close()
+    for t in askers:
+        t.join(60)
+    assert sorted(results) == [False, False, True]
 
 
 # Issue 11: on SQLite a write transaction blocks every other writer (a submission, a login).

@@ -256,3 +256,50 @@ def test_serve_builds_links_from_its_own_address_when_no_base_url_is_set(tmp_pat
     set_base_url(app, "http://serveur-ccas:8080")
     with app.app_context():
         assert notices.link("auth.login") == "http://serveur-ccas:8080/login"
+
+
+def test_two_senders_at_once_send_each_notice_once(tmp_path, smtp_port):
+    """Every server process runs a sender (issue 11.6): two of them going through the same
+    outbox at the same moment deliver each notice once."""
+    controller, inbox = start_smtp(smtp_port, delay=0.02)
+    try:
+        app = demo_app(tmp_path, EP_MAIL_URL=f"smtp://127.0.0.1:{smtp_port}")
+        with app.app_context():
+            with write():
+                for i in range(30):
+                    notices.queue(f"destinataire{i}@example.org", "idle_warning", f"Avis {i}")
+            database.close()
+        sent = []
+
+        def sender():
+            with app.app_context():
+                try:
+                    sent.append(notices.send_due()[0])
+                finally:
+                    database.close()
+
+        senders = [threading.Thread(target=sender) for _ in range(2)]
+        for t in senders:
+            t.start()
+        for t in senders:
+            t.join(60)
+        recipients = [r for rcpt, _ in inbox.messages for r in rcpt]
+        assert sorted(recipients) == sorted(f"destinataire{i}@example.org" for i in range(30))
+        assert sum(sent) == 30 and min(sent) > 0  # both took part
+        with app.app_context():
+            assert notices.counts() == {"pending": 0, "failed": 0}
+    finally:
+        controller.stop()
+
+
+def test_a_notice_that_just_failed_waits_its_delay_whichever_sender_looks(tmp_path, smtp_port):
+    """A sender that listed a notice before another sender's attempt failed must not try it
+    again at once: the claim itself checks that the notice is due."""
+    app = demo_app(tmp_path, EP_MAIL_URL=f"smtp://127.0.0.1:{smtp_port}")  # nobody listens
+    with app.app_context():
+        with write():
+            notice = notices.queue("quelqu.un@example.org", "idle_warning", "Avis")
+        at = Notice.get_by_id(notice.id).next_attempt_at
+        assert notices.send_due(at=at) == (0, 0)  # failed once, retried in a minute
+        assert Notice.get_by_id(notice.id).attempts == 1
+        assert not notices._claim(notice.id, at)  # the other sender, with its older list

@@ -1,15 +1,18 @@
 """Home page of each profile, and the help page with the convention's contacts."""
 
-from flask import Blueprint
+from flask import Blueprint, request
 from flask_login import current_user
-from peewee import Case, fn
+from peewee import fn
 
-from .. import accounts, quotas, reviews
+from .. import accounts, partners, quotas, reviews
 from ..access import allow
-from ..models import Account, Convention, Demande, Partner, Referent, Review
-from ..web import render
+from ..models import Account, Convention, Demande, Referent
+from ..text import search_words
+from ..web import page_number, render
 
 bp = Blueprint("main", __name__)
+
+HOME_LIST = 10  # the requests waiting for the structure shown on its home
 
 
 @bp.route("/")
@@ -18,7 +21,7 @@ def index():
     """The dashboard made for the user's profile."""
     user = current_user
     if user.profile == "caisse":
-        return render("main/index_caisse.html", rows=_dashboard(user), counts=_queue_counts(user))
+        return _caisse_home(user)
     partner = user.partner
     conventions = list(
         Convention.select().where(Convention.partner == partner).order_by(Convention.id)
@@ -40,48 +43,16 @@ def index():
             demande_counts=_demande_counts(partner),
             inactivations=accounts.recent_inactivations(partner),
         )
-    waiting = list(
-        Demande.select()
-        .where((Demande.partner == partner) & (Demande.status == "waiting_partner"))
-        .order_by(Demande.updated_at)
-    )
-    unread = (
-        Demande.read_by(Demande.select(), user)
-        .where(Demande.seen_by(user) & Demande.news_for(user))
-        .count()
-    )
+    waiting = Demande.waiting_for_partner(partner)
     return render(
         "main/index_technicien.html",
         partner=partner,
         conventions=conventions,
-        waiting=waiting,
-        unread=unread,
-    )
-
-
-def _queue_counts(agent):
-    """The caisse's open requests: unread by this agent, with a partner's reply to answer,
-    taken by nobody, taken by the agent (issue 10.5). One query."""
-
-    def number(condition):
-        return fn.SUM(Case(None, [(condition, 1)], 0))
-
-    row = (
-        Demande.read_by(
-            Demande.select(
-                number(Demande.news_for(agent)),
-                number(Demande.partner_reply_pending == True),  # noqa: E712 (SQL)
-                number(Demande.taken_by.is_null()),
-                number(Demande.taken_by == agent.id),
-            ),
-            agent,
-        )
-        .where(Demande.seen_by(agent) & Demande.status.in_(Demande.OPEN))
-        .tuples()
-        .get()
-    )
-    return dict(
-        zip(("unread", "replies", "unassigned", "mine"), (n or 0 for n in row), strict=True)
+        waiting=Demande.listed_in_order(
+            user, [d.id for d in waiting.select(Demande.id).limit(HOME_LIST)]
+        ),
+        waiting_total=waiting.count(),
+        unread=Demande.unread_by_technicien(user),
     )
 
 
@@ -99,57 +70,29 @@ def _demande_counts(partner):
     return [(label, counts.get(status, 0)) for status, label in DEMANDE_STATUSES.items()]
 
 
-def _dashboard(agent):
-    """Per partner: quotas in use, reviews, pending habilitations and open requests.
-
-    A caisse may have hundreds of partners: each figure is one grouped query."""
-    partners = list(Partner.for_caisse(agent.caisse_id))
-    ids = [p.id for p in partners]
-    used = {}
-    for partner_id, profile, n in (
-        Account.select(Account.partner, Account.profile, fn.COUNT(Account.id))
-        .where(Account.partner.in_(ids) & Account.state.in_(("invited", "active")))
-        .group_by(Account.partner, Account.profile)
-        .tuples()
-    ):
-        used[(partner_id, profile)] = n
-    open_demandes = dict(
-        Demande.select(Demande.partner, fn.COUNT(Demande.id))
-        .where(
-            Demande.partner.in_(ids)
-            & (Demande.caisse == agent.caisse_id)
-            & Demande.status.in_(Demande.OPEN)
-        )
-        .group_by(Demande.partner)
-        .tuples()
+def _caisse_home(agent):
+    """The caisse's dashboard: its open requests, then its structures a page at a time,
+    found by name, or only those waiting for it (issue 11)."""
+    page = page_number()
+    search = request.args.get("structure", "")[:100]
+    waiting_only = request.args.get("attente") == "1"
+    rows, total, waiting = partners.dashboard(
+        agent, page=page, words=search_words(search), waiting_only=waiting_only
     )
-    last_review, open_review = {}, {}
-    for review in Review.select().where(Review.partner.in_(ids)).order_by(Review.id):
-        if review.status == "completed":
-            last_review[review.partner_id] = review
-        else:
-            open_review[review.partner_id] = review
-    awaiting = {pid for pid, review in open_review.items() if reviews.awaiting_caisse(review)}
-    cut = Convention.cut_off_partner_ids(agent.caisse_id)
-    pending = {}
-    for h in accounts.pending_habilitations(ids, agent.caisse_id):
-        pending.setdefault(h.partner_id, []).append(h)
-    return [
-        {
-            "partner": p,
-            "usage": {
-                profile: (used.get((p.id, profile), 0), quotas.limit(p.headcount, profile))
-                for profile in ("gestionnaire", "technicien")
-            },
-            "last_review": last_review.get(p.id),
-            "open_review": open_review.get(p.id),
-            "pending": pending.get(p.id, []),
-            "open_demandes": open_demandes.get(p.id, 0),
-            "cut_off": p.id in cut,
-            "awaits_caisse": p.id in awaiting,
-        }
-        for p in partners
-    ]
+    size = partners.DASHBOARD_PAGE
+    args = {k: v for k, v in (("structure", search), ("attente", waiting_only and "1")) if v}
+    return render(
+        "main/index_caisse.html",
+        rows=rows,
+        counts=Demande.queue_counts(agent),
+        total=total,
+        waiting=waiting,
+        waiting_only=waiting_only,
+        search=search,
+        page=page,
+        pages=max(1, -(-total // size)),
+        args=args,
+    )
 
 
 @bp.route("/aide")
