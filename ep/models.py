@@ -483,8 +483,32 @@ class Demande(BaseModel):
     def news_for(cls, account):
         """SQL condition: the other side acted on the request since `account` last opened it
         (on a query joined with `read_by`)."""
-        theirs = cls.last_partner_event if account.profile == "caisse" else cls.last_caisse_event
-        return theirs > peewee.fn.COALESCE(DemandeRead.seen_event, 0)
+        return cls.theirs(account) > peewee.fn.COALESCE(DemandeRead.seen_event, 0)
+
+    @classmethod
+    def theirs(cls, account):
+        """The other side's last event on a request, as `account` sees it: the partner's for
+        a caisse agent, the caisse's for the structure."""
+        return cls.last_partner_event if account.profile == "caisse" else cls.last_caisse_event
+
+    @classmethod
+    def _read_since(cls, account, scope):
+        """How many requests of `scope` with news `account` has opened since the news: from
+        the account's own few markers (EXISTS keeps the planner from starting from the
+        requests), not one look-up per request."""
+        theirs = cls.theirs(account)
+        read = cls.select(cls.id).where(
+            (cls.id == DemandeRead.demande)
+            & scope
+            & (theirs > 0)
+            & (theirs <= DemandeRead.seen_event)
+        )
+        return (
+            DemandeRead.select(peewee.fn.COUNT(DemandeRead.id))
+            .where((DemandeRead.account == account.id) & peewee.fn.EXISTS(read))
+            .scalar()
+            or 0
+        )
 
     @classmethod
     def read_by(cls, query, account):
@@ -572,11 +596,10 @@ class Demande(BaseModel):
         if offer:
             query = query.where(cls.offer.in_(Offer.select(Offer.id).where(Offer.code == offer)))
         if unread:  # a correlated look-up, not a join: the query stays on one table
-            theirs = cls.last_partner_event if user.profile == "caisse" else cls.last_caisse_event
             seen = DemandeRead.select(DemandeRead.seen_event).where(
                 (DemandeRead.account == user.id) & (DemandeRead.demande == cls.id)
             )
-            query = query.where(theirs > peewee.fn.COALESCE(seen, 0))
+            query = query.where(cls.theirs(user) > peewee.fn.COALESCE(seen, 0))
         if caisse:
             query = query.where(cls.caisse == caisse)
         if author:
@@ -618,19 +641,8 @@ class Demande(BaseModel):
             number(cls.taken_by == agent.id),
         ).where(mine)
         news, replies, unassigned, taken = pinned(counts, "demande_open_queue").tuples().get()
-        read_since = cls.select(cls.id).where(
-            (cls.id == DemandeRead.demande)
-            & mine
-            & (cls.last_partner_event > 0)
-            & (cls.last_partner_event <= DemandeRead.seen_event)
-        )
-        seen = (  # from the agent's markers: EXISTS keeps the planner from starting elsewhere
-            DemandeRead.select(peewee.fn.COUNT(DemandeRead.id))
-            .where((DemandeRead.account == agent.id) & peewee.fn.EXISTS(read_since))
-            .scalar()
-        )
         return {
-            "unread": (news or 0) - (seen or 0),
+            "unread": (news or 0) - cls._read_since(agent, mine),
             "replies": replies or 0,
             "unassigned": unassigned or 0,
             "mine": taken or 0,
@@ -658,18 +670,7 @@ class Demande(BaseModel):
             cls.select(peewee.fn.COUNT(cls.id)).where(mine & (cls.last_caisse_event > 0)),
             "demande_partner_id_last_caisse_event",
         ).scalar()
-        read_since = cls.select(cls.id).where(
-            (cls.id == DemandeRead.demande)
-            & mine
-            & (cls.last_caisse_event > 0)
-            & (cls.last_caisse_event <= DemandeRead.seen_event)
-        )
-        seen = (
-            DemandeRead.select(peewee.fn.COUNT(DemandeRead.id))
-            .where((DemandeRead.account == account.id) & peewee.fn.EXISTS(read_since))
-            .scalar()
-        )
-        return (news or 0) - (seen or 0)
+        return (news or 0) - cls._read_since(account, mine)
 
     @classmethod
     def waiting_for_partner(cls, partner):

@@ -313,7 +313,8 @@ def dashboard(agent, page=1, words=(), waiting_only=False, today=None, size=DASH
     structures = list(in_force.select(Partner.id, Partner.name, Partner.siret).tuples())
     structures.sort(key=lambda s: (fold(s[1]), s[0]))  # 'Épicerie' among the E
     ids = in_force.select(Partner.id)
-    waiting = {
+    awaiting = reviews.partners_awaiting_caisse(ids)
+    waiting = awaiting | {
         pid
         for (pid,) in HabilitationRequest.select(HabilitationRequest.partner)
         .where(
@@ -322,7 +323,7 @@ def dashboard(agent, page=1, words=(), waiting_only=False, today=None, size=DASH
             & HabilitationRequest.done_at.is_null()
         )
         .tuples()
-    } | reviews.partners_awaiting_caisse(ids)
+    }
     if words:
         structures = [
             s for s in structures if all(w in fold(f"{s[1]} {s[2] or ''}") for w in words)
@@ -347,7 +348,6 @@ def dashboard(agent, page=1, words=(), waiting_only=False, today=None, size=DASH
             last_review[review.partner_id] = review
         else:
             open_review[review.partner_id] = review
-    awaiting = reviews.partners_awaiting_caisse(chosen)
     cut = Convention.cut_off_partner_ids(agent.caisse_id)
     pending = {}
     for h in pending_habilitations(chosen, agent.caisse_id):
