@@ -66,3 +66,35 @@ def test_a_position_out_of_the_trail_is_the_newest_page(client, login_as):
     login_as("caisse.demo")
     for query in ("?avant=999999999", "?avant=abc", "?apres=-1"):
         assert client.get("/audit/" + query).status_code == 200
+
+
+def test_the_caisse_s_journal_holds_only_its_structures_in_force(app, client, login_as):
+    """DOMAIN, conventions and scope: the caisse reads the events (naming no caisse) of the
+    structures whose convention with it is accepted and not ended; not those of a structure
+    that has not accepted it yet, nor of one whose convention has ended."""
+    from datetime import date
+
+    from ep.models import Convention
+
+    cpam = Caisse.get(Caisse.name == "CPAM de Démo")
+    with app.app_context(), db.database.connection_context():
+        for name, state, ends_on in (
+            ("Structure en attente", "pending", None),
+            ("Structure partie", "accepted", date(2025, 12, 31)),
+            ("Structure en cours", "accepted", None),
+        ):
+            partner = Partner.create(name=name, headcount=10)
+            Convention.create(
+                partner=partner,
+                caisse=cpam,
+                signed_on=date(2025, 1, 1),
+                starts_on=date(2025, 1, 1),
+                ends_on=ends_on,
+                state=state,
+            )
+            AuditEvent.create(action="login", partner=partner, caisse=None, detail=f"trace {name}")
+    login_as("caisse.demo")
+    page = client.get("/audit/").get_data(as_text=True)
+    assert "trace Structure en cours" in page
+    assert "trace Structure en attente" not in page
+    assert "trace Structure partie" not in page
