@@ -184,6 +184,7 @@ def create_app(overrides=None):
         main,
         partners,
         reviews,
+        statistics,
     )
 
     for module in (
@@ -196,6 +197,7 @@ def create_app(overrides=None):
         demandes,
         reviews,
         exports,
+        statistics,
         errors,
     ):
         app.register_blueprint(module.bp)

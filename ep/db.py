@@ -343,7 +343,16 @@ def _v3(migrator, migrate):
     _v3_nightly_run(migrator, migrate)
 
 
-MIGRATIONS = {2: _v2_siret_pending_conventions_per_caisse_cut_off, 3: _v3}
+def _v4_statistics(migrator, migrate):
+    """Schema 4 (issue 13): the caisse's requests by day sent, for its figures."""
+    migrate(migrator.add_index("demande", ("caisse_id", "created_at"), False))
+
+
+def _v4(migrator, migrate):
+    _v4_statistics(migrator, migrate)
+
+
+MIGRATIONS = {2: _v2_siret_pending_conventions_per_caisse_cut_off, 3: _v3, 4: _v4}
 
 
 def current_version():

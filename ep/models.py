@@ -8,7 +8,7 @@ from flask_login import UserMixin
 
 from .db import database, is_sqlite
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 PROFILES = {"caisse": "Agent de caisse", "gestionnaire": "Gestionnaire", "technicien": "Technicien"}
 STATES = {"invited": "Invité", "active": "Actif", "inactive": "Inactif", "deleted": "Supprimé"}
@@ -447,6 +447,8 @@ class Demande(BaseModel):
             (("partner", "created_at", "id"), False),
             (("partner", "motif", "assure_search", "assure_date_naissance"), False),
             (("partner", "last_caisse_event"), False),
+            # The caisse's figures over a period (issue 13; the structure's read the first).
+            (("caisse", "created_at"), False),
         )
 
     @property

@@ -265,6 +265,7 @@ def test_schema_2_and_3_migrations_on_postgresql(app):
         "demande_waiting_partner",
         "demande_caisse_order",
         "demande_caisse_status_order",
+        "demande_caisse_id_created_at",  # schema 4's (issue 13)
     ):
         sql(f'DROP INDEX IF EXISTS "{index}"')
     for table, column in (  # version 1's indexes of one column, which schema 3 dropped

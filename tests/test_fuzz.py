@@ -96,6 +96,8 @@ FORMS = {
     "exports.structure_xlsx": (None, ["partner", "statut"]),
     "audit.index": (None, ["avant", "apres"]),
     "main.index": (None, ["page", "structure", "attente"]),
+    "statistics.index": (forms.StatisticsForm, []),
+    "statistics.demandes_csv": (forms.StatisticsForm, []),
 }
 # Read from the address even when the form is posted.
 QUERY_ARGS = {"auth.login": ["next"], "auth.cgu": ["next"], "partners.habilitate": ["request"]}
@@ -114,6 +116,7 @@ KIND_OF_NAME = {
     "request": "int",
     "avant": "int",
     "apres": "int",
+    "which": "int",
 }
 KIND_OF_NAME.update({f"target_{c}": "int" for c in TARGET_HOURS})
 
