@@ -23,7 +23,7 @@ from datetime import date, datetime, time, timedelta
 
 import peewee
 
-from . import quotas
+from . import db, quotas
 from .audit import ACTIONS
 from .models import (
     DEMANDE_STATUSES,
@@ -64,6 +64,16 @@ CSV_HEADER = [
     "delai_premiere_reponse_h_median",
     "delai_cloture_j_median",
 ]
+
+
+SHORT_MONTHS = [
+    "janv.", "févr.", "mars", "avr.", "mai", "juin",
+    "juil.", "août", "sept.", "oct.", "nov.", "déc.",
+]  # fmt: skip
+
+
+def short_month(month, with_year=False):
+    return SHORT_MONTHS[month.month - 1] + (f" {month:%y}" if with_year else "")
 
 
 def month_label(month):
@@ -197,19 +207,45 @@ def _bounds(start, end):
     return datetime.combine(start, time.min), datetime.combine(end + timedelta(days=1), time.min)
 
 
-def _request_rows(scope, start, end):
-    return requests_sent(scope, start, end).tuples().iterator()
+def _request_rows(scope, start, end, at=None):
+    """The rows as the driver gives them: they hold numbers and strings only, and peewee's
+    conversion of each value doubled the cost of a caisse's year."""
+    return db.database.execute_sql(*requests_sent(scope, start, end, at).sql())
 
 
-def requests_sent(scope, start, end):
-    """(created, first answer, closed, status, urgent, target hours, offer, motif, caisse,
-    partner) of the requests sent in the period: the structure's history index, or the
-    caisse's by day sent (tests/test_query_plans.py)."""
+def _spans(at):
+    """SQL for the month sent ("2025-01"), the hours to the first answer, the days to the
+    closure and the hours since sending at `at`, computed by the database: turning 100,000
+    timestamps into Python objects cost more than the rest of the page (issue 13)."""
+    at = (at or now()).isoformat(sep=" ")
+    if db.is_sqlite():
+        month = peewee.fn.strftime("%Y-%m", Demande.created_at)
+
+        def hours(later, earlier):
+            return (peewee.fn.julianday(later) - peewee.fn.julianday(earlier)) * 24.0
+
+    else:
+        month = peewee.fn.to_char(Demande.created_at, "YYYY-MM")
+
+        def hours(later, earlier):
+            return peewee.fn.date_part("epoch", later - earlier) / 3600.0
+
+        at = peewee.Cast(at, "timestamp")
+    return (
+        month,
+        hours(Demande.first_answer_at, Demande.created_at),
+        hours(Demande.closed_at, Demande.created_at) / 24.0,
+        hours(at, Demande.created_at),
+    )
+
+
+def requests_sent(scope, start, end, at=None):
+    """(month sent, hours to the first answer, days to the closure, hours since sent, status,
+    urgent, target hours, offer, motif, caisse, partner) of the requests sent in the period:
+    the structure's history index, or the caisse's by day sent (tests/test_query_plans.py)."""
     low, high = _bounds(start, end)
     query = Demande.select(
-        Demande.created_at,
-        Demande.first_answer_at,
-        Demande.closed_at,
+        *_spans(at),
         Demande.status,
         Demande.urgent,
         Demande.target_hours,
@@ -261,28 +297,33 @@ def compute(scope, start, end, at=None):
     at = at or now()
     figures = Figures(start=start, end=end)
     labels = _Labels()
-    per_month = Counter()
-    per_offer, per_caisse, per_status = Counter(), Counter(), Counter()
-    for created, answered, closed, status, urgent, target, offer, motif, caisse, _ in (
-        _request_rows(scope, start, end)
+    per_month, per_offer = Counter(), Counter()
+    per_caisse, per_status = Counter(), Counter()
+    answers, closures = figures.first_answer.values, figures.closure.values
+    for month, answer_h, closure_d, age_h, status, urgent, target, offer, motif, caisse, _ in (
+        _request_rows(scope, start, end, at)
     ):
-        figures.total += 1
         figures.urgent += bool(urgent)
-        per_month[date(created.year, created.month, 1)] += 1
-        per_offer[(labels.offers.get(offer, ""), labels.motifs.get(motif, ""))] += 1
-        per_caisse[labels.caisses.get(caisse, "")] += 1
+        per_month[month] += 1
+        per_offer[(offer, motif)] += 1
+        per_caisse[caisse] += 1
         per_status[status] += 1
-        if answered is not None:
-            hours = _hours(answered, created)
-            figures.first_answer.values.append(hours)
+        if answer_h is not None:
+            answer_h = round(answer_h, 4)
+            answers.append(answer_h)
             figures.target_due += 1
-            figures.within_target += hours <= target
-        elif _hours(at, created) > target:
+            figures.within_target += answer_h <= target
+        elif age_h > target:
             figures.target_due += 1
-        if status == "closed" and closed is not None:
-            figures.closed += 1
-            figures.closure.values.append(_hours(closed, created) / 24)
-    figures.months = [(m, per_month[m]) for m in _months(start, end)]
+        if status == "closed" and closure_d is not None:
+            closures.append(round(closure_d, 4))
+    figures.total = sum(per_month.values())
+    figures.closed = len(closures)
+    figures.months = [(m, per_month[f"{m:%Y-%m}"]) for m in _months(start, end)]
+    per_offer = Counter(
+        {(labels.offers.get(o, ""), labels.motifs.get(m, "")): n for (o, m), n in per_offer.items()}
+    )
+    per_caisse = Counter({labels.caisses.get(c, ""): n for c, n in per_caisse.items()})
     figures.by_offer = sorted(per_offer.items(), key=lambda kv: (-kv[1], kv[0]))
     figures.by_offer = [(offer, motif, n) for (offer, motif), n in figures.by_offer]
     figures.by_caisse = sorted(per_caisse.items(), key=lambda kv: (-kv[1], kv[0]))
@@ -392,22 +433,22 @@ def csv_rows(scope, start, end):
     """One row per month × caisse × structure × offer × motif (the CSV for pivot tables)."""
     labels = _Labels()
     groups = defaultdict(lambda: [0, 0, [], []])
-    for created, answered, closed, status, _, _, offer, motif, caisse, partner in (
+    for month, answer_h, closure_d, _, status, _, _, offer, motif, caisse, partner in (
         _request_rows(scope, start, end)
     ):
-        group = groups[(date(created.year, created.month, 1), caisse, partner, offer, motif)]
+        group = groups[(month, caisse, partner, offer, motif)]
         group[0] += 1
-        if answered is not None:
-            group[2].append(_hours(answered, created))
-        if status == "closed" and closed is not None:
+        if answer_h is not None:
+            group[2].append(round(answer_h, 4))
+        if status == "closed" and closure_d is not None:
             group[1] += 1
-            group[3].append(_hours(closed, created) / 24)
+            group[3].append(round(closure_d, 4))
     names = labels.partners({key[2] for key in groups})
     rows = []
     for (month, caisse, partner, offer, motif), (n, closed, answers, closures) in groups.items():
         rows.append(
             (
-                f"{month:%Y-%m}",
+                month,
                 labels.caisses.get(caisse, ""),
                 names.get(partner, ""),
                 labels.offers.get(offer, ""),

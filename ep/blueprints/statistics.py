@@ -60,6 +60,7 @@ def index():
         this_year=this_year,
         last_year=last_year,
         month_label=statistics.month_label,
+        short_month=statistics.short_month,
         decimal=statistics.decimal_fr,
         csv_args={k: v for k, v in request.args.items() if k in ("du", "au", "which")},
     )
