@@ -30,8 +30,10 @@ def main():
     app = create_app({"EP_INSTANCE_PATH": str(instance), "EP_DATABASE_URL": url})
     db.upgrade()
     year = date.today().year - 1
-    periods = {"1 an": (date(year, 1, 1), date(year, 12, 31)),
-               "5 ans": (date(year - 4, 1, 1), date(year, 12, 31))}  # fmt: skip
+    periods = {
+        "1 an": (date(year, 1, 1), date(year, 12, 31)),
+        "5 ans": (date(year - 4, 1, 1), date(year, 12, 31)),
+    }
     with app.app_context(), db.database.connection_context():
         for username in ("caisse.demo", "gestionnaire.demo"):
             scope = figures.scope_for(Account.get(Account.username == username))
