@@ -47,7 +47,8 @@ def main():
                     rows = len(figures.csv_rows(scope, start, end))
                     sheet.append(time.monotonic() - t)
                 print(
-                    f"{username:18} {label:5} {total:8} demandes  page {pystats.median(page):6.2f} s"
+                    f"{username:18} {label:5} {total:8} demandes"
+                    f"  page {pystats.median(page):6.2f} s"
                     f"  CSV {pystats.median(sheet):6.2f} s ({rows} lignes)"
                 )
 
