@@ -176,7 +176,7 @@ def links_of(page, url):
     return [urljoin(response.url, href) for href in parser.found]
 
 
-def walk(page, starts):
+def walk(page, starts, name):
     """Render and measure one page per route key, every same-site HTML page reachable by
     links from the starts; return {url: (status, page width, culprits, unreachable
     scrollers)}."""
@@ -209,7 +209,8 @@ def walk(page, starts):
             page.evaluate(UNREACHABLE_SCROLLERS),
         )
         if os.environ.get("EP_REFLOW_SCREENSHOTS"):
-            screenshot(page, "reflow/" + re.sub(r"[^a-z0-9]+", "-", url[len(origin) :]))
+            path = re.sub(r"[^a-z0-9]+", "-", url[len(origin) :]).strip("-")
+            screenshot(page, f"reflow/{name}-{path or 'accueil'}")
         queue += page.evaluate(LINKS)
     return found
 
@@ -226,7 +227,7 @@ def test_every_page_reached_by_links_reflows_at_320_px(reflow_server, prepared, 
     else:
         login(page, user)
         starts = [*prepared.get(user, []), page.url]
-    found = walk(page, starts)
+    found = walk(page, starts, user.split(".")[0])
     context.close()
     report = "\n".join(
         f"{url} [{status}]: {width} px; {'; '.join(culprits)}"
