@@ -8,7 +8,7 @@ from flask_login import UserMixin
 
 from .db import database, is_sqlite
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 PROFILES = {"caisse": "Agent de caisse", "gestionnaire": "Gestionnaire", "technicien": "Technicien"}
 STATES = {"invited": "Invité", "active": "Actif", "inactive": "Inactif", "deleted": "Supprimé"}
