@@ -14,7 +14,7 @@ import os
 import re
 from datetime import date, timedelta
 from html.parser import HTMLParser
-from urllib.parse import parse_qsl, urljoin, urlsplit
+from urllib.parse import parse_qsl, urljoin, urlsplit, urlunsplit
 
 import pytest
 from playwright.sync_api import Error as PlaywrightError
@@ -29,9 +29,35 @@ LONG_EMAIL = "marie-christine.delafontaine-auxloups@mairie-de-saint-remy-en-demo
 
 @pytest.fixture(scope="module")
 def reflow_server(tmp_path_factory):
-    """An instance of its own: the actions below must not change what other tests find."""
-    with serving(tmp_path_factory) as running:
-        yield running
+    """An instance of its own: the actions below must not change what other tests find. With
+    EP_BROWSER_DATABASE_URL (PostgreSQL), on a database of its own next to that one: every
+    page is then also proven to open on that engine."""
+    url = os.environ.get("EP_BROWSER_DATABASE_URL")
+    own = _fresh_database(url) if url else None
+    try:
+        with serving(tmp_path_factory, own) as running:
+            yield running
+    finally:
+        if own:
+            _fresh_database(url, create=False)
+
+
+def _fresh_database(url, create=True):
+    """An empty PostgreSQL database named after the one in `url` (+ "_reflow")."""
+    import psycopg2
+
+    parts = urlsplit(url)
+    name = parts.path.lstrip("/") + "_reflow"
+    conn = psycopg2.connect(url)
+    try:
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute(f'DROP DATABASE IF EXISTS "{name}"')
+            if create:
+                cur.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        conn.close()
+    return urlunsplit(parts._replace(path="/" + name))
 
 
 @pytest.fixture(scope="module")
