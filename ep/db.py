@@ -368,10 +368,16 @@ def _v4_folding(migrator, migrate):
         account.update({account.search_key: key}).where(account.id == row_id).execute()
     demande = peewee.Table("demande", ("id", "assure_nom", "assure_prenom", "assure_search"))
     demande = demande.bind(database)
-    rows = demande.select(demande.id, demande.assure_nom, demande.assure_prenom).where(
-        holding(demande.assure_search)
-    )
-    for row_id, nom, prenom in list(rows.tuples()):
+    # The ids alone first: SQLite reads them from an index holding the key (the duplicate
+    # check's), not from the table's 1,000,000 rows with their comments.
+    ids = [i for (i,) in demande.select(demande.id).where(holding(demande.assure_search)).tuples()]
+    for row_id in ids:
+        nom, prenom = (
+            demande.select(demande.assure_nom, demande.assure_prenom)
+            .where(demande.id == row_id)
+            .tuples()
+            .get()
+        )
         key = fold(f"{nom.strip()} {prenom.strip()}")[:210]
         demande.update({demande.assure_search: key}).where(demande.id == row_id).execute()
 
