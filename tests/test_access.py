@@ -136,6 +136,10 @@ EXPECTED = {
     ("GET", "audit.export"): MANAGERS,
     ("GET", "audit.notices"): CAISSE_ONLY,
     ("POST", "audit.retry"): CAISSE_SCOPED,
+    # What a public body publishes, for anyone (issue 15).
+    ("GET", "legal.accessibility_statement"): PUBLIC,
+    ("GET", "legal.notice"): PUBLIC,
+    ("GET", "legal.personal_data"): PUBLIC,
 }
 
 
