@@ -183,6 +183,7 @@ def create_app(overrides=None):
         health,
         main,
         partners,
+        publications,
         reviews,
     )
 
@@ -196,6 +197,7 @@ def create_app(overrides=None):
         demandes,
         reviews,
         exports,
+        publications,
         errors,
     ):
         app.register_blueprint(module.bp)

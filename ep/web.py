@@ -141,6 +141,7 @@ NAV = {
         ("exports.index", "Exports"),
         ("audit.index", "Journal"),
         ("main.help", "Aide et contacts"),
+        ("publications.manage", "Informations publiées"),
     ],
     "gestionnaire": [
         ("main.index", "Accueil"),
@@ -148,12 +149,14 @@ NAV = {
         ("reviews.index", "Revues"),
         ("audit.index", "Journal"),
         ("main.help", "Aide et contacts"),
+        ("publications.index", "Informations des caisses"),
     ],
     "technicien": [
         ("main.index", "Accueil"),
         ("demandes.create", "Nouvelle demande"),
         ("demandes.index", "Demandes de la structure"),
         ("main.help", "Aide et contacts"),
+        ("publications.index", "Informations des caisses"),
     ],
 }
 
