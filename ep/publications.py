@@ -29,7 +29,7 @@ from .models import (
     now,
 )
 from .rules import RuleError
-from .text import fold
+from .text import fold, plural
 
 MAX_TITRE = 200
 MAX_TEXTE = 10_000
@@ -132,7 +132,7 @@ def publish(
             PendingAttachment.delete().where(
                 (PendingAttachment.owner == agent) & (PendingAttachment.token == held)
             ).execute()
-        audience = "tous les partenaires" if chosen is None else f"{len(chosen)} structure(s)"
+        audience = "tous les partenaires" if chosen is None else plural(len(chosen), "structure")
         audit.record(
             "publication_published",
             actor=agent,
