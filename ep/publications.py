@@ -108,13 +108,14 @@ def publish(
             except RuleError as exc:
                 raise RuleError(exc.message, field="fichier") from exc
             stored = attachments._write(*checked, written)
-        elif kept:
-            pending = kept[-1]  # the last one chosen
+        elif any(p.content_type == "application/pdf" for p in kept):
+            # The last PDF chosen (a token of another form of the account's may hold images).
+            pending = [p for p in kept if p.content_type == "application/pdf"][-1]
             stored = {
                 k: getattr(pending, k)
                 for k in ("filename", "stored_name", "content_type", "size", "sha256")
             }
-            kept = kept[:-1]
+            kept = [p for p in kept if p.id != pending.id]
         item = Publication.create(
             caisse=agent.caisse_id,
             author=agent,
