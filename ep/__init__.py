@@ -202,6 +202,7 @@ def create_app(overrides=None):
         legal,
         main,
         partners,
+        publications,
         reviews,
         statistics,
     )
@@ -217,6 +218,7 @@ def create_app(overrides=None):
         reviews,
         exports,
         statistics,
+        publications,
         errors,
         legal,
     ):

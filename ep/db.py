@@ -387,9 +387,18 @@ def _v4_folding(migrator, migrate):
         demande.update({demande.assure_search: key}).where(demande.id == row_id).execute()
 
 
+def _v4_publications(migrator, migrate):
+    """Schema 4 (issue 12.1): the information caisses publish to their partners, the
+    structures each is addressed to, who opened it. New tables only."""
+    from .models import Publication, PublicationOpening, PublicationRead, PublicationTarget
+
+    database.create_tables([Publication, PublicationTarget, PublicationRead, PublicationOpening])
+
+
 def _v4(migrator, migrate):
     _v4_statistics(migrator, migrate)
     _v4_folding(migrator, migrate)
+    _v4_publications(migrator, migrate)
 
 
 MIGRATIONS = {2: _v2_siret_pending_conventions_per_caisse_cut_off, 3: _v3, 4: _v4}

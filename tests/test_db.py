@@ -285,6 +285,13 @@ def test_schema_2_to_4_migrations_on_postgresql(app):
     for table in ("pending_attachment", "demande_read", "draft", "notice"):  # schema 2's
         sql(f'DROP TABLE "{table}"')
     sql('DROP TABLE "nightly_run"')  # schema 3's (issue 11.6)
+    for table in (  # schema 4's (issue 12.1)
+        "publication_opening",
+        "publication_read",
+        "publication_target",
+        "publication",
+    ):
+        sql(f'DROP TABLE "{table}"')
     sql('DROP INDEX IF EXISTS "partner_name"')
     sql('CREATE UNIQUE INDEX "partner_name" ON "partner" ("name")')
     sql('ALTER TABLE "partner" ADD COLUMN "cut_off_at" TIMESTAMP')
