@@ -16,6 +16,7 @@ from ep.exports import USER_HEADER
 from ep.models import Account, Partner
 
 from .conftest import account, on_postgresql
+from .sheets import Workbook
 
 HEADER = (
     "partenaire;profil;identifiant;civilite;nom;prenom;fonction;email;telephone;statut;"
@@ -153,6 +154,9 @@ def test_cli_export_matches_the_web_export(app, client, login_as, tmp_path):
     )
     assert result.returncode == 0
     assert load_workbook(xlsx).active.max_row == 5  # header + the 4 partner accounts
+    sheet = Workbook(xlsx.read_bytes())  # the same sheet as the web's
+    assert sheet.autofilter == "A1:O5" and sheet.pane["topLeftCell"] == "A2"
+    assert sheet.row(1)[USER_HEADER.index("cree_le")].format == "dd/mm/yyyy"
 
 
 # PostgreSQL stores no NUL at all (the forms refuse it before): the rest, on both engines.
