@@ -89,7 +89,9 @@ def _write_sheet(book, styles, sheet):
 
 def _write_cell(page, styles, row, col, value):
     """Write one cell typed by its value; return the width its text takes, in characters."""
-    if value is None or value == "":
+    if type(value) is str:  # most cells: the quickest way first
+        return _write_text(page, row, col, value)
+    if value is None:
         return 0
     if isinstance(value, datetime):
         page.write_datetime(row, col, value, styles[datetime])
@@ -105,9 +107,15 @@ def _write_cell(page, styles, row, col, value):
             return 0  # a spreadsheet has no NaN nor infinity: left empty
         page.write_number(row, col, float(value) if isinstance(value, Decimal) else value)
         return len(str(value))
-    text = printable(str(value))
+    return _write_text(page, row, col, str(value))
+
+
+def _write_text(page, row, col, value):
+    if not value:
+        return 0
+    text = printable(value)
     page.write_string(row, col, text)
-    return max(len(line) for line in text.split("\n"))
+    return max(map(len, text.split("\n"))) if "\n" in text else len(text)
 
 
 def _tab_name(title):
