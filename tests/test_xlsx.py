@@ -4,6 +4,7 @@ LibreOffice where it is installed."""
 
 import csv
 import io
+import tempfile
 import tracemalloc
 import zipfile
 from datetime import date, datetime
@@ -133,6 +134,25 @@ def test_memory_stays_flat_whatever_the_number_of_rows():
 
     small, large = peak(500), peak(5000)
     assert large < small * 1.5 + 100_000, (small, large)
+
+
+def test_temporary_files_are_removed_even_when_the_rows_fail(tmp_path, monkeypatch):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+
+    def rows():
+        yield ["a"]
+        raise RuntimeError("la base ne répond plus")
+
+    assert b"".join(xlsx.stream(["h"], iter([["a"]]))).startswith(b"PK")
+    assert list(tmp_path.iterdir()) == []
+    chunks = xlsx.stream(["h"], rows())
+    with pytest.raises(RuntimeError):
+        next(chunks)
+    assert list(tmp_path.iterdir()) == []
+    chunks = xlsx.stream(["h"], ([n] for n in range(20000)))
+    next(chunks)  # the client leaves after the first chunk
+    chunks.close()
+    assert list(tmp_path.iterdir()) == []
 
 
 @pytest.mark.parametrize("kind", ["formula", "url"])
