@@ -132,6 +132,7 @@ EXPECTED = {
     ("GET", "exports.structure_xlsx"): GESTIONNAIRES,
     ("GET", "statistics.index"): MANAGERS,
     ("GET", "statistics.demandes_csv"): MANAGERS,
+    ("GET", "statistics.demandes_xlsx"): MANAGERS,
     ("GET", "audit.index"): MANAGERS,
     ("GET", "audit.export"): MANAGERS,
     ("GET", "audit.notices"): CAISSE_ONLY,

@@ -98,6 +98,7 @@ FORMS = {
     "main.index": (None, ["page", "structure", "attente"]),
     "statistics.index": (forms.StatisticsForm, []),
     "statistics.demandes_csv": (forms.StatisticsForm, []),
+    "statistics.demandes_xlsx": (forms.StatisticsForm, []),
     "publications.create": (forms.PublicationForm, ["held", "remove_upload"]),
     "publications.index": (forms.PublicationFilterForm, ["page"]),
     "publications.manage": (forms.PublicationFilterForm, ["page"]),
