@@ -185,6 +185,8 @@ def create_app(overrides=None):
         partners,
         reviews,
     )
+    from .blueprints import contacts as contacts_bp
+    from .blueprints import conventions as conventions_bp
 
     for module in (
         auth,
@@ -197,6 +199,8 @@ def create_app(overrides=None):
         reviews,
         exports,
         errors,
+        contacts_bp,
+        conventions_bp,
     ):
         app.register_blueprint(module.bp)
     return app

@@ -55,6 +55,12 @@ ACTIONS = {
     "convention_accepted": "Convention acceptée par la structure",
     "review_caisse_asked": "Décision de la caisse demandée (revue)",
     "convention_refused": "Convention refusée par la structure",
+    "contact_added": "Contact ajouté",
+    "contact_updated": "Contact modifié",
+    "contact_removed": "Contact retiré",
+    "caisse_departement": "Département de la caisse modifié",
+    "training_recorded": "Formation enregistrée",
+    "training_deleted": "Formation supprimée",
 }
 
 

@@ -148,12 +148,14 @@ NAV = {
         ("reviews.index", "Revues"),
         ("audit.index", "Journal"),
         ("main.help", "Aide et contacts"),
+        ("conventions.index", "Conventions"),
     ],
     "technicien": [
         ("main.index", "Accueil"),
         ("demandes.create", "Nouvelle demande"),
         ("demandes.index", "Demandes de la structure"),
         ("main.help", "Aide et contacts"),
+        ("conventions.index", "Conventions"),
     ],
 }
 

@@ -68,7 +68,6 @@ FORMS = {
     "auth.preferences": (forms.PreferencesForm, []),
     "partners.create": (forms.PartnerForm, []),
     "partners.edit_convention": (forms.ConventionForm, [f"target_{c}" for c in TARGET_HOURS]),
-    "partners.add_referent": (forms.ReferentForm, []),
     "partners.habilitate": (forms.HabilitateForm, ["request"]),
     "partners.record_request": (forms.HabilitationRequestForm, []),
     "partners.cut_off": (forms.FraudForm, []),
@@ -96,6 +95,10 @@ FORMS = {
     "exports.structure_xlsx": (None, ["partner", "statut"]),
     "audit.index": (None, ["avant", "apres"]),
     "main.index": (None, ["page", "structure", "attente"]),
+    "contacts.create": (forms.ReferentForm, []),
+    "contacts.edit": (forms.ReferentForm, []),
+    "contacts.departement": (forms.DepartementForm, []),
+    "conventions.add_training": (forms.TrainingForm, []),
 }
 # Read from the address even when the form is posted.
 QUERY_ARGS = {"auth.login": ["next"], "auth.cgu": ["next"], "partners.habilitate": ["request"]}
@@ -169,7 +172,6 @@ def baseline(endpoint, real):
         "auth.preferences": {"notify_by_email": "y"},
         "partners.create": {"name": "CCAS Nouveau", **convention},
         "partners.edit_convention": {**convention, **{f"target_{c}": "48" for c in TARGET_HOURS}},
-        "partners.add_referent": {"role": "dpo", "name": "Jean Martin", "email": "dpo@example.org"},
         "partners.habilitate": {**identity, "requested_on": today.isoformat()},
         "partners.record_request": {"person": "Jean Martin", "received_on": today.isoformat()},
         "partners.cut_off": {"reason": "Fraude"},
@@ -199,6 +201,15 @@ def baseline(endpoint, real):
         "reviews.keep_techniciens": attest,
         "reviews.ask": {"due_on": (today + timedelta(days=20)).isoformat()},
         "reviews.periodicity": {"months": "12"},
+        "contacts.create": {"role": "dpo", "name": "Jean Martin", "email": "dpo@example.org"},
+        "contacts.edit": {"role": "referent", "name": "Jean Martin", "phone": "01 99 00 00 01"},
+        "contacts.departement": {"departement": "974"},
+        "conventions.add_training": {
+            "given_on": (today - timedelta(days=3)).isoformat(),
+            "subject": "Les offres de prévention",
+            "attendees": "3",
+            "audience": "Travailleurs sociaux",
+        },
     }.get(endpoint, {})
 
 
