@@ -41,10 +41,12 @@ class Renewal:
 def renewal(convention, today=None):
     """The convention's next tacit renewal and the last day to give notice for it; None
     when the convention is terminated (an end date is set)."""
-    today = today or date.today()
     if convention.ends_on is not None:
         return None
-    signed = convention.signed_on
+    return _renewal_after(convention.signed_on, today or date.today())
+
+
+def _renewal_after(signed, today):
     on = _on(signed, max(today.year, signed.year + 1))
     if on < today:
         on = _on(signed, on.year + 1)
@@ -60,43 +62,53 @@ class Upcoming:
 
     @property
     def next_date(self):
-        return self.renewal.notice_by if self.renewal.notice_open else self.renewal.on
+        return _next_date(self.renewal)
+
+
+def _coming(caisse_id, today, days):
+    """{convention id: Renewal} of the caisse's conventions in force, with no end date,
+    whose notice deadline or, once it has passed, whose renewal falls within `days` days.
+    Read as plain tuples: a caisse has hundreds of conventions, the dashboard asks each time."""
+    horizon = today + timedelta(days=days)
+    query = Convention.select(Convention.id, Convention.signed_on).where(
+        (Convention.caisse == caisse_id) & Convention.in_force(today) & Convention.ends_on.is_null()
+    )
+    coming = {}
+    for convention_id, signed in query.tuples():
+        due = _renewal_after(signed, today)
+        if today <= due.notice_by <= horizon or due.on <= horizon:
+            coming[convention_id] = due
+    return coming
+
+
+def _next_date(due):
+    return due.notice_by if due.notice_open else due.on
 
 
 def upcoming(caisse_id, today=None, days=REMINDER_DAYS):
     """The caisse's conventions in force whose notice deadline or, once it has passed,
     whose tacit renewal falls within the next `days` days, the soonest first."""
     today = today or date.today()
-    horizon = today + timedelta(days=days)
-    rows = []
+    coming = _coming(caisse_id, today, days)
     query = (
-        Convention.select(Convention, Partner)
-        .join(Partner)
-        .where(
-            (Convention.caisse == caisse_id)
-            & Convention.in_force(today)
-            & Convention.ends_on.is_null()
-        )
+        Convention.select(Convention, Partner).join(Partner).where(Convention.id.in_(list(coming)))
     )
-    for convention in query:
-        due = renewal(convention, today)
-        if today <= due.notice_by <= horizon or due.on <= horizon:
-            rows.append(Upcoming(convention.partner, convention, due))
+    rows = [Upcoming(c.partner, c, coming[c.id]) for c in query] if coming else []
     rows.sort(key=lambda r: (r.next_date, r.partner.name, r.convention.id))
     return rows
 
 
 def reminder(caisse_id, today=None):
-    """What the dashboard says: (notices to give, renewals without notice, soonest date)
-    within the next days, or None when nothing is coming."""
-    rows = upcoming(caisse_id, today)
-    if not rows:
+    """What the dashboard says: how many notice deadlines and renewals (notice passed) come
+    within the next days, and the soonest date; None when nothing is coming."""
+    coming = list(_coming(caisse_id, today or date.today(), REMINDER_DAYS).values())
+    if not coming:
         return None
-    notices = [r for r in rows if r.renewal.notice_open]
+    notices = sum(1 for due in coming if due.notice_open)
     return {
-        "notices": len(notices),
-        "renewals": len(rows) - len(notices),
-        "soonest": rows[0].next_date,
+        "notices": notices,
+        "renewals": len(coming) - notices,
+        "soonest": min(_next_date(due) for due in coming),
         "days": REMINDER_DAYS,
     }
 

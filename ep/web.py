@@ -141,6 +141,7 @@ NAV = {
         ("exports.index", "Exports"),
         ("audit.index", "Journal"),
         ("main.help", "Aide et contacts"),
+        ("contacts.index", "Contacts de la caisse"),
     ],
     "gestionnaire": [
         ("main.index", "Accueil"),
