@@ -9,8 +9,6 @@ overseas départements by their INSEE code ('971'…'976'); anywhere else, the n
 import functools
 from datetime import timedelta
 
-import holidays as _holidays
-
 # Our département codes (ep/departements.py) -> the library's subdivision of France.
 SUBDIVISIONS = {
     "57": "57",
@@ -27,8 +25,11 @@ SUBDIVISIONS = {
 @functools.lru_cache(maxsize=256)
 def _holidays_of(year, subdivision):
     # A frozen set per year and place: the library's calendars fill themselves year by year
-    # when asked, which is not safe to share between the server's threads.
-    return frozenset(_holidays.France(subdiv=subdivision, years=year))
+    # when asked, which is not safe to share between the server's threads. Imported here:
+    # it takes 50 ms, which every `ep` command would pay.
+    import holidays
+
+    return frozenset(holidays.France(subdiv=subdivision, years=year))
 
 
 def public_holidays(year, departement=""):
