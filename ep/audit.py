@@ -59,6 +59,12 @@ ACTIONS = {
     "publication_withdrawn": "Information retirée",
     "publication_pinned": "Information épinglée",
     "publication_unpinned": "Information désépinglée",
+    "contact_added": "Contact ajouté",
+    "contact_updated": "Contact modifié",
+    "contact_removed": "Contact retiré",
+    "caisse_departement": "Département de la caisse modifié",
+    "training_recorded": "Formation enregistrée",
+    "training_deleted": "Formation supprimée",
 }
 
 

@@ -143,6 +143,7 @@ NAV = {
         ("audit.index", "Journal"),
         ("publications.manage", "Informations publiées"),
         ("main.help", "Aide et contacts"),
+        ("contacts.index", "Contacts de la caisse"),
     ],
     "gestionnaire": [
         ("main.index", "Accueil"),
@@ -152,6 +153,7 @@ NAV = {
         ("audit.index", "Journal"),
         ("publications.index", "Informations des caisses"),
         ("main.help", "Aide et contacts"),
+        ("conventions.index", "Conventions"),
     ],
     "technicien": [
         ("main.index", "Accueil"),
@@ -159,6 +161,7 @@ NAV = {
         ("demandes.index", "Demandes de la structure"),
         ("publications.index", "Informations des caisses"),
         ("main.help", "Aide et contacts"),
+        ("conventions.index", "Conventions"),
     ],
 }
 
