@@ -184,6 +184,7 @@ def create_app(overrides=None):
         main,
         partners,
         reviews,
+        threads,
     )
 
     for module in (
@@ -197,6 +198,7 @@ def create_app(overrides=None):
         reviews,
         exports,
         errors,
+        threads,
     ):
         app.register_blueprint(module.bp)
     return app

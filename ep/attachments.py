@@ -21,7 +21,7 @@ from peewee import fn
 
 from . import nir, pdfcheck, private, settings
 from .db import lock, write
-from .models import Account, Attachment, PendingAttachment
+from .models import Account, Attachment, PendingAttachment, ThreadAttachment
 from .rules import RuleError
 
 ALLOWED = {"application/pdf": ".pdf", "image/jpeg": ".jpg", "image/png": ".png"}
@@ -169,11 +169,17 @@ def release(owner, token, ids):
 def attach_kept(owner, token, demande, message):
     """The kept files become the attachments of the request, or of its message (inside the
     caller's write transaction; if it fails, they stay kept)."""
+    return take_kept(owner, token, Attachment, demande=demande, message=message)
+
+
+def take_kept(owner, token, model, **links):
+    """The kept files become rows of `model`, an attachment table (a request's, a thread's),
+    with `links` (the record and message they belong to), inside the caller's write
+    transaction; if it fails, they stay kept."""
     rows = list(lock(_kept(owner, token).order_by(PendingAttachment.id)))
     created = [
-        Attachment.create(
-            demande=demande,
-            message=message,
+        model.create(
+            **links,
             uploaded_by=owner,
             filename=p.filename,
             stored_name=p.stored_name,
@@ -227,6 +233,7 @@ def _within_daily_volume(author, checked):
         for model, owner in (
             (Attachment, Attachment.uploaded_by == author),
             (PendingAttachment, PendingAttachment.owner == author),  # kept for a form
+            (ThreadAttachment, ThreadAttachment.uploaded_by == author),  # issue 12.2
         )
     )
     incoming = sum(len(data) for _name, _mime, data in checked)

@@ -55,6 +55,8 @@ ACTIONS = {
     "convention_accepted": "Convention acceptée par la structure",
     "review_caisse_asked": "Décision de la caisse demandée (revue)",
     "convention_refused": "Convention refusée par la structure",
+    "thread_started": "Échange ouvert par la caisse",
+    "thread_closed": "Échange clos par la caisse",
 }
 
 

@@ -144,6 +144,7 @@ def load(password=None, today=None):
             created[username] = account
             audit.record("account_created", actor=creator, account=account, detail="démo")
     _demandes(created)
+    _threads(created)
     return password, True
 
 
@@ -268,4 +269,24 @@ def _demandes(users):
             **identity("Mme", "Sofia", "Modèle", "1999-02-28", "68"),
         },
         [],
+    )
+
+
+def _threads(users):
+    """An exchange opened by CPAM de Démo with CCAS de Démo, and the structure's answer."""
+    from . import threads
+
+    thread = threads.start(
+        users["caisse.demo"],
+        users["technicien.demo"].partner_id,
+        "Réunion d'information des partenaires",
+        "Nous réunissons les structures partenaires le premier jeudi du mois prochain, de "
+        "14 h à 16 h, pour présenter les nouveautés de l'Espace Partenaires. Le programme "
+        "est joint. Merci de nous indiquer qui y participera.",
+        [demo_file("programme-reunion-demo.pdf")],
+    )
+    threads.reply(
+        users["technicien.demo"],
+        thread,
+        "Merci pour l'invitation : deux personnes de notre structure y participeront.",
     )

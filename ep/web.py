@@ -140,6 +140,7 @@ NAV = {
         ("partners.index", "Partenaires"),
         ("exports.index", "Exports"),
         ("audit.index", "Journal"),
+        ("threads.index", "Échanges"),
         ("main.help", "Aide et contacts"),
     ],
     "gestionnaire": [
@@ -147,12 +148,14 @@ NAV = {
         ("accounts.index", "Comptes"),
         ("reviews.index", "Revues"),
         ("audit.index", "Journal"),
+        ("threads.index", "Échanges"),
         ("main.help", "Aide et contacts"),
     ],
     "technicien": [
         ("main.index", "Accueil"),
         ("demandes.create", "Nouvelle demande"),
         ("demandes.index", "Demandes de la structure"),
+        ("threads.index", "Échanges"),
         ("main.help", "Aide et contacts"),
     ],
 }
