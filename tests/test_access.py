@@ -5,9 +5,18 @@ from datetime import date, timedelta
 
 import pytest
 
-from ep import db, reviews
+from ep import db, reviews, threads
 from ep.accounts import accept_cgu
-from ep.models import Account, Attachment, Convention, Demande, Notice, Partner, Referent
+from ep.models import (
+    Account,
+    Attachment,
+    Convention,
+    Demande,
+    Notice,
+    Partner,
+    Referent,
+    ThreadAttachment,
+)
 
 from .conftest import account, make_app, pristine_copy, table_names, table_rows
 
@@ -45,6 +54,14 @@ TECHNICIEN_AND_CAISSE = outcome(
 )
 GESTIONNAIRES = outcome(gestionnaire=OK, autre_gestionnaire=OK)
 MANAGERS = outcome(caisse=OK, autre_caisse=OK, gestionnaire=OK, autre_gestionnaire=OK)
+THREAD_READERS = outcome(
+    caisse=OK,
+    autre_caisse=HIDDEN,
+    gestionnaire=OK,
+    technicien=OK,
+    autre_gestionnaire=HIDDEN,
+    autre_technicien=HIDDEN,
+)
 
 EXPECTED = {
     ("GET", "static"): PUBLIC,
@@ -134,6 +151,15 @@ EXPECTED = {
     ("GET", "audit.export"): MANAGERS,
     ("GET", "audit.notices"): CAISSE_ONLY,
     ("POST", "audit.retry"): CAISSE_SCOPED,
+    # Exchanges opened by the caisse (issue 12.2): the thread in the URL is CPAM de Démo's
+    # with CCAS Voisin, addressed to all its users.
+    ("GET", "threads.index"): EVERYONE,
+    ("GET", "threads.create"): CAISSE_ONLY,
+    ("POST", "threads.create"): CAISSE_ONLY,
+    ("GET", "threads.show"): THREAD_READERS,
+    ("POST", "threads.reply"): THREAD_READERS,
+    ("POST", "threads.close"): CAISSE_SCOPED,
+    ("GET", "threads.download"): THREAD_READERS,
 }
 
 
@@ -178,6 +204,15 @@ def build_world(tmp):
             "filename": "ep.css",
         }
         values["notice_id"] = Notice.get(Notice.partner == voisin).id
+        thread = threads.start(
+            account("caisse.demo"),
+            voisin,
+            "Convention",
+            "La convention signée est jointe.",
+            [demo.demo_file("convention-demo.pdf")],
+        )
+        values["thread_id"] = thread.id
+        values["thread_attachment_id"] = ThreadAttachment.get(ThreadAttachment.thread == thread).id
         for username in filter(None, USERS.values()):
             accept_cgu(account(username), app.config["EP_CGU_VERSION"])
         ids = {name: account(u).get_id() if u else None for name, u in USERS.items()}
@@ -315,9 +350,9 @@ def test_nul_bytes_are_refused_politely(world):
 
 def snapshot(app):
     """Every business table's rows (the audit trail and login failures aside, and the read
-    markers: opening a request records how far the reader read it, as the journal records
-    that it was read)."""
-    skipped = ("audit_event", "login_failure", "demande_read")
+    markers: opening a request or an exchange records how far the reader read it, as the
+    journal records that it was read)."""
+    skipped = ("audit_event", "login_failure", "demande_read", "thread_read")
     with db.database.connection_context():
         return {t: table_rows(t)[1] for t in table_names() if t not in skipped}
 

@@ -96,6 +96,10 @@ FORMS = {
     "exports.structure_xlsx": (None, ["partner", "statut"]),
     "audit.index": (None, ["avant", "apres"]),
     "main.index": (None, ["page", "structure", "attente"]),
+    "threads.index": (forms.ThreadFilterForm, ["page"]),
+    "threads.create": (forms.ThreadForm, []),
+    "threads.reply": (forms.ThreadMessageForm, []),
+    "threads.close": (forms.ThreadMessageForm, []),
 }
 # Read from the address even when the form is posted.
 QUERY_ARGS = {"auth.login": ["next"], "auth.cgu": ["next"], "partners.habilitate": ["request"]}
@@ -199,6 +203,15 @@ def baseline(endpoint, real):
         "reviews.keep_techniciens": attest,
         "reviews.ask": {"due_on": (today + timedelta(days=20)).isoformat()},
         "reviews.periodicity": {"months": "12"},
+        "threads.index": {"activity": "unread"},
+        "threads.create": {
+            "partner": real["voisin"],
+            "audience": "all",
+            "subject": "Réunion des partenaires",
+            "body": "Une réunion aura lieu le mois prochain.",
+        },
+        "threads.reply": message,
+        "threads.close": message,
     }.get(endpoint, {})
 
 
@@ -366,6 +379,7 @@ def world(tmp_path_factory):
                     "gestionnaire.demo",
                 )
             ],
+            "voisin": str(values["partner_id"]),
             "ids": [str(c.id) for c in Caisse.select()]
             + [str(values[k]) for k in ("partner_id", "account_id", "demande_id")],
         }
@@ -382,7 +396,7 @@ def world(tmp_path_factory):
                 for row in rows:
                     line = repr((table, row)).encode()
                     everything.update(line)
-                    allowed = table in ("login_failure", "demande_read") or (
+                    allowed = table in ("login_failure", "demande_read", "thread_read") or (
                         table == "audit_event"
                         and row[columns.index("action")] in ALLOWED_ON_REFUSAL
                     )
