@@ -382,6 +382,8 @@ def _purge_threads(convention):
     """The exchanges the caisse opened with the structure go too (issue 12.2)."""
     from . import threads
 
+    if not threads.of_convention(convention).exists():  # every night, for every ended one
+        return
     with _batch():
         _, files = threads.purge(convention)
     attachments.erase_files(files)

@@ -167,14 +167,14 @@ _ORDER = ["partner", "audience", "subject", "body", "pieces_jointes"]
 
 
 def _may_write(author, thread, today=None):
+    if not can_see(author, thread):
+        raise RuleError("Cet échange ne vous est pas adressé.", field="body")
     if thread.is_closed:
         raise RuleError(
             "Cet échange est clos : écrivez dans un nouvel échange (ou, côté structure, par "
             "une demande « Contacter votre organisme »).",
             field="body",
         )
-    if author.profile != "caisse" and not can_see(author, thread):
-        raise RuleError("Cet échange ne vous est pas adressé.", field="body")
     _channel(thread.caisse_id, thread.partner_id, today)
 
 
@@ -199,6 +199,8 @@ def reply(author, thread, body, files=(), confirmed=False, kept=None, today=None
 def close(agent, thread, body="", files=(), confirmed=False, kept=None, today=None):
     """The caisse closes the thread, with a last word if it wishes; nobody writes in it
     afterwards."""
+    if agent.profile != "caisse" or not can_see(agent, thread):
+        raise RuleError("Seule la caisse de l'échange peut le clore.", field="body")
     if thread.is_closed:
         raise RuleError("Cet échange est déjà clos.", field="body")
     kept, errors = _keep(agent, files, kept)
@@ -359,16 +361,18 @@ def _notify_caisse(thread, author):
 # The end of the convention: personal data is destroyed (§5, `002_…` annexe 3)
 
 
+def of_convention(convention):
+    """The threads between the convention's caisse and structure."""
+    return Thread.select(Thread.id).where(
+        (Thread.partner == convention.partner_id) & (Thread.caisse == convention.caisse_id)
+    )
+
+
 def purge(convention):
     """Delete the threads between the convention's caisse and structure, their messages
     and documents (inside the caller's transaction): (how many, their files, to erase once
     it committed)."""
-    ids = [
-        t
-        for (t,) in Thread.select(Thread.id)
-        .where((Thread.partner == convention.partner_id) & (Thread.caisse == convention.caisse_id))
-        .tuples()
-    ]
+    ids = [t for (t,) in of_convention(convention).tuples()]
     if not ids:
         return 0, []
     files = list(ThreadAttachment.select().where(ThreadAttachment.thread.in_(ids)))

@@ -609,3 +609,30 @@ def test_the_demo_has_a_thread_with_a_reply(ctx):
     assert thread.caisse_id == cpam().id
     authors = {m.author.profile for m in thread.messages}
     assert authors == {"caisse", "technicien"} or authors == {"caisse", "gestionnaire"}
+
+
+def test_the_rules_refuse_whoever_is_out_of_scope_even_called_directly(ctx):
+    thread = start()
+    for who in ("carsat.demo", "technicien.voisin", "gestionnaire.voisin"):
+        with pytest.raises(RuleError):
+            threads.reply(account(who), thread, "Un mot.", [])
+    for who in ("carsat.demo", "gestionnaire.demo", "technicien.demo"):
+        with pytest.raises(RuleError):
+            threads.close(account(who), thread)
+    assert not Thread.get_by_id(thread.id).is_closed
+    assert thread.messages.count() == 1
+
+
+def test_an_ended_convention_with_no_exchange_left_costs_no_write(ctx):
+    """An ended convention is looked at every night: with no exchange left, the exchanges
+    add no write transaction to the requests' one (which finds nothing left either)."""
+    from ep import db, housekeeping
+
+    convention = Convention.get((Convention.partner == voisin()) & (Convention.caisse == cpam()))
+    start(voisin())
+    Convention.update(ends_on=date.today()).where(Convention.id == convention.id).execute()
+    housekeeping.purge_convention(convention, date.today())
+    assert not threads.of_convention(convention).exists()
+    with db.timed_writes() as holds:
+        housekeeping.purge_convention(convention, date.today())
+    assert holds.count == 1
