@@ -1020,11 +1020,13 @@ class Thread(BaseModel):
 
     class Meta:
         # The lists, newest activity first (tests/test_query_plans.py): a structure's, a
-        # structure's with one caisse (both sides), a caisse's.
+        # structure's with one caisse (both sides), a caisse's; and the caisse's threads
+        # with news from a structure, counted from the index alone (its agents' homes).
         indexes = (
             (("partner", "last_activity_at", "id"), False),
             (("partner", "caisse", "last_activity_at", "id"), False),
             (("caisse", "last_activity_at", "id"), False),
+            (("caisse", "last_partner_message", "partner"), False),
         )
 
     @property

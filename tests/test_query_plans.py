@@ -347,14 +347,30 @@ def test_a_page_of_exchanges_merges_its_parts_without_sorting(ids):
 
 
 @pytest.mark.parametrize("username", ["technicien.demo", "caisse.demo"])
-def test_the_unread_exchanges_of_a_home_are_counted_from_an_index(ids, username):
-    from ep.models import Thread
+def test_the_unread_exchanges_of_a_home_are_counted_from_an_index_and_the_markers(ids, username):
+    """The threads with news, from an index alone (a caisse's: 69 -> 8 ms at 20,000 threads,
+    in-process on a loaded machine), less those read since, from the reader's own markers:
+    no look-up per thread."""
+    from ep import threads
 
     user = Account.get(Account.username == username)
-    text = plan(
-        Thread.select(peewee.fn.COUNT(Thread.id)).where(
-            Thread.seen_by(user) & Thread.unread_for(user)
-        )
-    )
-    assert "thread_partner_id" in text or "thread_caisse_id" in text, text
-    assert "thread_read_account_id_thread_id" in text, text
+    plans = []
+    original = peewee.Database.execute_sql
+
+    def explained(self, sql, params=None, *args, **kwargs):
+        if sql.startswith("SELECT"):
+            plans.append(plan(_Raw(sql, params)))
+        return original(self, sql, params, *args, **kwargs)
+
+    peewee.Database.execute_sql = explained
+    try:
+        threads.unread_count(user)
+    finally:
+        peewee.Database.execute_sql = original
+    news, markers = plans
+    if username == "caisse.demo":
+        assert "thread_caisse_id_last_partner_message_partner_id" in news, news
+    else:
+        assert "thread_partner_id" in news, news
+    if db.is_sqlite():  # the reader's markers drive the count
+        assert "thread_read" in markers.split("\n")[0], markers
