@@ -636,3 +636,27 @@ def test_an_ended_convention_with_no_exchange_left_costs_no_write(ctx):
     with db.timed_writes() as holds:
         housekeeping.purge_convention(convention, date.today())
     assert holds.count == 1
+
+
+def test_the_unread_list_counts_what_it_shows(client, login_as, app):
+    """The unread count of a list is news less what was read since: it must agree with the
+    rows the filter shows."""
+    with app.test_request_context():
+        made = [start(subject=f"Compté {i}") for i in range(3)]
+        for thread in made[:2]:
+            threads.reply(account("gestionnaire.demo"), thread, "Réponse.", [])
+        threads.mark_read(account("caisse.demo"), Thread.get_by_id(made[0].id))
+    for user, url in (
+        ("caisse.demo", "/threads/?activity=unread"),
+        ("caisse.demo", f"/threads/?activity=unread&partner={ccas().id}"),
+        ("technicien.demo", "/threads/?activity=unread"),
+        ("gestionnaire.demo", "/threads/?activity=unread"),
+    ):
+        login_as(user)
+        page = text_of(client.get(url))
+        shown = len(re.findall(r'<tr>\s*<td data-label="Objet">', page))
+        said = int(re.search(r'<p role="status">(\d+) échange', page).group(1))
+        assert said == shown, (user, url, said, shown)
+    login_as("caisse.demo")
+    page = text_of(client.get("/threads/?activity=unread"))
+    assert f"/threads/{made[1].id}" in page and f"/threads/{made[0].id}" not in page
