@@ -55,6 +55,10 @@ ACTIONS = {
     "convention_accepted": "Convention acceptée par la structure",
     "review_caisse_asked": "Décision de la caisse demandée (revue)",
     "convention_refused": "Convention refusée par la structure",
+    "publication_published": "Information publiée aux partenaires",
+    "publication_withdrawn": "Information retirée",
+    "publication_pinned": "Information épinglée",
+    "publication_unpinned": "Information désépinglée",
     "thread_started": "Échange ouvert par la caisse",
     "thread_closed": "Échange clos par la caisse",
 }

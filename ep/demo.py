@@ -144,6 +144,7 @@ def load(password=None, today=None):
             created[username] = account
             audit.record("account_created", actor=creator, account=account, detail="démo")
     _demandes(created)
+    _publications(created, today)
     _threads(created)
     return password, True
 
@@ -272,6 +273,35 @@ def _demandes(users):
     )
 
 
+def _publications(users, today):
+    """Two items of the CPAM: one pinned with its document for all its partners, one for
+    CCAS Voisin only, shown for two months (issue 12.1)."""
+    from . import publications
+
+    agent = users["caisse.demo"]
+    publications.publish(
+        agent,
+        "Permanences d'accueil des partenaires",
+        "À partir du mois prochain, l'accueil des partenaires de la CPAM de Démo est ouvert "
+        "le mardi et le jeudi de 9 h à 12 h, sans rendez-vous. Le calendrier des permanences "
+        "est joint.",
+        fichier=demo_file("calendrier-permanences-demo.pdf"),
+        pinned=True,
+        today=today,
+    )
+    voisin = Partner.get(Partner.name == "CCAS Voisin")
+    publications.publish(
+        agent,
+        "Réunion d'information sur la complémentaire santé solidaire",
+        "Une réunion d'information sur la C2S est organisée pour les équipes du CCAS Voisin. "
+        "Inscriptions auprès du service partenaires.",
+        fichier=demo_file("programme-reunion-demo.pdf"),
+        ends_on=today + timedelta(days=60),
+        partner_ids=[voisin.id],
+        today=today,
+    )
+
+
 def _threads(users):
     """An exchange opened by CPAM de Démo with CCAS de Démo, and the structure's answer."""
     from . import threads
@@ -283,7 +313,7 @@ def _threads(users):
         "Nous réunissons les structures partenaires le premier jeudi du mois prochain, de "
         "14 h à 16 h, pour présenter les nouveautés de l'Espace Partenaires. Le programme "
         "est joint. Merci de nous indiquer qui y participera.",
-        [demo_file("programme-reunion-demo.pdf")],
+        [demo_file("programme-rencontre-partenaires-demo.pdf")],
     )
     threads.reply(
         users["technicien.demo"],

@@ -32,6 +32,9 @@ from .models import (
 )
 from .rules import RuleError
 
+# A thread's documents count in their uploader's daily volume, as a request's do.
+attachments.DAILY_VOLUME.append((ThreadAttachment, "uploaded_by"))
+
 MAX_SUBJECT = 200
 MAX_BODY = MAX_COMMENT
 CONTACT_OFFER = "contact"  # "Contacter votre organisme", listed with the threads
