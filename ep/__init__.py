@@ -205,6 +205,7 @@ def create_app(overrides=None):
         publications,
         reviews,
         statistics,
+        threads,
     )
     from .blueprints import contacts as contacts_bp
     from .blueprints import conventions as conventions_bp
@@ -225,6 +226,7 @@ def create_app(overrides=None):
         legal,
         contacts_bp,
         conventions_bp,
+        threads,
     ):
         app.register_blueprint(module.bp)
     return app

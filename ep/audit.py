@@ -65,6 +65,8 @@ ACTIONS = {
     "caisse_departement": "Département de la caisse modifié",
     "training_recorded": "Formation enregistrée",
     "training_deleted": "Formation supprimée",
+    "thread_started": "Échange ouvert par la caisse",
+    "thread_closed": "Échange clos par la caisse",
 }
 
 

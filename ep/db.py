@@ -450,11 +450,23 @@ def _v4_contacts(migrator, migrate):
     database.execute_sql('DROP TABLE "referent"')
 
 
+def _v4_threads(migrator, migrate):
+    """Schema 4 (issue 12.2): the exchanges a caisse opens with a structure, their messages,
+    documents and read markers; and the index that lists a structure's "Contacter votre
+    organisme" requests with them, newest activity first (an index, not a rewrite of the
+    request table)."""
+    from .models import Thread, ThreadAttachment, ThreadMessage, ThreadRead
+
+    database.create_tables([Thread, ThreadMessage, ThreadAttachment, ThreadRead])
+    migrate(migrator.add_index("demande", ("offer_id", "partner_id", "updated_at", "id"), False))
+
+
 def _v4(migrator, migrate):
     _v4_statistics(migrator, migrate)
     _v4_folding(migrator, migrate)
     _v4_publications(migrator, migrate)
     _v4_contacts(migrator, migrate)
+    _v4_threads(migrator, migrate)
 
 
 MIGRATIONS = {2: _v2_siret_pending_conventions_per_caisse_cut_off, 3: _v3, 4: _v4}

@@ -158,6 +158,7 @@ def load(password=None, today=None):
             audit.record("account_created", actor=creator, account=account, detail="démo")
     _demandes(created)
     _publications(created, today)
+    _threads(created)
     return password, True
 
 
@@ -439,4 +440,24 @@ def _publications(users, today):
         ends_on=today + timedelta(days=60),
         partner_ids=[voisin.id],
         today=today,
+    )
+
+
+def _threads(users):
+    """An exchange opened by CPAM de Démo with CCAS de Démo, and the structure's answer."""
+    from . import threads
+
+    thread = threads.start(
+        users["caisse.demo"],
+        users["technicien.demo"].partner_id,
+        "Réunion d'information des partenaires",
+        "Nous réunissons les structures partenaires le premier jeudi du mois prochain, de "
+        "14 h à 16 h, pour présenter les nouveautés de l'Espace Partenaires. Le programme "
+        "est joint. Merci de nous indiquer qui y participera.",
+        [demo_file("programme-rencontre-partenaires-demo.pdf")],
+    )
+    threads.reply(
+        users["technicien.demo"],
+        thread,
+        "Merci pour l'invitation : deux personnes de notre structure y participeront.",
     )

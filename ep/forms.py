@@ -21,7 +21,7 @@ from wtforms.validators import InputRequired, Length, NumberRange, Optional, Val
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from . import nir
-from .models import CIVILITES, Contact, Offer
+from .models import CIVILITES, THREAD_AUDIENCES, Contact, Offer
 from .web import to_id
 
 REQUIRED = "Ce champ est obligatoire."
@@ -667,3 +667,42 @@ class TrainingForm(Form):
             "attendees": self.attendees.data,
             "audience": self.audience.data or "",
         }
+
+
+class ThreadForm(Form):
+    """A caisse agent opens an exchange with one of its structures (issue 12.2)."""
+
+    partner = SelectField("Structure", validate_choice=False)
+    audience = RadioField(
+        "Destinataires", choices=options(THREAD_AUDIENCES.items()), validate_choice=False
+    )
+    subject = StringField("Objet", [Optional(), Length(max=200)], filters=[strip_filter])
+    body = TextAreaField("Message", [Optional(), Length(max=4000)])
+    pieces_jointes = MultipleFileField("Pièces jointes (PDF, JPEG ou PNG)")
+    confirm_health = BooleanField(
+        "Je confirme que ces informations sont strictement nécessaires à cet échange.",
+        description="Confirmation",
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Checked by the rule (threads.start), marked here for the user: "(obligatoire)".
+        for name in ("partner", "audience", "subject", "body"):
+            self[name].flags.required = True
+
+
+class ThreadMessageForm(Form):
+    """A message in an exchange, or the caisse's last word when it closes it."""
+
+    body = TextAreaField("Message", [Optional(), Length(max=4000)])
+    pieces_jointes = MultipleFileField("Pièces jointes (PDF, JPEG ou PNG)")
+    confirm_health = BooleanField(
+        "Je confirme que ces informations sont strictement nécessaires à cet échange.",
+        description="Confirmation",
+    )
+
+
+class ThreadFilterForm(FilterForm):
+    caisse = SelectField("Caisse", validate_choice=False)
+    partner = SelectField("Structure", validate_choice=False)
+    activity = SelectField("Nouveautés", validate_choice=False)

@@ -376,9 +376,21 @@ def purge_convention(convention, today):
         attachments.erase_files(files)
         n += len(ids)
         if len(ids) < size:
+            _purge_threads(convention)
             return n
         after = (rows[-1][1], rows[-1][0])
         size = _next_size(size, time.monotonic() - start)
+
+
+def _purge_threads(convention):
+    """The exchanges the caisse opened with the structure go too (issue 12.2)."""
+    from . import threads
+
+    if not threads.of_convention(convention).exists():  # every night, for every ended one
+        return
+    with _batch():
+        _, files = threads.purge(convention)
+    attachments.erase_files(files)
 
 
 # A night's run takes seconds; a process that dies in the middle of one leaves the day to

@@ -1163,6 +1163,129 @@ class PublicationOpening(BaseModel):
         indexes = ((("publication", "partner"), True),)
 
 
+# Exchanges a caisse starts with a structure about something that is not a request (issue
+# 12.2): a thread, its messages and their documents, and how far each account read it.
+
+THREAD_AUDIENCES = {
+    "all": "Tous les utilisateurs de la structure (gestionnaires et techniciens)",
+    "gestionnaires": "Les gestionnaires de la structure seulement",
+}
+
+
+class Thread(BaseModel):
+    """A conversation a caisse agent opens with a partner structure; both sides write in it
+    until the caisse closes it. Every agent of the caisse sees it; on the structure's side,
+    its `audience`: all its users, or its gestionnaires only."""
+
+    caisse = peewee.ForeignKeyField(Caisse, backref="+", index=False)
+    partner = peewee.ForeignKeyField(Partner, backref="+", on_delete="CASCADE", index=False)
+    subject = peewee.CharField(max_length=200)
+    audience = peewee.CharField(max_length=20, default="all")
+    # Accounts are never deleted as rows: no index is needed for their foreign keys.
+    started_by = peewee.ForeignKeyField(Account, backref="+", index=False)
+    created_at = peewee.DateTimeField(default=now)
+    last_activity_at = peewee.DateTimeField(default=now)
+    # Each side's last message (ThreadMessage id), for the unread markers.
+    last_caisse_message = peewee.IntegerField(null=True)
+    last_partner_message = peewee.IntegerField(null=True)
+    closed_at = peewee.DateTimeField(null=True)
+    closed_by = peewee.ForeignKeyField(Account, null=True, backref="+", index=False)
+
+    PER_PAGE = 25
+
+    class Meta:
+        # The lists, newest activity first (tests/test_query_plans.py): a structure's, a
+        # structure's with one caisse (both sides), a caisse's; and the caisse's threads
+        # with news from a structure, counted from the index alone (its agents' homes).
+        indexes = (
+            (("partner", "last_activity_at", "id"), False),
+            (("partner", "caisse", "last_activity_at", "id"), False),
+            (("caisse", "last_activity_at", "id"), False),
+            (("caisse", "last_partner_message", "partner"), False),
+        )
+
+    @property
+    def reference(self):
+        return f"{self.id:06d}"
+
+    @property
+    def is_closed(self):
+        return self.closed_at is not None
+
+    @property
+    def audience_label(self):
+        return THREAD_AUDIENCES.get(self.audience, self.audience)
+
+    @classmethod
+    def theirs(cls, account):
+        """The other side's last message, as `account` sees it."""
+        return cls.last_partner_message if account.profile == "caisse" else cls.last_caisse_message
+
+    @classmethod
+    def seen_by(cls, account):
+        """SQL condition: the threads `account` may read. A caisse's agents, those of its
+        structures in force; a structure's gestionnaires, all of its threads; its
+        techniciens, those addressed to every user."""
+        if account.profile == "caisse":
+            in_force = Convention.select(Convention.partner).where(
+                (Convention.caisse == account.caisse_id) & Convention.in_force()
+            )
+            return (cls.caisse == account.caisse_id) & cls.partner.in_(in_force)
+        mine = cls.partner == account.partner_id
+        if account.profile == "gestionnaire":
+            return mine
+        return mine & (cls.audience == "all")
+
+    @classmethod
+    def unread_for(cls, account):
+        """SQL condition: the other side wrote since `account` last opened the thread (a
+        correlated look-up of the account's marker: the query stays on one table)."""
+        seen = ThreadRead.select(ThreadRead.seen_message).where(
+            (ThreadRead.account == account.id) & (ThreadRead.thread == cls.id)
+        )
+        return cls.theirs(account) > peewee.fn.COALESCE(seen, 0)
+
+
+class ThreadMessage(BaseModel):
+    thread = peewee.ForeignKeyField(Thread, backref="messages", on_delete="CASCADE")
+    author = peewee.ForeignKeyField(Account, backref="+", index=False)
+    kind = peewee.CharField(max_length=10, default="message")  # message, close
+    body = peewee.TextField(default="")
+    created_at = peewee.DateTimeField(default=now)
+
+
+class ThreadAttachment(BaseModel):
+    """A document of a thread's message: checked and stored like a request's (§3.1)."""
+
+    thread = peewee.ForeignKeyField(Thread, backref="attachments", on_delete="CASCADE")
+    message = peewee.ForeignKeyField(ThreadMessage, backref="attachments", on_delete="CASCADE")
+    uploaded_by = peewee.ForeignKeyField(Account, backref="+")  # the daily volume's index
+    filename = peewee.CharField(max_length=200)
+    stored_name = peewee.CharField(max_length=80, unique=True)
+    content_type = peewee.CharField(max_length=60)
+    size = peewee.IntegerField()
+    sha256 = peewee.CharField(max_length=64)
+    created_at = peewee.DateTimeField(default=now)
+
+
+class ThreadRead(BaseModel):
+    """How far an account has read a thread: the last message it saw."""
+
+    account = peewee.ForeignKeyField(Account, backref="+", on_delete="CASCADE", index=False)
+    thread = peewee.ForeignKeyField(Thread, backref="+", on_delete="CASCADE")
+    seen_message = peewee.IntegerField(default=0)
+    read_at = peewee.DateTimeField(default=now)
+
+    class Meta:
+        indexes = ((("account", "thread"), True),)
+
+
+# A structure's "Contacter votre organisme" requests, newest activity first: listed with its
+# threads, in one place (issue 12.2). The offer comes first, so that the index never competes
+# with the structure's own indexes for its other lists (PostgreSQL weighed it against them).
+Demande.add_index(Demande.index(Demande.offer, Demande.partner, Demande.updated_at, Demande.id))
+
+
 ALL_MODELS = [
     Caisse,
     Partner,
@@ -1192,6 +1315,10 @@ ALL_MODELS = [
     PublicationOpening,
     Contact,
     Training,
+    Thread,
+    ThreadMessage,
+    ThreadAttachment,
+    ThreadRead,
 ]
 
 

@@ -5,7 +5,7 @@ from datetime import date, timedelta
 
 import pytest
 
-from ep import db, reviews
+from ep import db, reviews, threads
 from ep.accounts import accept_cgu
 from ep.models import (
     Account,
@@ -15,6 +15,7 @@ from ep.models import (
     Demande,
     Notice,
     Partner,
+    ThreadAttachment,
     Training,
 )
 
@@ -54,6 +55,14 @@ TECHNICIEN_AND_CAISSE = outcome(
 )
 GESTIONNAIRES = outcome(gestionnaire=OK, autre_gestionnaire=OK)
 MANAGERS = outcome(caisse=OK, autre_caisse=OK, gestionnaire=OK, autre_gestionnaire=OK)
+THREAD_READERS = outcome(
+    caisse=OK,
+    autre_caisse=HIDDEN,
+    gestionnaire=OK,
+    technicien=OK,
+    autre_gestionnaire=HIDDEN,
+    autre_technicien=HIDDEN,
+)
 
 EXPECTED = {
     ("GET", "static"): PUBLIC,
@@ -197,6 +206,15 @@ EXPECTED = {
     ("GET", "conventions.renewals"): CAISSE_ONLY,
     ("POST", "conventions.add_training"): CAISSE_SCOPED,
     ("POST", "conventions.delete_training"): CAISSE_SCOPED,
+    # Exchanges opened by the caisse (issue 12.2): the thread in the URL is CPAM de Démo's
+    # with CCAS Voisin, addressed to all its users.
+    ("GET", "threads.index"): EVERYONE,
+    ("GET", "threads.create"): CAISSE_ONLY,
+    ("POST", "threads.create"): CAISSE_ONLY,
+    ("GET", "threads.show"): THREAD_READERS,
+    ("POST", "threads.reply"): THREAD_READERS,
+    ("POST", "threads.close"): CAISSE_SCOPED,
+    ("GET", "threads.download"): THREAD_READERS,
 }
 
 
@@ -249,6 +267,15 @@ def build_world(tmp):
         values["publication_id"] = (
             Publication.select().where(Publication.all_partners == False).get().id  # noqa: E712
         )
+        thread = threads.start(
+            account("caisse.demo"),
+            voisin,
+            "Convention",
+            "La convention signée est jointe.",
+            [demo.demo_file("convention-demo.pdf")],
+        )
+        values["thread_id"] = thread.id
+        values["thread_attachment_id"] = ThreadAttachment.get(ThreadAttachment.thread == thread).id
         for username in filter(None, USERS.values()):
             accept_cgu(account(username), app.config["EP_CGU_VERSION"])
         ids = {name: account(u).get_id() if u else None for name, u in USERS.items()}
@@ -386,15 +413,16 @@ def test_nul_bytes_are_refused_politely(world):
 
 def snapshot(app):
     """Every business table's rows (the audit trail and login failures aside, and the read
-    markers: opening a request records how far the reader read it, as the journal records
-    that it was read; opening a caisse's information, that the account and its structure
-    opened it)."""
+    markers: opening a request or an exchange records how far the reader read it, as the
+    journal records that it was read; opening a caisse's information, that the account and
+    its structure opened it)."""
     skipped = (
         "audit_event",
         "login_failure",
         "demande_read",
         "publication_read",
         "publication_opening",
+        "thread_read",
     )
     with db.database.connection_context():
         return {t: table_rows(t)[1] for t in table_names() if t not in skipped}

@@ -105,6 +105,10 @@ FORMS = {
     "contacts.edit": (forms.ReferentForm, []),
     "contacts.departement": (forms.DepartementForm, []),
     "conventions.add_training": (forms.TrainingForm, []),
+    "threads.index": (forms.ThreadFilterForm, ["page"]),
+    "threads.create": (forms.ThreadForm, []),
+    "threads.reply": (forms.ThreadMessageForm, []),
+    "threads.close": (forms.ThreadMessageForm, []),
 }
 # Read from the address even when the form is posted.
 QUERY_ARGS = {"auth.login": ["next"], "auth.cgu": ["next"], "partners.habilitate": ["request"]}
@@ -226,6 +230,15 @@ def baseline(endpoint, real):
             "attendees": "3",
             "audience": "Travailleurs sociaux",
         },
+        "threads.index": {"activity": "unread"},
+        "threads.create": {
+            "partner": real["voisin"],
+            "audience": "all",
+            "subject": "Réunion des partenaires",
+            "body": "Une réunion aura lieu le mois prochain.",
+        },
+        "threads.reply": message,
+        "threads.close": message,
     }.get(endpoint, {})
 
 
@@ -393,6 +406,7 @@ def world(tmp_path_factory):
                     "gestionnaire.demo",
                 )
             ],
+            "voisin": str(values["partner_id"]),
             "ids": [str(c.id) for c in Caisse.select()]
             + [str(values[k]) for k in ("partner_id", "account_id", "demande_id")],
         }
@@ -414,6 +428,7 @@ def world(tmp_path_factory):
                         "demande_read",
                         "publication_read",
                         "publication_opening",
+                        "thread_read",
                     ) or (
                         table == "audit_event"
                         and row[columns.index("action")] in ALLOWED_ON_REFUSAL

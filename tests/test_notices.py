@@ -210,6 +210,7 @@ RULE_MODULES = [
     "tokens",
     "phones",
     "publications",
+    "threads",
 ]
 
 
