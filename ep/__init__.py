@@ -179,6 +179,7 @@ def create_app(overrides=None):
         auth,
         demandes,
         errors,
+        evaluations,
         exports,
         health,
         main,
@@ -198,6 +199,7 @@ def create_app(overrides=None):
         reviews,
         exports,
         statistics,
+        evaluations,
         errors,
     ):
         app.register_blueprint(module.bp)

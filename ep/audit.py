@@ -55,6 +55,11 @@ ACTIONS = {
     "convention_accepted": "Convention acceptée par la structure",
     "review_caisse_asked": "Décision de la caisse demandée (revue)",
     "convention_refused": "Convention refusée par la structure",
+    "evaluation_opened": "Évaluation annuelle ouverte",
+    "evaluation_submitted": "Évaluation annuelle envoyée par la structure",
+    "evaluation_overdue": "Évaluation annuelle en retard",
+    "evaluation_question_added": "Question de l'évaluation annuelle ajoutée",
+    "evaluation_question_updated": "Question de l'évaluation annuelle modifiée",
 }
 
 

@@ -285,6 +285,8 @@ def test_schema_2_and_3_migrations_on_postgresql(app):
     for table in ("pending_attachment", "demande_read", "draft", "notice"):  # schema 2's
         sql(f'DROP TABLE "{table}"')
     sql('DROP TABLE "nightly_run"')  # schema 3's (issue 11.6)
+    for table in ("evaluation_item", "evaluation", "evaluation_question"):  # 4's (issue 13.4)
+        sql(f'DROP TABLE "{table}"')
     sql('DROP INDEX IF EXISTS "partner_name"')
     sql('CREATE UNIQUE INDEX "partner_name" ON "partner" ("name")')
     sql('ALTER TABLE "partner" ADD COLUMN "cut_off_at" TIMESTAMP')
