@@ -300,9 +300,19 @@ def compute(scope, start, end, at=None):
     per_month, per_offer = Counter(), Counter()
     per_caisse, per_status = Counter(), Counter()
     answers, closures = figures.first_answer.values, figures.closure.values
-    for month, answer_h, closure_d, age_h, status, urgent, target, offer, motif, caisse, _ in (
-        _request_rows(scope, start, end, at)
-    ):
+    for (
+        month,
+        answer_h,
+        closure_d,
+        age_h,
+        status,
+        urgent,
+        target,
+        offer,
+        motif,
+        caisse,
+        _,
+    ) in _request_rows(scope, start, end, at):
         figures.urgent += bool(urgent)
         per_month[month] += 1
         per_offer[(offer, motif)] += 1
@@ -433,8 +443,8 @@ def csv_rows(scope, start, end):
     """One row per month × caisse × structure × offer × motif (the CSV for pivot tables)."""
     labels = _Labels()
     groups = defaultdict(lambda: [0, 0, [], []])
-    for month, answer_h, closure_d, _, status, _, _, offer, motif, caisse, partner in (
-        _request_rows(scope, start, end)
+    for month, answer_h, closure_d, _, status, _, _, offer, motif, caisse, partner in _request_rows(
+        scope, start, end
     ):
         group = groups[(month, caisse, partner, offer, motif)]
         group[0] += 1

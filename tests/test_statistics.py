@@ -11,8 +11,6 @@ from ep import db, statistics
 from ep.housekeeping import purge_convention
 from ep.models import Account, Caisse, Convention, Demande, Motif, Offer, Partner, Review
 
-from .conftest import account
-
 YEAR = 2025  # the demo's own requests are sent today: none in this year
 
 
@@ -21,8 +19,19 @@ def _motif(offer_code, motif_code):
     return offer, Motif.get((Motif.offer == offer) & (Motif.code == motif_code))
 
 
-def _request(partner, caisse, author, sent, offer_motif, *, answered_h=None, closed_d=None,
-             status=None, urgent=False, target=120):  # fmt: skip
+def _request(
+    partner,
+    caisse,
+    author,
+    sent,
+    offer_motif,
+    *,
+    answered_h=None,
+    closed_d=None,
+    status=None,
+    urgent=False,
+    target=120,
+):
     offer, motif = offer_motif
     status = status or ("closed" if closed_d is not None else "in_progress")
     return Demande.create(
@@ -68,29 +77,57 @@ def known(app):
             username="technicien.chiffres", profile="technicien", partner=partner, state="active"
         )
         Account.create(
-            username="gestionnaire.chiffres", profile="gestionnaire", partner=partner,
-            state="active", cgu_version=app.config["EP_CGU_VERSION"], cgu_accepted_at=datetime.now(),
-        )  # fmt: skip
+            username="gestionnaire.chiffres",
+            profile="gestionnaire",
+            partner=partner,
+            state="active",
+            cgu_version=app.config["EP_CGU_VERSION"],
+            cgu_accepted_at=datetime.now(),
+        )
         c2s = _motif("etude_dossier", "c2s")
         urgence = _motif("signalement", "urgence")
         rdv = _motif("rendez_vous", "ame")
         jan = datetime(YEAR, 1, 6, 9, 0)
         _request(partner, cpam, author, jan, c2s, answered_h=10, closed_d=2)
         _request(partner, cpam, author, jan + timedelta(days=1), c2s, answered_h=20, closed_d=4)
-        _request(partner, cpam, author, jan + timedelta(days=2), urgence, answered_h=30,
-                 closed_d=9, urgent=True, target=48)  # fmt: skip
+        _request(
+            partner,
+            cpam,
+            author,
+            jan + timedelta(days=2),
+            urgence,
+            answered_h=30,
+            closed_d=9,
+            urgent=True,
+            target=48,
+        )
         mar = datetime(YEAR, 3, 10, 14, 0)
         _request(partner, cpam, author, mar, rdv, answered_h=200, status="waiting_partner")
         _request(partner, cpam, author, mar + timedelta(days=3), rdv)
-        _request(partner, carsat, author, mar, _motif("etude_dossier", "puma"), answered_h=5,
-                 closed_d=1)  # fmt: skip
-        Review.create(partner=partner, period_start=datetime(YEAR, 1, 1), status="completed",
-                      due_on=date(YEAR, 6, 30), completed_at=datetime(YEAR, 6, 1))  # fmt: skip
-        Review.create(partner=partner, period_start=datetime(YEAR, 1, 1), status="completed",
-                      due_on=date(YEAR, 9, 30), completed_at=datetime(YEAR, 10, 2))  # fmt: skip
+        _request(
+            partner, carsat, author, mar, _motif("etude_dossier", "puma"), answered_h=5, closed_d=1
+        )
+        Review.create(
+            partner=partner,
+            period_start=datetime(YEAR, 1, 1),
+            status="completed",
+            due_on=date(YEAR, 6, 30),
+            completed_at=datetime(YEAR, 6, 1),
+        )
+        Review.create(
+            partner=partner,
+            period_start=datetime(YEAR, 1, 1),
+            status="completed",
+            due_on=date(YEAR, 9, 30),
+            completed_at=datetime(YEAR, 10, 2),
+        )
     # returned outside the app context: each request of the test client then has its own
-    return {"partner": partner.id, "cpam": cpam.id, "carsat": carsat.id,
-            "conventions": {c.name: v.id for c, v in conventions.items()}}  # fmt: skip
+    return {
+        "partner": partner.id,
+        "cpam": cpam.id,
+        "carsat": carsat.id,
+        "conventions": {c.name: v.id for c, v in conventions.items()},
+    }
 
 
 def _figures(scope):
@@ -115,7 +152,11 @@ def test_the_figures_of_a_known_set(app, known):
                 1,
             ),
         ]
-        assert dict(f.by_status) == {"En cours de traitement": 1, "En attente du partenaire": 1, "Clôturée": 3}
+        assert dict(f.by_status) == {
+            "En cours de traitement": 1,
+            "En attente du partenaire": 1,
+            "Clôturée": 3,
+        }
         assert sorted(f.first_answer.values) == [10, 20, 30, 200]
         assert f.first_answer.median == 25
         assert f.first_answer.p90 == 200  # nearest rank: the 4th of 4
@@ -193,9 +234,11 @@ def test_a_purge_leaves_the_figures_unchanged(app, known):
         before = _figures(scope), statistics.csv_rows(scope, date(YEAR, 1, 1), date(YEAR, 12, 31))
         for convention_id in known["conventions"].values():
             purge_convention(Convention.get_by_id(convention_id), date.today())
-        assert not Demande.select().where(
-            (Demande.partner == known["partner"]) & (Demande.assure_nom != "")
-        ).exists()
+        assert (
+            not Demande.select()
+            .where((Demande.partner == known["partner"]) & (Demande.assure_nom != ""))
+            .exists()
+        )
         after = _figures(scope), statistics.csv_rows(scope, date(YEAR, 1, 1), date(YEAR, 12, 31))
         assert after == before
 
