@@ -67,6 +67,11 @@ ACTIONS = {
     "training_deleted": "Formation supprimée",
     "thread_started": "Échange ouvert par la caisse",
     "thread_closed": "Échange clos par la caisse",
+    "evaluation_opened": "Évaluation annuelle ouverte",
+    "evaluation_submitted": "Évaluation annuelle envoyée par la structure",
+    "evaluation_overdue": "Évaluation annuelle en retard",
+    "evaluation_question_added": "Question de l'évaluation annuelle ajoutée",
+    "evaluation_question_updated": "Question de l'évaluation annuelle modifiée",
 }
 
 

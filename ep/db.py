@@ -461,12 +461,24 @@ def _v4_threads(migrator, migrate):
     migrate(migrator.add_index("demande", ("offer_id", "partner_id", "updated_at", "id"), False))
 
 
+def _v4_evaluation(migrator, migrate):
+    """Schema 4 (issue 13.4): the caisses' questionnaires, the yearly evaluations and their
+    answers; each caisse starts with the default questionnaire."""
+    from . import evaluations
+    from .models import Caisse, Evaluation, EvaluationItem, EvaluationQuestion
+
+    database.create_tables([EvaluationQuestion, Evaluation, EvaluationItem])
+    for (caisse_id,) in list(Caisse.select(Caisse.id).tuples()):
+        evaluations.ensure_questionnaire(caisse_id)
+
+
 def _v4(migrator, migrate):
     _v4_statistics(migrator, migrate)
     _v4_folding(migrator, migrate)
     _v4_publications(migrator, migrate)
     _v4_contacts(migrator, migrate)
     _v4_threads(migrator, migrate)
+    _v4_evaluation(migrator, migrate)
 
 
 MIGRATIONS = {2: _v2_siret_pending_conventions_per_caisse_cut_off, 3: _v3, 4: _v4}

@@ -159,6 +159,7 @@ def load(password=None, today=None):
     _demandes(created)
     _publications(created, today)
     _threads(created)
+    _evaluations(created, today)
     return password, True
 
 
@@ -288,6 +289,53 @@ def _contacts(cpam, carsat, ccas, voisin):
             theme=theme,
             offer=offer,
         )
+
+
+def _evaluations(users, today):
+    """Each caisse's questionnaire; CCAS de Démo's evaluation of last year, answered, and
+    this year's, opened (issue 13.4). The demo's conventions start this year: last year's
+    evaluation is written as the history it would be."""
+    from datetime import datetime
+
+    from . import evaluations
+    from .models import Evaluation
+
+    agent, gestionnaire = users["caisse.demo"], users["gestionnaire.demo"]
+    with write():
+        for caisse in Caisse.select():
+            evaluations.ensure_questionnaire(caisse.id)
+        convention = Convention.get(
+            (Convention.partner == gestionnaire.partner_id) & (Convention.caisse == agent.caisse_id)
+        )
+        last = Evaluation.create(
+            caisse=agent.caisse_id,
+            partner=gestionnaire.partner_id,
+            year=today.year - 1,
+            due_on=today - timedelta(days=30),
+            opened_at=datetime.combine(today - timedelta(days=60), datetime.min.time()),
+            opened_by=agent,
+        )
+        evaluations._copy_questions(
+            last,
+            evaluations.questions(agent.caisse_id, active_only=True),
+            evaluations._offers(convention),
+        )
+    texts = iter(
+        [
+            "Des délais de rendez-vous parfois longs à la rentrée.",
+            "Un point trimestriel avec le référent de la caisse.",
+            "Une présentation des offres de prévention pour l'équipe d'accueil.",
+        ]
+    )
+    ratings = iter([5, 4, 0, 4, 3])
+    answers = {}
+    for question in evaluations.questionnaire(last):
+        for item in question.items:
+            answers[item.id] = next(ratings, 4) if item.kind == "rating" else next(texts, "")
+    evaluations.save_answers(gestionnaire, last, answers, submit=True)
+    evaluations.open_evaluation(
+        agent, gestionnaire.partner, today.year, today + timedelta(days=30), today
+    )
 
 
 def _one_page_pdf():

@@ -1046,6 +1046,84 @@ class NightlyRun(BaseModel):
     counts = peewee.TextField(default="")  # JSON: what the run did, families that failed
 
 
+QUESTION_KINDS = {"rating": "Note par offre", "text": "Texte libre"}
+EVALUATION_STATUSES = {"open": "À remplir", "submitted": "Réponses envoyées"}
+
+
+class EvaluationQuestion(BaseModel):
+    """A question of a caisse's yearly questionnaire (issue 13.4): a rating of each offer
+    active in the convention, or a free text. Copied into each evaluation when it opens."""
+
+    caisse = peewee.ForeignKeyField(Caisse, backref="+")
+    position = peewee.IntegerField()
+    kind = peewee.CharField(max_length=10)  # rating, text
+    text = peewee.CharField(max_length=300)
+    hint = peewee.CharField(max_length=300, default="")
+    active = peewee.BooleanField(default=True)
+    created_at = peewee.DateTimeField(default=now)
+    updated_at = peewee.DateTimeField(default=now)
+
+    class Meta:
+        indexes = ((("caisse", "position"), False),)
+
+    @property
+    def kind_label(self):
+        return QUESTION_KINDS.get(self.kind, self.kind)
+
+
+class Evaluation(BaseModel):
+    """The yearly evaluation of a partnership (issue 13.4): one per caisse, structure and
+    year, answered by the structure's gestionnaires before `due_on`."""
+
+    caisse = peewee.ForeignKeyField(Caisse, backref="+")
+    partner = peewee.ForeignKeyField(Partner, backref="+", on_delete="CASCADE")
+    year = peewee.IntegerField()
+    due_on = peewee.DateField()
+    status = peewee.CharField(max_length=10, default="open")  # open, submitted
+    opened_at = peewee.DateTimeField(default=now)
+    opened_by = peewee.ForeignKeyField(Account, null=True, backref="+")
+    saved_at = peewee.DateTimeField(null=True)
+    saved_by = peewee.ForeignKeyField(Account, null=True, backref="+")
+    submitted_at = peewee.DateTimeField(null=True)
+    submitted_by = peewee.ForeignKeyField(Account, null=True, backref="+")
+    reminded_at = peewee.DateTimeField(null=True)
+    overdue_notified_at = peewee.DateTimeField(null=True)
+
+    class Meta:
+        # One per caisse, structure and year; a caisse's year; a structure's evaluations.
+        indexes = (
+            (("caisse", "year", "partner"), True),
+            (("partner", "year"), False),
+        )
+
+    @property
+    def is_submitted(self):
+        return self.status == "submitted"
+
+    @property
+    def status_label(self):
+        return EVALUATION_STATUSES.get(self.status, self.status)
+
+    def is_overdue(self, today=None):
+        return self.status != "submitted" and self.due_on < (today or date.today())
+
+
+class EvaluationItem(BaseModel):
+    """One answer of an evaluation, with the question's text as it was when the evaluation
+    opened (a later edit of the questionnaire never changes a past bilan): a rating of one
+    offer (1 to 5, 0 "sans objet", none yet), or a free text."""
+
+    evaluation = peewee.ForeignKeyField(Evaluation, backref="items", on_delete="CASCADE")
+    position = peewee.IntegerField()  # the question's number in this evaluation
+    kind = peewee.CharField(max_length=10)
+    question = peewee.CharField(max_length=300)
+    hint = peewee.CharField(max_length=300, default="")
+    offer = peewee.ForeignKeyField(Offer, null=True, backref="+")
+    offer_label = peewee.CharField(max_length=200, default="")
+    rating = peewee.IntegerField(null=True)
+    answer = peewee.TextField(default="")
+
+
 class LoginFailure(BaseModel):
     key = peewee.CharField(max_length=120, index=True)
     at = peewee.DateTimeField(default=now)
@@ -1319,6 +1397,9 @@ ALL_MODELS = [
     ThreadMessage,
     ThreadAttachment,
     ThreadRead,
+    EvaluationQuestion,
+    Evaluation,
+    EvaluationItem,
 ]
 
 

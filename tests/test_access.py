@@ -5,7 +5,7 @@ from datetime import date, timedelta
 
 import pytest
 
-from ep import db, reviews, threads
+from ep import db, evaluations, reviews, threads
 from ep.accounts import accept_cgu
 from ep.models import (
     Account,
@@ -215,6 +215,19 @@ EXPECTED = {
     ("POST", "threads.reply"): THREAD_READERS,
     ("POST", "threads.close"): CAISSE_SCOPED,
     ("GET", "threads.download"): THREAD_READERS,
+    # The yearly evaluation (issue 13.4): Voisin's of this year with CPAM de Démo; the
+    # question is CPAM de Démo's.
+    ("GET", "evaluations.index"): MANAGERS,
+    ("GET", "evaluations.create"): CAISSE_SCOPED,
+    ("POST", "evaluations.create"): CAISSE_SCOPED,
+    ("GET", "evaluations.show"): SAME_PARTNER,
+    ("GET", "evaluations.bilan_csv"): SAME_PARTNER,
+    ("GET", "evaluations.answer"): outcome(gestionnaire=OK, autre_gestionnaire=HIDDEN),
+    ("POST", "evaluations.answer"): outcome(gestionnaire=OK, autre_gestionnaire=HIDDEN),
+    ("GET", "evaluations.questions"): CAISSE_ONLY,
+    ("POST", "evaluations.questions"): CAISSE_ONLY,
+    ("GET", "evaluations.edit_question"): CAISSE_SCOPED,
+    ("POST", "evaluations.edit_question"): CAISSE_SCOPED,
 }
 
 
@@ -276,6 +289,12 @@ def build_world(tmp):
         )
         values["thread_id"] = thread.id
         values["thread_attachment_id"] = ThreadAttachment.get(ThreadAttachment.thread == thread).id
+        agent, today = account("caisse.demo"), date.today()
+        evaluation, _ = evaluations.open_evaluation(
+            agent, voisin, today.year, today + timedelta(days=30)
+        )
+        values["evaluation_id"] = evaluation.id
+        values["evaluation_question_id"] = evaluations.questions(agent.caisse_id)[0].id
         for username in filter(None, USERS.values()):
             accept_cgu(account(username), app.config["EP_CGU_VERSION"])
         ids = {name: account(u).get_id() if u else None for name, u in USERS.items()}

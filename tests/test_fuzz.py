@@ -56,6 +56,8 @@ def names(form_class):
     return sorted(n for n in dir(form_class) if isinstance(getattr(form_class, n), UnboundField))
 
 
+EVALUATION_FIELDS = [f"q1_{code}" for code, *_ in OFFERS] + ["q2", "q3", "q4"]
+
 # What each view reads: its form class, and the raw names it reads besides.
 FORMS = {
     "auth.login": (forms.LoginForm, ["next"]),
@@ -109,6 +111,13 @@ FORMS = {
     "threads.create": (forms.ThreadForm, []),
     "threads.reply": (forms.ThreadMessageForm, []),
     "threads.close": (forms.ThreadMessageForm, []),
+    "evaluations.index": (None, ["annee"]),
+    "evaluations.create": (forms.EvaluationOpenForm, ["annee"]),
+    # The questionnaire's fields are the evaluation's own questions (build_world's: the
+    # default questionnaire, every offer active in Voisin's convention) and the button.
+    "evaluations.answer": (forms.EvaluationAnswerForm, [*EVALUATION_FIELDS, "action"]),
+    "evaluations.questions": (forms.EvaluationQuestionForm, []),
+    "evaluations.edit_question": (forms.EvaluationQuestionForm, []),
 }
 # Read from the address even when the form is posted.
 QUERY_ARGS = {"auth.login": ["next"], "auth.cgu": ["next"], "partners.habilitate": ["request"]}
@@ -128,6 +137,8 @@ KIND_OF_NAME = {
     "avant": "int",
     "apres": "int",
     "which": "int",
+    "annee": "int",
+    "year": "int",
 }
 KIND_OF_NAME.update({f"target_{c}": "int" for c in TARGET_HOURS})
 
@@ -239,6 +250,22 @@ def baseline(endpoint, real):
         },
         "threads.reply": message,
         "threads.close": message,
+        "evaluations.create": {
+            "year": str(today.year),  # build_world's is open: refused by the rule
+            "due_on": (today + timedelta(days=20)).isoformat(),
+        },
+        "evaluations.answer": {
+            **{name: "4" for name in EVALUATION_FIELDS if name.startswith("q1_")},
+            "q2": "Des délais parfois longs.",
+            "q3": "Un point trimestriel.",
+            "action": "envoyer",
+        },
+        "evaluations.questions": {"text": "Votre avis sur l'accueil", "kind": "text"},
+        "evaluations.edit_question": {
+            "text": "Votre satisfaction",
+            "kind": "rating",
+            "active": "y",
+        },
     }.get(endpoint, {})
 
 
@@ -504,6 +531,10 @@ def real_values(real):
             "list",
             "fin",
             "référent",
+            "enregistrer",
+            "envoyer",
+            "rating",
+            "text",
             "prenom.nom@example.org",
             "01 02 03 04 05",
             "Dupont",

@@ -211,6 +211,7 @@ RULE_MODULES = [
     "phones",
     "publications",
     "threads",
+    "evaluations",
 ]
 
 
