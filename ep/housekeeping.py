@@ -23,7 +23,7 @@ from datetime import date, datetime, timedelta
 
 from peewee import fn
 
-from . import accounts, attachments, audit, drafts, login, notices, reviews, settings
+from . import accounts, attachments, audit, drafts, login, notices, retention, reviews, settings
 from .db import checkpoint, database, serialise, timed_writes, write
 from .models import (
     Account,
@@ -279,7 +279,16 @@ FAMILIES = [
     ("old_notices", _old_notices),
     ("drafts", _at_once(lambda today: drafts.purge(today))),
     ("abandoned_uploads", _at_once(_abandoned_uploads)),
+    # Issue 14: personal data for as long as it is needed (ep/retention.py).
+    ("waiting_warned", lambda today: retention.warn_before_closing(today)),
+    ("auto_closed", lambda today: retention.close_unanswered(today)),
+    ("retention_purged", lambda today: retention.purge_closed(today)),
+    ("journal_purged", lambda today: retention.purge_journal(today)),
 ]
+
+# Families that erase personal data: the WAL is folded into the database file after them,
+# so that what they erased leaves the WAL too.
+ERASING = ("deleted", "purged", "retention_purged", "journal_purged")
 
 
 def run(today=None, log=None):
@@ -300,6 +309,10 @@ def run(today=None, log=None):
         "reviews_reminded": 0,
         "deleted": 0,
         "abandoned_uploads": 0,
+        "waiting_warned": 0,
+        "auto_closed": 0,
+        "retention_purged": 0,
+        "journal_purged": 0,
         "failed": [],
     }
     with timed_writes(yielding=True) as holds:
@@ -315,7 +328,7 @@ def run(today=None, log=None):
             elif name in counts:
                 counts[name] = done
     counts["transactions"], counts["longest_hold"] = holds.count, holds.longest
-    if counts["deleted"] or counts["purged"]:
+    if any(counts[name] for name in ERASING):
         checkpoint()
     notices.wake()
     return counts
@@ -347,34 +360,56 @@ def _purge_ended_conventions(today):
 
 def purge_convention(convention, today):
     """Erase the assuré's identity, comments, messages and documents of the requests made
-    under this convention; the requests stay as anonymous records (dates, offers, statuses).
-    A batch of requests per statement and per transaction; their files go once it committed."""
+    under this convention; the requests stay as anonymous records (dates, offers, statuses)."""
+    return purge_requests(
+        lambda after, size: Demande.to_purge(convention, after).limit(size), today, "convention"
+    )
+
+
+def purge_requests(batch_of, today, reason, counted=None):
+    """Erase the personal data of requests (`erase_personal_data`), a batch per statement
+    and per transaction; their files go once it committed. `batch_of(after, size)`: a query
+    of rows (id, key, …) of requests still to purge, in key order, after (key, id) `after`;
+    `counted(rows)` sees each batch's rows. Returns how many requests were purged."""
     n, size, after = 0, 20, None
     while True:
         start = time.monotonic()
         with _batch():
-            rows = list(Demande.to_purge(convention, after).limit(size).tuples())
-            ids = [i for i, _ in rows]
-            files = list(Attachment.select().where(Attachment.demande.in_(ids))) if ids else []
-            if ids:
-                Attachment.delete().where(Attachment.demande.in_(ids)).execute()
-                Message.update(body="").where(Message.demande.in_(ids)).execute()
-                Demande.update(
-                    assure_civilite="",
-                    assure_nom="",
-                    assure_prenom="",
-                    assure_date_naissance=None,
-                    assure_departement="",
-                    assure_search="",
-                    commentaire="",
-                    purged_at=datetime.combine(today, datetime.min.time()),
-                ).where(Demande.id.in_(ids)).execute()
+            rows = list(batch_of(after, size).tuples())
+            files = erase_personal_data([row[0] for row in rows], today, reason)
+            if counted is not None:
+                counted(rows)
         attachments.erase_files(files)
-        n += len(ids)
-        if len(ids) < size:
+        n += len(rows)
+        if len(rows) < size:
             return n
         after = (rows[-1][1], rows[-1][0])
         size = _next_size(size, time.monotonic() - start)
+
+
+def erase_personal_data(ids, today, reason):
+    """Inside a transaction: the requests `ids` lose the assuré's identity, the comments,
+    the messages' text and the documents (rows here, files returned for the caller to
+    remove once committed); they keep what the statistics count (dates, caisse, structure,
+    offer, motif, status, urgency, target). `reason`: "convention", "retention"."""
+    if not ids:
+        return []
+    files = list(Attachment.select().where(Attachment.demande.in_(ids)))
+    if files:
+        Attachment.delete().where(Attachment.demande.in_(ids)).execute()
+    Message.update(body="").where(Message.demande.in_(ids)).execute()
+    Demande.update(
+        assure_civilite="",
+        assure_nom="",
+        assure_prenom="",
+        assure_date_naissance=None,
+        assure_departement="",
+        assure_search="",
+        commentaire="",
+        purged_at=datetime.combine(today, datetime.min.time()),
+        purge_reason=reason,
+    ).where(Demande.id.in_(ids)).execute()
+    return files
 
 
 # A night's run takes seconds; a process that dies in the middle of one leaves the day to

@@ -233,6 +233,7 @@ def test_schema_2_and_3_migrations_on_postgresql(app):
         )
 
     current, current_indexes = pg_columns(), pg_indexes()
+    _back_to_schema_3()  # schema 4's step of issue 14 (retention, the journal)
     ccas = Partner.get(Partner.name == "CCAS de Démo")
     carsat = Caisse.get(Caisse.name == "CARSAT de Démo")
     sql = db.database.execute_sql
@@ -451,3 +452,96 @@ def test_an_up_to_date_database_is_not_checked_again(app, statements):
     foreign key check took 4.5 s of each `ep housekeeping`, with nothing to migrate."""
     assert db.upgrade() == (db.current_version(), db.current_version())
     assert not [s for s in statements if "foreign_key" in s.lower()], statements
+
+
+# Schema 4, issue 14.1 and 14.4 (step `_v4_retention`).
+
+
+def _back_to_schema_3():
+    """Undo `_v4_retention` by hand, on either engine: what a schema-3 database holds."""
+    sql = db.database.execute_sql
+    for index in (
+        "demande_retention",
+        "audit_event_caisse_id_action_at_id",
+        "audit_event_partner_id_action_at_id",
+        "audit_event_actor_id_at_id",
+        "audit_event_account_id_at_id",
+        "audit_event_demande_id_at_id",
+        "audit_event_caisse_acts",
+        "audit_event_partner_acts",
+    ):
+        sql(f'DROP INDEX IF EXISTS "{index}"')
+    sql('CREATE INDEX "audit_event_actor_id" ON "audit_event" ("actor_id")')
+    sql('CREATE INDEX "audit_event_account_id" ON "audit_event" ("account_id")')
+    if db.is_sqlite():  # schema 3's triggers: every UPDATE and DELETE refused
+        sql("DROP TRIGGER audit_event_no_delete")
+        sql(
+            "CREATE TRIGGER audit_event_no_delete BEFORE DELETE ON audit_event "
+            "BEGIN SELECT RAISE(ABORT, 'audit trail is append-only'); END"
+        )
+    else:
+        sql(
+            "CREATE OR REPLACE FUNCTION audit_event_append_only() RETURNS trigger AS $$ "
+            "BEGIN RAISE EXCEPTION 'audit trail is append-only'; END; $$ LANGUAGE plpgsql"
+        )
+    sql('DROP TABLE "journal_purge_permit"')
+    for table, column in (
+        ("demande", "purge_reason"),
+        ("demande", "close_warned_at"),
+        ("audit_event", "demande_id"),
+    ):
+        sql(f'ALTER TABLE "{table}" DROP COLUMN "{column}"')
+    db.SchemaVersion.update(version=3).execute()
+
+
+def test_schema_4_names_the_request_of_each_journal_line_and_keeps_the_trail_closed(app):
+    """The step fills the journal's request column from each event's own detail (lifting
+    the append-only trigger for that statement only), and the trail stays closed to every
+    UPDATE and DELETE but the sanctioned purge."""
+    from datetime import datetime
+
+    from ep.models import JournalPurgePermit
+
+    columns = "at, action, detail, ip"
+    lines = [
+        ("2025-01-02 10:00:00", "demande_submitted", "demande 000042"),
+        ("2025-01-02 10:05:00", "attachment_downloaded", "demande 1000001, pièce 3"),
+        ("2025-01-02 10:06:00", "demande_viewed", "demande 000042"),
+        ("2025-01-02 10:07:00", "login", "demandeur pressé"),
+        ("2025-01-02 10:08:00", "cgu_accepted", "version 2026-11"),
+    ]
+    with db.database.connection_context():
+        _back_to_schema_3()
+        with db.database.atomic():
+            marks = ", ".join([db.database.param] * 4)
+            for at, action, detail in lines:
+                db.database.execute_sql(
+                    f"INSERT INTO audit_event ({columns}) VALUES ({marks})",
+                    (at, action, detail, "10.0.0.1"),
+                )
+    assert db.upgrade() == (3, db.current_version())
+    with db.database.connection_context():
+        named = {
+            (e.action, e.detail): e.demande_id
+            for e in AuditEvent.select().where(AuditEvent.at < datetime(2025, 2, 1))
+        }
+        assert named == {
+            ("demande_submitted", "demande 000042"): 42,
+            ("attachment_downloaded", "demande 1000001, pièce 3"): 1000001,
+            ("demande_viewed", "demande 000042"): 42,
+            ("login", "demandeur pressé"): None,
+            ("cgu_accepted", "version 2026-11"): None,
+        }
+        old_read = AuditEvent.get(AuditEvent.action == "demande_viewed")
+        for query in (
+            AuditEvent.update(detail="effacé").where(AuditEvent.id == old_read.id),
+            AuditEvent.delete().where(AuditEvent.id == old_read.id),
+        ):
+            with pytest.raises(peewee.DatabaseError, match="append-only"):
+                with db.database.atomic():
+                    query.execute()
+        with db.database.atomic():  # the sanctioned path, as the nightly purge takes it
+            JournalPurgePermit.create(up_to=datetime(2025, 2, 1))
+            AuditEvent.delete().where(AuditEvent.id == old_read.id).execute()
+            JournalPurgePermit.delete().execute()
+        assert not AuditEvent.select().where(AuditEvent.id == old_read.id).exists()
