@@ -392,6 +392,7 @@ def _v4_retention(migrator, migrate):
     for column, name in (
         ("caisse_id", "audit_event_caisse_acts"),
         ("partner_id", "audit_event_partner_acts"),
+        ("actor_id", "audit_event_actor_acts"),
     ):
         database.execute_sql(
             f'CREATE INDEX "{name}" ON "audit_event" ("{column}", "at", "id") '

@@ -369,8 +369,17 @@ class AuditEvent(BaseModel):
 
     @classmethod
     def in_scope(cls, user):
-        """SQL condition: the event is in `user`'s journal."""
-        return functools.reduce(operator.or_, cls._scope(user))
+        """SQL condition: the event is in `user`'s journal, written so that no index serves
+        it ("+ 0"): it filters what another condition's index reads (an account's events,
+        a request's), which SQLite otherwise read through the structure's whole journal."""
+        if user.profile == "caisse":
+            partners = Convention.select(Convention.partner).where(
+                (Convention.caisse == user.caisse_id) & Convention.in_force()
+            )
+            return ((cls.caisse + 0) == user.caisse_id) | (
+                cls.caisse.is_null() & (cls.partner + 0).in_(partners)
+            )
+        return (cls.partner + 0) == user.partner_id
 
     @classmethod
     def _parts(cls, user, filters):
@@ -385,7 +394,9 @@ class AuditEvent(BaseModel):
             extra.append(cls.at < filters.until)
         if filters.action:
             extra.append(cls.action == filters.action)
-        elif not filters.reads:  # written as the partial indexes' WHERE says it
+        if not filters.reads or (filters.action and filters.action not in READ_ACTIONS):
+            # Written as the partial indexes' WHERE says it, even when one action implies
+            # it: SQLite sees only the same words.
             extra.append(cls.action.not_in(peewee.SQL(READS_SQL)))
         if filters.demande is not None:
             drivers = [cls.demande_id == filters.demande]
@@ -475,11 +486,13 @@ class JournalFilters:
         self.since, self.until, self.reads = since, until, reads
 
 
-# The journal without its access traces, a caisse's and a structure's: the page shown by
-# default reads them in time order (the traces may be most of the trail).
+# The journal without its access traces, a caisse's, a structure's, an account's: the page
+# shown by default reads them in time order (the traces may be most of the trail: at
+# 1,000,000 requests, an agent's 600,000 reads took 1 s to skip through its own index).
 for _column, _name in (
     ("caisse", "audit_event_caisse_acts"),
     ("partner", "audit_event_partner_acts"),
+    ("actor", "audit_event_actor_acts"),
 ):
     AuditEvent.add_index(
         AuditEvent.index(

@@ -469,6 +469,7 @@ def _back_to_schema_3():
         "audit_event_demande_id_at_id",
         "audit_event_caisse_acts",
         "audit_event_partner_acts",
+        "audit_event_actor_acts",
     ):
         sql(f'DROP INDEX IF EXISTS "{index}"')
     sql('CREATE INDEX "audit_event_actor_id" ON "audit_event" ("actor_id")')
