@@ -198,6 +198,9 @@ def test_the_journal_answers_htmx_with_its_list_only(app, client, login_as):
     assert "<html" not in partial and 'id="journal"' in partial and "trace-login" in partial
     assert response.headers["HX-Push-Url"] == "/audit/?action=login"
     assert "HX-Request" in response.headers["Vary"]
+    # With the list, the filters, so that a value that names nothing shows its error.
+    partial = client.get("/audit/?compte=personne", headers={"HX-Request": "true"})
+    assert "Aucun compte « personne » dans votre journal." in partial.get_data(as_text=True)
 
 
 def test_the_filters_keep_the_scope(app, client, login_as):

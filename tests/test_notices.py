@@ -209,6 +209,8 @@ RULE_MODULES = [
     "attachments",
     "tokens",
     "phones",
+    "retention",
+    "journal",
 ]
 
 

@@ -68,7 +68,6 @@ def index():
     )
     if request.htmx:
         response.headers["HX-Push-Url"] = url_for("audit.index", **args)
-    response.headers["Vary"] = "HX-Request"
     return response
 
 
