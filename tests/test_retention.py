@@ -436,8 +436,11 @@ def test_closing_day_is_what_the_rules_do(app):
 def test_the_demo_s_request_waiting_for_the_structure_shows_its_closing_day(client, login_as):
     login_as("technicien.demo")
     d = Demande.get(Demande.assure_nom == "Fictive")
+    on = retention.closing_day(d).strftime("%d/%m/%Y")
     page = client.get(f"/demandes/{d.id}").get_data(as_text=True)
-    assert "sera clôturée automatiquement le" in page
+    assert f"sera clôturée automatiquement le {on}" in page
+    home = client.get("/").get_data(as_text=True)  # the technicien's home lists it too
+    assert f"Demande n° {d.reference}" in home and f"clôturée sans réponse le {on}" in home
 
 
 def test_a_fresh_app_turns_the_rules_on_by_default(tmp_path):
