@@ -193,6 +193,7 @@ def create_app(overrides=None):
         main,
         partners,
         reviews,
+        statistics,
     )
 
     for module in (
@@ -205,6 +206,7 @@ def create_app(overrides=None):
         demandes,
         reviews,
         exports,
+        statistics,
         errors,
     ):
         app.register_blueprint(module.bp)

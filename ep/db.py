@@ -343,6 +343,11 @@ def _v3(migrator, migrate):
     _v3_nightly_run(migrator, migrate)
 
 
+def _v4_statistics(migrator, migrate):
+    """Schema 4 (issue 13): the caisse's requests by day sent, for its figures."""
+    migrate(migrator.add_index("demande", ("caisse_id", "created_at"), False))
+
+
 def _v4_retention(migrator, migrate):
     """Schema 4 (issue 14.1, 14.4): why a request's personal data was erased and when the
     structure was told it would be closed unanswered, the closed requests to purge by
@@ -403,6 +408,7 @@ def _v4_retention(migrator, migrate):
 
 
 def _v4(migrator, migrate):
+    _v4_statistics(migrator, migrate)
     _v4_retention(migrator, migrate)
 
 

@@ -499,6 +499,30 @@ class DemandeFilterForm(FilterForm):
     date_to = DateField("Envoyée jusqu'au", [Optional()])
 
 
+class StatisticsForm(FilterForm):
+    """The period of the figures (both days included) and whose: a structure for a caisse
+    agent, a caisse for a gestionnaire. A period the figures cannot cover is refused by the
+    field and the current year is shown instead."""
+
+    du = DateField("Du", [Optional()])
+    au = DateField("Au", [Optional()])
+    which = SelectField("Structure", validate_choice=False)
+
+    MAX_DAYS = 5 * 366
+
+    def validate(self, extra_validators=None):
+        valid = super().validate(extra_validators)
+        if self.du.data and self.au.data:
+            if self.au.data < self.du.data:
+                self.au.errors = [*self.au.errors, "La fin de la période précède son début."]
+            elif (self.au.data - self.du.data).days > self.MAX_DAYS:
+                self.au.errors = [*self.au.errors, "Choisissez une période de cinq ans au plus."]
+            if self.au.errors:
+                self.du.data = self.au.data = None
+                valid = False
+        return valid
+
+
 class PreferencesForm(Form):
     notify_by_email = BooleanField(
         "Recevoir un e-mail quand la caisse écrit sur une demande que j'ai envoyée ou suivie, "

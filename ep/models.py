@@ -570,6 +570,8 @@ class Demande(BaseModel):
             (("partner", "created_at", "id"), False),
             (("partner", "motif", "assure_search", "assure_date_naissance"), False),
             (("partner", "last_caisse_event"), False),
+            # The caisse's figures over a period (issue 13; the structure's read the first).
+            (("caisse", "created_at"), False),
         )
 
     @property

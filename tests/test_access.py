@@ -130,6 +130,8 @@ EXPECTED = {
     ("GET", "exports.users_xlsx"): CAISSE_ONLY,
     ("GET", "exports.structure_csv"): GESTIONNAIRES,
     ("GET", "exports.structure_xlsx"): GESTIONNAIRES,
+    ("GET", "statistics.index"): MANAGERS,
+    ("GET", "statistics.demandes_csv"): MANAGERS,
     ("GET", "audit.index"): MANAGERS,
     ("GET", "audit.export"): MANAGERS,
     ("GET", "audit.notices"): CAISSE_ONLY,

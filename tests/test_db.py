@@ -233,7 +233,7 @@ def test_schema_2_and_3_migrations_on_postgresql(app):
         )
 
     current, current_indexes = pg_columns(), pg_indexes()
-    _back_to_schema_3()  # schema 4's step of issue 14 (retention, the journal)
+    _back_to_schema_3()  # schema 4's steps (issues 13 and 14)
     ccas = Partner.get(Partner.name == "CCAS de Démo")
     carsat = Caisse.get(Caisse.name == "CARSAT de Démo")
     sql = db.database.execute_sql
@@ -266,6 +266,7 @@ def test_schema_2_and_3_migrations_on_postgresql(app):
         "demande_waiting_partner",
         "demande_caisse_order",
         "demande_caisse_status_order",
+        "demande_caisse_id_created_at",  # schema 4's (issue 13)
     ):
         sql(f'DROP INDEX IF EXISTS "{index}"')
     for table, column in (  # version 1's indexes of one column, which schema 3 dropped
@@ -458,9 +459,10 @@ def test_an_up_to_date_database_is_not_checked_again(app, statements):
 
 
 def _back_to_schema_3():
-    """Undo `_v4_retention` by hand, on either engine: what a schema-3 database holds."""
+    """Undo schema 4 by hand, on either engine: what a schema-3 database holds."""
     sql = db.database.execute_sql
     for index in (
+        "demande_caisse_id_created_at",  # issue 13's
         "demande_retention",
         "audit_event_caisse_id_action_at_id",
         "audit_event_partner_id_action_at_id",

@@ -96,6 +96,8 @@ FORMS = {
     "exports.structure_xlsx": (None, ["partner", "statut"]),
     "audit.index": (forms.JournalFilterForm, ["avant", "apres"]),
     "main.index": (None, ["page", "structure", "attente"]),
+    "statistics.index": (forms.StatisticsForm, []),
+    "statistics.demandes_csv": (forms.StatisticsForm, []),
     "audit.export": (forms.JournalFilterForm, []),
 }
 # Read from the address even when the form is posted.
@@ -115,6 +117,7 @@ KIND_OF_NAME = {
     "request": "int",
     "avant": "int",
     "apres": "int",
+    "which": "int",
 }
 KIND_OF_NAME.update({f"target_{c}": "int" for c in TARGET_HOURS})
 
