@@ -8,7 +8,10 @@ a day across all the server processes that share the database: `nightly`).
 - at the end of a convention, the partner's accounts are inactivated unless it keeps another
   active convention (§2.2, §5);
 - inactive accounts are deleted after EP_DELETE_AFTER_DAYS (6 months), personal data erased;
-- files kept for a form that was never sent leave after a day.
+- files kept for a form that was never sent leave after a day;
+- personal data for as long as needed (`ep/retention.py`, issue 14): requests unanswered by
+  the structure closed after a notice, closed requests purged after EP_RETENTION_CLOSED_DAYS,
+  the journal's access traces after EP_JOURNAL_RETENTION_DAYS.
 Each rule is idempotent: running twice the same day changes nothing more.
 
 Each family commits in short batches (issue 11): on SQLite a write transaction blocks every
