@@ -56,6 +56,10 @@ ACTIONS = {
     "convention_accepted": "Convention acceptée par la structure",
     "review_caisse_asked": "Décision de la caisse demandée (revue)",
     "convention_refused": "Convention refusée par la structure",
+    "publication_published": "Information publiée aux partenaires",
+    "publication_withdrawn": "Information retirée",
+    "publication_pinned": "Information épinglée",
+    "publication_unpinned": "Information désépinglée",
     # Issue 14: personal data for as long as needed, the journal as an investigation tool.
     "demande_close_warned": "Prévenu de la clôture automatique (sans réponse)",
     "demande_auto_closed": "Demande clôturée automatiquement (sans réponse du partenaire)",

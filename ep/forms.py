@@ -569,6 +569,36 @@ class ReviewDecisionForm(Form):
         )
 
 
+class PublicationForm(Form):
+    """An item a caisse publishes to its partners (issue 12.1; CONTRACT: `titre`, `texte`,
+    optional file `fichier`)."""
+
+    AUDIENCES = [
+        ("all", "Tous vos partenaires (y compris les structures qui vous rejoindront)"),
+        ("chosen", "Des structures choisies"),
+    ]
+
+    titre = StringField("Titre", [required(), Length(max=200)], filters=[strip_filter])
+    texte = TextAreaField("Texte", [required(), Length(max=10000)])
+    fichier = wtforms.FileField("Document PDF (facultatif)")
+    ends_on = DateField("Afficher jusqu'au (inclus, facultatif)", [Optional()])
+    audience = RadioField(
+        "Destinataires", choices=options(AUDIENCES), default="all", validators=[required()]
+    )
+    partners = MultiCheckboxField("Structures destinataires", validate_choice=False)
+    pinned = BooleanField("Épingler : afficher cette information en tête de liste")
+
+    def partner_ids(self):
+        """None for all the partners, else the ids of the structures ticked."""
+        if self.audience.data != "chosen":
+            return None
+        return [i for i in (to_id(v) for v in self.partners.data or []) if i is not None]
+
+
+class PublicationFilterForm(FilterForm):
+    q = StringField("Rechercher (titre, texte)", [Optional(), Length(max=100)])
+
+
 class JournalFilterForm(FilterForm):
     """The journal's filters (issue 14.4), in the address: an account (as author or as the
     account concerned), an action, a request, a period, and the access traces shown or not."""

@@ -256,8 +256,9 @@ def requests_sent(scope, start, end, at=None):
     ).where((Demande.created_at >= low) & (Demande.created_at < high))
     if scope.partner_id is not None:
         query = query.where(Demande.partner == scope.partner_id)
-    if scope.caisse_id is not None:
-        query = query.where(Demande.caisse == scope.caisse_id)
+    if scope.caisse_id is not None:  # "+ 0": a structure's requests stay on its own index
+        caisse = Demande.caisse if scope.partner_id is None else Demande.caisse + 0
+        query = query.where(caisse == scope.caisse_id)
     return query
 
 

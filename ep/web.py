@@ -141,6 +141,7 @@ NAV = {
         ("exports.index", "Exports"),
         ("statistics.index", "Statistiques"),
         ("audit.index", "Journal"),
+        ("publications.manage", "Informations publiées"),
         ("main.help", "Aide et contacts"),
     ],
     "gestionnaire": [
@@ -149,12 +150,14 @@ NAV = {
         ("reviews.index", "Revues"),
         ("statistics.index", "Statistiques"),
         ("audit.index", "Journal"),
+        ("publications.index", "Informations des caisses"),
         ("main.help", "Aide et contacts"),
     ],
     "technicien": [
         ("main.index", "Accueil"),
         ("demandes.create", "Nouvelle demande"),
         ("demandes.index", "Demandes de la structure"),
+        ("publications.index", "Informations des caisses"),
         ("main.help", "Aide et contacts"),
     ],
 }

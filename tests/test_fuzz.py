@@ -98,6 +98,9 @@ FORMS = {
     "main.index": (None, ["page", "structure", "attente"]),
     "statistics.index": (forms.StatisticsForm, []),
     "statistics.demandes_csv": (forms.StatisticsForm, []),
+    "publications.create": (forms.PublicationForm, ["held", "remove_upload"]),
+    "publications.index": (forms.PublicationFilterForm, ["page"]),
+    "publications.manage": (forms.PublicationFilterForm, ["page"]),
     "audit.export": (forms.JournalFilterForm, []),
 }
 # Read from the address even when the form is posted.
@@ -203,6 +206,15 @@ def baseline(endpoint, real):
         "reviews.keep_techniciens": attest,
         "reviews.ask": {"due_on": (today + timedelta(days=20)).isoformat()},
         "reviews.periodicity": {"months": "12"},
+        "publications.create": {
+            "titre": "Permanence d'été",
+            "texte": "L'accueil des partenaires ferme à 16 h en août.",
+            "audience": "all",
+            "ends_on": (today + timedelta(days=30)).isoformat(),
+            "pinned": "y",
+        },
+        "publications.index": {"q": "réunion"},
+        "publications.manage": {"q": "réunion"},
     }.get(endpoint, {})
 
 
@@ -387,7 +399,12 @@ def world(tmp_path_factory):
                 for row in rows:
                     line = repr((table, row)).encode()
                     everything.update(line)
-                    allowed = table in ("login_failure", "demande_read") or (
+                    allowed = table in (
+                        "login_failure",
+                        "demande_read",
+                        "publication_read",
+                        "publication_opening",
+                    ) or (
                         table == "audit_event"
                         and row[columns.index("action")] in ALLOWED_ON_REFUSAL
                     )
@@ -558,7 +575,7 @@ def requests(draw, world, method, rule):
     for _ in range(draw(st.integers(min_value=0, max_value=3))):
         filename = draw(st.one_of(st.sampled_from(["a.pdf", "", "../x.png", "é.PDF"]), text))
         content = draw(st.sampled_from([PDF, PNG, b"", b"MZ\x90\x00", b"%PDF" + b"\x00" * 50]))
-        name = draw(st.sampled_from(["pieces_jointes", "pieces_jointes", "autre"]))
+        name = draw(st.sampled_from(["pieces_jointes", "pieces_jointes", "autre", "fichier"]))
         body += f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; '.encode()
         body += f'filename="{filename}"\r\nContent-Type: application/pdf\r\n\r\n'.encode()
         body += content + b"\r\n"

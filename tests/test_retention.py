@@ -450,3 +450,11 @@ def test_a_fresh_app_turns_the_rules_on_by_default(tmp_path):
     assert app.config["EP_WAITING_PARTNER_NOTICE_DAYS"] == 15
     assert app.config["EP_JOURNAL_RETENTION_DAYS"] == 365
     database.close()
+
+
+def test_the_personal_data_page_says_the_periods_the_rules_apply(client):
+    """The public page on personal data (issue 15) reads the same settings as the rules."""
+    page = client.get("/donnees-personnelles").get_data(as_text=True)
+    assert "effacées 365 jours après la clôture de la demande" in page
+    assert "Une demande restée 60 jours sans réponse" in page and "15 jours avant" in page
+    assert "les traces de consultation" in page and "effacées après 365 jours" in page
