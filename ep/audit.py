@@ -60,6 +60,12 @@ ACTIONS = {
     "publication_withdrawn": "Information retirée",
     "publication_pinned": "Information épinglée",
     "publication_unpinned": "Information désépinglée",
+    "contact_added": "Contact ajouté",
+    "contact_updated": "Contact modifié",
+    "contact_removed": "Contact retiré",
+    "caisse_departement": "Département de la caisse modifié",
+    "training_recorded": "Formation enregistrée",
+    "training_deleted": "Formation supprimée",
     # Issue 14: personal data for as long as needed, the journal as an investigation tool.
     "demande_close_warned": "Prévenu de la clôture automatique (sans réponse)",
     "demande_auto_closed": "Demande clôturée automatiquement (sans réponse du partenaire)",

@@ -363,21 +363,30 @@ def _purge_ended_conventions(today):
 
 def purge_convention(convention, today):
     """Erase the assuré's identity, comments, messages and documents of the requests made
-    under this convention; the requests stay as anonymous records (dates, offers, statuses)."""
+    under this convention; the requests stay as anonymous records (dates, offers, statuses).
+    Who was trained under it goes too: it is staff data (issue 12.5)."""
+    from .conventions import erase_trainees
+
     return purge_requests(
-        lambda after, size: Demande.to_purge(convention, after).limit(size), today, "convention"
+        lambda after, size: Demande.to_purge(convention, after).limit(size),
+        today,
+        "convention",
+        first=lambda: erase_trainees(convention),
     )
 
 
-def purge_requests(batch_of, today, reason, counted=None):
+def purge_requests(batch_of, today, reason, counted=None, first=None):
     """Erase the personal data of requests (`erase_personal_data`), a batch per statement
     and per transaction; their files go once it committed. `batch_of(after, size)`: a query
     of rows (id, key, …) of requests still to purge, in key order, after (key, id) `after`;
-    `counted(rows)` sees each batch's rows. Returns how many requests were purged."""
+    `counted(rows)` sees each batch's rows; `first()` runs in the first batch's transaction.
+    Returns how many requests were purged."""
     n, size, after = 0, 20, None
     while True:
         start = time.monotonic()
         with _batch():
+            if after is None and first is not None:
+                first()
             rows = list(batch_of(after, size).tuples())
             files = erase_personal_data([row[0] for row in rows], today, reason)
             if counted is not None:

@@ -7,7 +7,16 @@ import pytest
 
 from ep import db, reviews
 from ep.accounts import accept_cgu
-from ep.models import Account, Attachment, Convention, Demande, Notice, Partner, Referent
+from ep.models import (
+    Account,
+    Attachment,
+    Contact,
+    Convention,
+    Demande,
+    Notice,
+    Partner,
+    Training,
+)
 
 from .conftest import account, make_app, pristine_copy, table_names, table_rows
 
@@ -65,8 +74,6 @@ EXPECTED = {
     ),
     ("GET", "partners.edit_convention"): CAISSE_SCOPED,
     ("POST", "partners.edit_convention"): CAISSE_SCOPED,
-    ("POST", "partners.add_referent"): CAISSE_SCOPED,
-    ("POST", "partners.delete_referent"): CAISSE_SCOPED,
     ("GET", "partners.habilitate"): CAISSE_SCOPED,
     ("POST", "partners.habilitate"): CAISSE_SCOPED,
     ("GET", "auth.cgu"): EVERYONE,
@@ -132,6 +139,7 @@ EXPECTED = {
     ("GET", "exports.structure_xlsx"): GESTIONNAIRES,
     ("GET", "statistics.index"): MANAGERS,
     ("GET", "statistics.demandes_csv"): MANAGERS,
+    ("GET", "statistics.demandes_xlsx"): MANAGERS,
     ("GET", "audit.index"): MANAGERS,
     ("GET", "audit.export"): MANAGERS,
     ("GET", "audit.notices"): CAISSE_ONLY,
@@ -167,6 +175,28 @@ EXPECTED = {
     ("POST", "publications.pin"): CAISSE_SCOPED,
     ("POST", "publications.unpin"): CAISSE_SCOPED,
     ("POST", "publications.withdraw"): CAISSE_SCOPED,
+    # Contacts kept by their owners (issue 12.4). The contact in the URL is one of CCAS
+    # Voisin's référents: its gestionnaires keep it; no caisse, no other structure reaches it.
+    ("GET", "contacts.index"): MANAGERS,
+    ("POST", "contacts.create"): MANAGERS,
+    ("GET", "contacts.edit"): outcome(
+        gestionnaire=OK, autre_gestionnaire=HIDDEN, caisse=HIDDEN, autre_caisse=HIDDEN
+    ),
+    ("POST", "contacts.edit"): outcome(
+        gestionnaire=OK, autre_gestionnaire=HIDDEN, caisse=HIDDEN, autre_caisse=HIDDEN
+    ),
+    ("POST", "contacts.delete"): outcome(
+        gestionnaire=OK, autre_gestionnaire=HIDDEN, caisse=HIDDEN, autre_caisse=HIDDEN
+    ),
+    ("POST", "contacts.departement"): CAISSE_ONLY,
+    # The convention as both sides see it (issue 12.5): each structure its own; the training
+    # in the URL was given by the CPAM to CCAS Voisin.
+    ("GET", "conventions.index"): outcome(
+        gestionnaire=OK, autre_gestionnaire=OK, technicien=OK, autre_technicien=OK
+    ),
+    ("GET", "conventions.renewals"): CAISSE_ONLY,
+    ("POST", "conventions.add_training"): CAISSE_SCOPED,
+    ("POST", "conventions.delete_training"): CAISSE_SCOPED,
 }
 
 
@@ -196,7 +226,10 @@ def build_world(tmp):
         values = {
             "partner_id": voisin.id,
             "convention_id": convention.id,
-            "referent_id": Referent.get(Referent.convention == convention).id,
+            "contact_id": Contact.get(
+                (Contact.partner == voisin) & (Contact.role == "referent")
+            ).id,
+            "training_id": Training.get(Training.convention == convention).id,
             "account_id": account("gestionnaire.voisin").id,
             "demande_id": Demande.get(Demande.partner == voisin).id,
             "attachment_id": Attachment.select()

@@ -174,7 +174,7 @@ def test_schema_2_stores_every_phone_number_in_one_form(tmp_path):
     import sqlite3
     from pathlib import Path
 
-    from ep.models import Referent
+    from ep.models import Contact
 
     from .conftest import make_app
 
@@ -208,7 +208,8 @@ def test_schema_2_stores_every_phone_number_in_one_form(tmp_path):
             "a": "+33389000000",
             "b": "poste 12",
         }
-        assert [r.phone for r in Referent.select().order_by(Referent.id)] == ["+41223456789", ""]
+        # the référents are the caisse's contacts since schema 4
+        assert [c.phone for c in Contact.select().order_by(Contact.id)] == ["+41223456789", ""]
     db.database.close()
 
 
@@ -233,7 +234,7 @@ def test_schema_2_to_4_migrations_on_postgresql(app):
         )
 
     current, current_indexes = pg_columns(), pg_indexes()
-    _back_to_schema_3()  # schema 4's steps (issues 13 and 14)
+    _undo_v4_retention()  # schema 4's step of issue 14 (retention, the journal)
     ccas = Partner.get(Partner.name == "CCAS de Démo")
     carsat = Caisse.get(Caisse.name == "CARSAT de Démo")
     sql = db.database.execute_sql
@@ -293,6 +294,23 @@ def test_schema_2_to_4_migrations_on_postgresql(app):
         "publication",
     ):
         sql(f'DROP TABLE "{table}"')
+    # schema 4's contacts (issue 12.4-12.6): the référents per convention come back
+    sql('DROP TABLE "training"')
+    sql('DROP TABLE "contact"')
+    sql('ALTER TABLE "caisse" DROP COLUMN "departement"')
+    sql(
+        'CREATE TABLE "referent" ("id" SERIAL NOT NULL PRIMARY KEY, "convention_id" INTEGER '
+        'NOT NULL, "role" VARCHAR(20) NOT NULL, "name" VARCHAR(120) NOT NULL, "function" '
+        'VARCHAR(120) NOT NULL, "phone" VARCHAR(30) NOT NULL, "email" VARCHAR(254) NOT NULL, '
+        'FOREIGN KEY ("convention_id") REFERENCES "convention" ("id") ON DELETE CASCADE)'
+    )
+    sql('CREATE INDEX "referent_convention_id" ON "referent" ("convention_id")')
+    sql(
+        "INSERT INTO referent (convention_id, role, name, function, phone, email) "
+        "SELECT id, 'partenaire', 'Jeanne Exemple', '', '01 99 00 00 51', '' FROM convention "
+        "WHERE partner_id = %s",
+        (ccas.id,),
+    )
     sql('DROP INDEX IF EXISTS "partner_name"')
     sql('CREATE UNIQUE INDEX "partner_name" ON "partner" ("name")')
     sql('ALTER TABLE "partner" ADD COLUMN "cut_off_at" TIMESTAMP')
@@ -332,6 +350,13 @@ def test_schema_2_to_4_migrations_on_postgresql(app):
     keys = {a.username: a.search_key for a in Account.select()}
     assert keys["technicien.voisin"].startswith("aerwan voisin-exemple technicien.voisin")
     assert keys["gestionnaire.voisin"] == "left alone"
+    from ep.models import Contact
+
+    # one référent on each of the structure's two conventions: one contact of the structure
+    # (its phone typed before schema 2: stored in one form)
+    assert [(c.role, c.phone) for c in Contact.select().where(Contact.partner == ccas)] == [
+        ("referent", "+33199000051")
+    ]
 
 
 @sqlite_only
@@ -553,14 +578,15 @@ def test_schema_4_folds_again_only_the_keys_holding_letters_that_now_fold_apart(
         }
         assert [d.id for d in Demande.select().where(Demande.assure_search.contains("coeur"))]
     db.database.close()
+
+
 # Schema 4, issue 14.1 and 14.4 (step `_v4_retention`).
 
 
-def _back_to_schema_3():
-    """Undo schema 4 by hand, on either engine: what a schema-3 database holds."""
+def _undo_v4_retention():
+    """Undo the schema-4 step of issue 14 by hand (`_v4_retention`), on either engine."""
     sql = db.database.execute_sql
     for index in (
-        "demande_caisse_id_created_at",  # issue 13's
         "demande_retention",
         "audit_event_caisse_id_action_at_id",
         "audit_event_partner_id_action_at_id",
@@ -592,11 +618,10 @@ def _back_to_schema_3():
         ("audit_event", "demande_id"),
     ):
         sql(f'ALTER TABLE "{table}" DROP COLUMN "{column}"')
-    db.SchemaVersion.update(version=3).execute()
 
 
 def test_schema_4_names_the_request_of_each_journal_line_and_keeps_the_trail_closed(app):
-    """The step fills the journal's request column from each event's own detail (lifting
+    """The step of issue 14 fills the journal's request column from each event's own detail (lifting
     the append-only trigger for that statement only), and the trail stays closed to every
     UPDATE and DELETE but the sanctioned purge."""
     from datetime import datetime
@@ -612,7 +637,7 @@ def test_schema_4_names_the_request_of_each_journal_line_and_keeps_the_trail_clo
         ("2025-01-02 10:08:00", "cgu_accepted", "version 2026-11"),
     ]
     with db.database.connection_context():
-        _back_to_schema_3()
+        _undo_v4_retention()
         with db.database.atomic():
             marks = ", ".join([db.database.param] * 4)
             for at, action, detail in lines:
@@ -620,7 +645,10 @@ def test_schema_4_names_the_request_of_each_journal_line_and_keeps_the_trail_clo
                     f"INSERT INTO audit_event ({columns}) VALUES ({marks})",
                     (at, action, detail, "10.0.0.1"),
                 )
-    assert db.upgrade() == (3, db.current_version())
+    from playhouse.migrate import migrate
+
+    with db.database.connection_context(), db._foreign_keys_off(), db.write():
+        db._v4_retention(db._migrator(), migrate)  # as `db.upgrade` runs it
     with db.database.connection_context():
         named = {
             (e.action, e.detail): e.demande_id

@@ -68,7 +68,6 @@ FORMS = {
     "auth.preferences": (forms.PreferencesForm, []),
     "partners.create": (forms.PartnerForm, []),
     "partners.edit_convention": (forms.ConventionForm, [f"target_{c}" for c in TARGET_HOURS]),
-    "partners.add_referent": (forms.ReferentForm, []),
     "partners.habilitate": (forms.HabilitateForm, ["request"]),
     "partners.record_request": (forms.HabilitationRequestForm, []),
     "partners.cut_off": (forms.FraudForm, []),
@@ -98,9 +97,14 @@ FORMS = {
     "main.index": (None, ["page", "structure", "attente"]),
     "statistics.index": (forms.StatisticsForm, []),
     "statistics.demandes_csv": (forms.StatisticsForm, []),
+    "statistics.demandes_xlsx": (forms.StatisticsForm, []),
     "publications.create": (forms.PublicationForm, ["held", "remove_upload"]),
     "publications.index": (forms.PublicationFilterForm, ["page"]),
     "publications.manage": (forms.PublicationFilterForm, ["page"]),
+    "contacts.create": (forms.ReferentForm, []),
+    "contacts.edit": (forms.ReferentForm, []),
+    "contacts.departement": (forms.DepartementForm, []),
+    "conventions.add_training": (forms.TrainingForm, []),
     "audit.export": (forms.JournalFilterForm, []),
 }
 # Read from the address even when the form is posted.
@@ -176,7 +180,6 @@ def baseline(endpoint, real):
         "auth.preferences": {"notify_by_email": "y"},
         "partners.create": {"name": "CCAS Nouveau", **convention},
         "partners.edit_convention": {**convention, **{f"target_{c}": "48" for c in TARGET_HOURS}},
-        "partners.add_referent": {"role": "dpo", "name": "Jean Martin", "email": "dpo@example.org"},
         "partners.habilitate": {**identity, "requested_on": today.isoformat()},
         "partners.record_request": {"person": "Jean Martin", "received_on": today.isoformat()},
         "partners.cut_off": {"reason": "Fraude"},
@@ -215,6 +218,15 @@ def baseline(endpoint, real):
         },
         "publications.index": {"q": "réunion"},
         "publications.manage": {"q": "réunion"},
+        "contacts.create": {"role": "dpo", "name": "Jean Martin", "email": "dpo@example.org"},
+        "contacts.edit": {"role": "referent", "name": "Jean Martin", "phone": "01 99 00 00 01"},
+        "contacts.departement": {"departement": "974"},
+        "conventions.add_training": {
+            "given_on": (today - timedelta(days=3)).isoformat(),
+            "subject": "Les offres de prévention",
+            "attendees": "3",
+            "audience": "Travailleurs sociaux",
+        },
     }.get(endpoint, {})
 
 

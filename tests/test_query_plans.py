@@ -345,6 +345,8 @@ def _captured(work):
     finally:
         peewee.Database.execute_sql = original
     return captured
+
+
 # Issue 14.4: the journal's filters, each read in time order from its index; the nightly
 # retention rules' batches from theirs (issue 14.1).
 

@@ -39,6 +39,10 @@ def ids(server):
         f"SELECT c.id FROM convention c JOIN caisse k ON k.id = c.caisse_id "
         f"WHERE c.partner_id = {found['voisin']} AND k.name = 'CPAM de Démo'"
     )
+    found["contact"] = one(
+        "SELECT c.id FROM contact c JOIN caisse k ON k.id = c.caisse_id "
+        "WHERE k.name = 'CPAM de Démo' ORDER BY c.id"
+    )
     db.close()
     return found
 
@@ -82,6 +86,9 @@ PAGES = {
         "/aide",
         "/preferences",
         "/password",
+        "/contacts/",
+        "/contacts/{contact}/edit",
+        "/conventions/echeances",
         "/audit/?consultations=y",  # issue 14.4: the reads, one account's run as one line
         "/audit/?compte=personne&demande=x&du=2026-02-01&au=2026-01-01",  # errors by fields
     ],
@@ -96,6 +103,8 @@ PAGES = {
         "/audit/",
         "/aide",
         "/preferences",
+        "/contacts/",
+        "/conventions/",
     ],
     "technicien.demo": [
         "/",
@@ -106,6 +115,7 @@ PAGES = {
         "/aide",
         "/preferences",
         "/password",
+        "/conventions/",
     ],
     "technicien.voisin": ["/", "/demandes/", "/demandes/{demande_voisin}", "/set-password/x"],
 }
