@@ -472,6 +472,65 @@ def _v4_evaluation(migrator, migrate):
         evaluations.ensure_questionnaire(caisse_id)
 
 
+def _v4_retention(migrator, migrate):
+    """Schema 4 (issue 14.1, 14.4): why a request's personal data was erased and when the
+    structure was told it would be closed unanswered, the closed requests to purge by
+    closing time; the journal's request column (filled from each event's detail) and the
+    indexes of its filters; the permit of the sanctioned purge of old access traces, which
+    the trigger now recognises. Nothing rewrites the requests (nullable columns added)."""
+    import peewee as pw
+
+    from . import models
+
+    migrate(
+        migrator.add_column("demande", "purge_reason", pw.CharField(max_length=20, null=True)),
+        migrator.add_column("demande", "close_warned_at", pw.DateTimeField(null=True)),
+        migrator.add_column("audit_event", "demande_id", pw.IntegerField(null=True)),
+    )
+    database.execute_sql(
+        'CREATE INDEX "demande_retention" ON "demande" ("closed_at", "id", "caisse_id") '
+        'WHERE (("status" = \'closed\') AND ("purged_at" IS NULL))'
+    )
+    # The request an event names, as `audit.record` finds it from now on: "demande NNNNNN"
+    # at the start of its detail. The trail is append-only: its trigger is lifted for this
+    # one statement, inside the migration's transaction.
+    if is_sqlite():
+        database.execute_sql("DROP TRIGGER IF EXISTS audit_event_no_update")
+        database.execute_sql(
+            "UPDATE audit_event SET demande_id = CAST(substr(detail, 9, CASE WHEN "
+            "instr(detail, ',') > 0 THEN instr(detail, ',') - 9 ELSE 10 END) AS INTEGER) "
+            "WHERE detail GLOB 'demande [0-9]*'"
+        )
+    else:
+        database.execute_sql("ALTER TABLE audit_event DISABLE TRIGGER audit_event_append_only")
+        database.execute_sql(
+            "UPDATE audit_event SET demande_id = "
+            "CAST(substring(detail from '^demande ([0-9]{1,9})') AS INTEGER) "
+            "WHERE detail ~ '^demande [0-9]'"
+        )
+        database.execute_sql("ALTER TABLE audit_event ENABLE TRIGGER audit_event_append_only")
+    migrate(
+        migrator.drop_index("audit_event", "audit_event_actor_id"),
+        migrator.drop_index("audit_event", "audit_event_account_id"),
+        migrator.add_index("audit_event", ("caisse_id", "action", "at", "id"), False),
+        migrator.add_index("audit_event", ("partner_id", "action", "at", "id"), False),
+        migrator.add_index("audit_event", ("actor_id", "at", "id"), False),
+        migrator.add_index("audit_event", ("account_id", "at", "id"), False),
+        migrator.add_index("audit_event", ("demande_id", "at", "id"), False),
+    )
+    for column, name in (
+        ("caisse_id", "audit_event_caisse_acts"),
+        ("partner_id", "audit_event_partner_acts"),
+        ("actor_id", "audit_event_actor_acts"),
+    ):
+        database.execute_sql(
+            f'CREATE INDEX "{name}" ON "audit_event" ("{column}", "at", "id") '
+            f'WHERE ("action" NOT IN {models.READS_SQL})'
+        )
+    database.create_tables([models.JournalPurgePermit])
+    models.install_triggers(replace=True)
+
+
 def _v4(migrator, migrate):
     _v4_statistics(migrator, migrate)
     _v4_folding(migrator, migrate)
@@ -479,6 +538,7 @@ def _v4(migrator, migrate):
     _v4_contacts(migrator, migrate)
     _v4_threads(migrator, migrate)
     _v4_evaluation(migrator, migrate)
+    _v4_retention(migrator, migrate)
 
 
 MIGRATIONS = {2: _v2_siret_pending_conventions_per_caisse_cut_off, 3: _v3, 4: _v4}

@@ -212,6 +212,7 @@ def _change(demande, actor, action, status=None):
     if status:
         demande.status = status
     demande.updated_at = now()
+    demande.close_warned_at = None  # a new step: a warning of closing no longer holds (14.1)
     if actor.profile == "caisse" and action in ("answered", "asked", "closed"):
         demande.first_answer_at = demande.first_answer_at or now()
         demande.partner_reply_pending = False  # the caisse has answered

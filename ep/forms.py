@@ -787,3 +787,17 @@ class EvaluationAnswerForm(Form):
             else:
                 found[item.id] = value or ""
         return found
+
+
+class JournalFilterForm(FilterForm):
+    """The journal's filters (issue 14.4), in the address: an account (as author or as the
+    account concerned), an action, a request, a period, and the access traces shown or not."""
+
+    compte = StringField("Compte (identifiant)", [Optional(), Length(max=60)])
+    action = SelectField("Action", validate_choice=False)
+    demande = StringField("N° de demande", [Optional(), Length(max=12)])
+    du = DateField("Du", [Optional()])
+    au = DateField("Au (inclus)", [Optional()])
+    consultations = BooleanField(
+        "Afficher les consultations (demandes ouvertes, pièces téléchargées, exports)"
+    )

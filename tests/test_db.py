@@ -234,6 +234,7 @@ def test_schema_2_to_4_migrations_on_postgresql(app):
         )
 
     current, current_indexes = pg_columns(), pg_indexes()
+    _undo_v4_retention()  # schema 4's step of issue 14 (retention, the journal)
     ccas = Partner.get(Partner.name == "CCAS de Démo")
     carsat = Caisse.get(Caisse.name == "CARSAT de Démo")
     sql = db.database.execute_sql
@@ -582,3 +583,99 @@ def test_schema_4_folds_again_only_the_keys_holding_letters_that_now_fold_apart(
         }
         assert [d.id for d in Demande.select().where(Demande.assure_search.contains("coeur"))]
     db.database.close()
+
+
+# Schema 4, issue 14.1 and 14.4 (step `_v4_retention`).
+
+
+def _undo_v4_retention():
+    """Undo the schema-4 step of issue 14 by hand (`_v4_retention`), on either engine."""
+    sql = db.database.execute_sql
+    for index in (
+        "demande_retention",
+        "audit_event_caisse_id_action_at_id",
+        "audit_event_partner_id_action_at_id",
+        "audit_event_actor_id_at_id",
+        "audit_event_account_id_at_id",
+        "audit_event_demande_id_at_id",
+        "audit_event_caisse_acts",
+        "audit_event_partner_acts",
+        "audit_event_actor_acts",
+    ):
+        sql(f'DROP INDEX IF EXISTS "{index}"')
+    sql('CREATE INDEX "audit_event_actor_id" ON "audit_event" ("actor_id")')
+    sql('CREATE INDEX "audit_event_account_id" ON "audit_event" ("account_id")')
+    if db.is_sqlite():  # schema 3's triggers: every UPDATE and DELETE refused
+        sql("DROP TRIGGER audit_event_no_delete")
+        sql(
+            "CREATE TRIGGER audit_event_no_delete BEFORE DELETE ON audit_event "
+            "BEGIN SELECT RAISE(ABORT, 'audit trail is append-only'); END"
+        )
+    else:
+        sql(
+            "CREATE OR REPLACE FUNCTION audit_event_append_only() RETURNS trigger AS $$ "
+            "BEGIN RAISE EXCEPTION 'audit trail is append-only'; END; $$ LANGUAGE plpgsql"
+        )
+    sql('DROP TABLE "journal_purge_permit"')
+    for table, column in (
+        ("demande", "purge_reason"),
+        ("demande", "close_warned_at"),
+        ("audit_event", "demande_id"),
+    ):
+        sql(f'ALTER TABLE "{table}" DROP COLUMN "{column}"')
+
+
+def test_schema_4_names_the_request_of_each_journal_line_and_keeps_the_trail_closed(app):
+    """The step of issue 14 fills the journal's request column from each event's own detail (lifting
+    the append-only trigger for that statement only), and the trail stays closed to every
+    UPDATE and DELETE but the sanctioned purge."""
+    from datetime import datetime
+
+    from ep.models import JournalPurgePermit
+
+    columns = "at, action, detail, ip"
+    lines = [
+        ("2025-01-02 10:00:00", "demande_submitted", "demande 000042"),
+        ("2025-01-02 10:05:00", "attachment_downloaded", "demande 1000001, pièce 3"),
+        ("2025-01-02 10:06:00", "demande_viewed", "demande 000042"),
+        ("2025-01-02 10:07:00", "login", "demandeur pressé"),
+        ("2025-01-02 10:08:00", "cgu_accepted", "version 2026-11"),
+    ]
+    with db.database.connection_context():
+        _undo_v4_retention()
+        with db.database.atomic():
+            marks = ", ".join([db.database.param] * 4)
+            for at, action, detail in lines:
+                db.database.execute_sql(
+                    f"INSERT INTO audit_event ({columns}) VALUES ({marks})",
+                    (at, action, detail, "10.0.0.1"),
+                )
+    from playhouse.migrate import migrate
+
+    with db.database.connection_context(), db._foreign_keys_off(), db.write():
+        db._v4_retention(db._migrator(), migrate)  # as `db.upgrade` runs it
+    with db.database.connection_context():
+        named = {
+            (e.action, e.detail): e.demande_id
+            for e in AuditEvent.select().where(AuditEvent.at < datetime(2025, 2, 1))
+        }
+        assert named == {
+            ("demande_submitted", "demande 000042"): 42,
+            ("attachment_downloaded", "demande 1000001, pièce 3"): 1000001,
+            ("demande_viewed", "demande 000042"): 42,
+            ("login", "demandeur pressé"): None,
+            ("cgu_accepted", "version 2026-11"): None,
+        }
+        old_read = AuditEvent.get(AuditEvent.action == "demande_viewed")
+        for query in (
+            AuditEvent.update(detail="effacé").where(AuditEvent.id == old_read.id),
+            AuditEvent.delete().where(AuditEvent.id == old_read.id),
+        ):
+            with pytest.raises(peewee.DatabaseError, match="append-only"):
+                with db.database.atomic():
+                    query.execute()
+        with db.database.atomic():  # the sanctioned path, as the nightly purge takes it
+            JournalPurgePermit.create(up_to=datetime(2025, 2, 1))
+            AuditEvent.delete().where(AuditEvent.id == old_read.id).execute()
+            JournalPurgePermit.delete().execute()
+        assert not AuditEvent.select().where(AuditEvent.id == old_read.id).exists()

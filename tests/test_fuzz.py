@@ -95,7 +95,7 @@ FORMS = {
     "exports.users_xlsx": (None, ["partner", "statut"]),
     "exports.structure_csv": (None, ["partner", "statut"]),
     "exports.structure_xlsx": (None, ["partner", "statut"]),
-    "audit.index": (None, ["avant", "apres"]),
+    "audit.index": (forms.JournalFilterForm, ["avant", "apres"]),
     "main.index": (None, ["page", "structure", "attente"]),
     "statistics.index": (forms.StatisticsForm, []),
     "statistics.demandes_csv": (forms.StatisticsForm, []),
@@ -118,6 +118,7 @@ FORMS = {
     "evaluations.answer": (forms.EvaluationAnswerForm, [*EVALUATION_FIELDS, "action"]),
     "evaluations.questions": (forms.EvaluationQuestionForm, []),
     "evaluations.edit_question": (forms.EvaluationQuestionForm, []),
+    "audit.export": (forms.JournalFilterForm, []),
 }
 # Read from the address even when the form is posted.
 QUERY_ARGS = {"auth.login": ["next"], "auth.cgu": ["next"], "partners.habilitate": ["request"]}
@@ -379,6 +380,7 @@ ALLOWED_ON_REFUSAL = {
     "attachment_downloaded",
     "users_exported",
     "review_exported",
+    "journal_exported",
 }
 
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"

@@ -212,6 +212,8 @@ RULE_MODULES = [
     "publications",
     "threads",
     "evaluations",
+    "retention",
+    "journal",
 ]
 
 

@@ -16,12 +16,13 @@ from flask import (
 from flask_login import current_user
 from peewee import JOIN, fn
 
-from .. import attachments, audit, demandes
+from .. import attachments, audit, demandes, retention
 from ..access import allow
 from ..departements import DEPARTEMENTS
 from ..forms import DemandeFilterForm, DemandeForm, MessageForm, options
 from ..models import (
     DEMANDE_STATUSES,
+    PURGE_REASONS,
     Account,
     Attachment,
     Caisse,
@@ -48,6 +49,8 @@ ACTIONS = {
     "asked": "Complément demandé par la caisse",
     "partner_replied": "Réponse du partenaire",
     "closed": "Demande clôturée",
+    "close_warned": "Structure prévenue de la clôture automatique sans réponse",
+    "auto_closed": "Demande clôturée automatiquement (sans réponse du partenaire)",
 }
 
 
@@ -307,6 +310,8 @@ def _show(demande, form, confirm=False, status=200, held=None):
         form=form,
         confirm=confirm,
         receives_documents=bool(convention and convention.may_receive_documents),
+        closing_day=retention.closing_day(demande),
+        purge_reasons=PURGE_REASONS,
         held=held or attachments.form_token(),
         kept=attachments.kept(current_user._get_current_object(), held) if held else [],
     ), status

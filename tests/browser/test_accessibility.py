@@ -89,6 +89,8 @@ PAGES = {
         "/contacts/",
         "/contacts/{contact}/edit",
         "/conventions/echeances",
+        "/audit/?consultations=y",  # issue 14.4: the reads, one account's run as one line
+        "/audit/?compte=personne&demande=x&du=2026-02-01&au=2026-01-01",  # errors by fields
     ],
     "gestionnaire.demo": [
         "/",
