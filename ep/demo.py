@@ -79,7 +79,6 @@ def load(password=None, today=None):
         ccas = Partner.create(name="CCAS de Démo", siret="26800000700016", headcount=12)
         voisin = Partner.create(name="CCAS Voisin", siret="26800001500019", headcount=5)
         start = today - timedelta(days=200)
-        offers = list(Offer.select())
         for partner, caisse, docs in (
             (ccas, cpam, False),
             (ccas, carsat, True),
@@ -93,7 +92,7 @@ def load(password=None, today=None):
                 may_receive_documents=docs,
                 habilitation_deadline_days=5 if caisse == cpam else 10,
             )
-            for offer in offers:
+            for offer in caisse.catalogue_offers():
                 ConventionOffer.create(convention=convention, offer=offer)
             Referent.create(
                 convention=convention,
@@ -144,7 +143,26 @@ def load(password=None, today=None):
             created[username] = account
             audit.record("account_created", actor=creator, account=account, detail="démo")
     _demandes(created)
+    _carsat_catalogue(created["carsat.demo"])
     return password, True
+
+
+def _carsat_catalogue(agent):
+    """The CARSAT adapts its copy of the reference catalogue (issue 12.3): its social
+    service's appointments, a motif of its own. Its request sent before keeps the former
+    label."""
+    from . import catalogue
+
+    offer = Offer.of(agent.caisse_id, "rendez_vous")
+    catalogue.update_offer(
+        agent,
+        offer,
+        "Demander un rendez-vous avec le service social",
+        offer.target_hours,
+        True,
+        at=now() + timedelta(seconds=1),
+    )
+    catalogue.add_motif(agent, offer, "Prévention de la désinsertion professionnelle", True)
 
 
 def _one_page_pdf():
