@@ -177,6 +177,7 @@ def create_app(overrides=None):
         accounts,
         audit,
         auth,
+        catalogue,
         demandes,
         errors,
         exports,
@@ -196,6 +197,7 @@ def create_app(overrides=None):
         demandes,
         reviews,
         exports,
+        catalogue,
         errors,
     ):
         app.register_blueprint(module.bp)

@@ -55,6 +55,10 @@ ACTIONS = {
     "convention_accepted": "Convention acceptée par la structure",
     "review_caisse_asked": "Décision de la caisse demandée (revue)",
     "convention_refused": "Convention refusée par la structure",
+    "catalogue_offer_added": "Offre ajoutée au catalogue",
+    "catalogue_offer_updated": "Offre du catalogue modifiée",
+    "catalogue_motif_added": "Motif ajouté au catalogue",
+    "catalogue_motif_updated": "Motif du catalogue modifié",
 }
 
 

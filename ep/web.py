@@ -138,6 +138,7 @@ NAV = {
         ("main.index", "Accueil"),
         ("demandes.queue", "Demandes reçues"),
         ("partners.index", "Partenaires"),
+        ("catalogue.index", "Catalogue"),
         ("exports.index", "Exports"),
         ("audit.index", "Journal"),
         ("main.help", "Aide et contacts"),

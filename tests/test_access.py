@@ -7,7 +7,17 @@ import pytest
 
 from ep import db, reviews
 from ep.accounts import accept_cgu
-from ep.models import Account, Attachment, Convention, Demande, Notice, Partner, Referent
+from ep.models import (
+    Account,
+    Attachment,
+    Convention,
+    Demande,
+    Motif,
+    Notice,
+    Offer,
+    Partner,
+    Referent,
+)
 
 from .conftest import account, make_app, pristine_copy, table_names, table_rows
 
@@ -134,6 +144,14 @@ EXPECTED = {
     ("GET", "audit.export"): MANAGERS,
     ("GET", "audit.notices"): CAISSE_ONLY,
     ("POST", "audit.retry"): CAISSE_SCOPED,
+    # Each caisse's own catalogue (issue 12.3): the offer and motif in URLs are the CPAM's.
+    ("GET", "catalogue.index"): CAISSE_ONLY,
+    ("POST", "catalogue.create_offer"): CAISSE_ONLY,
+    ("GET", "catalogue.edit_offer"): CAISSE_SCOPED,
+    ("POST", "catalogue.edit_offer"): CAISSE_SCOPED,
+    ("POST", "catalogue.create_motif"): CAISSE_SCOPED,
+    ("GET", "catalogue.edit_motif"): CAISSE_SCOPED,
+    ("POST", "catalogue.edit_motif"): CAISSE_SCOPED,
 }
 
 
@@ -178,6 +196,8 @@ def build_world(tmp):
             "filename": "ep.css",
         }
         values["notice_id"] = Notice.get(Notice.partner == voisin).id
+        values["offer_id"] = Offer.of(convention.caisse_id, "document").id
+        values["motif_id"] = Motif.of(convention.caisse_id, "document", "ceam").id
         for username in filter(None, USERS.values()):
             accept_cgu(account(username), app.config["EP_CGU_VERSION"])
         ids = {name: account(u).get_id() if u else None for name, u in USERS.items()}

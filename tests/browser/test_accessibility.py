@@ -39,6 +39,11 @@ def ids(server):
         f"SELECT c.id FROM convention c JOIN caisse k ON k.id = c.caisse_id "
         f"WHERE c.partner_id = {found['voisin']} AND k.name = 'CPAM de Démo'"
     )
+    found["offer"] = one(
+        "SELECT o.id FROM offer o JOIN caisse k ON k.id = o.caisse_id "
+        "WHERE o.code = 'document' AND k.name = 'CPAM de Démo'"
+    )
+    found["motif"] = one(f"SELECT id FROM motif WHERE offer_id = {found['offer']}")
     db.close()
     return found
 
@@ -82,6 +87,9 @@ PAGES = {
         "/aide",
         "/preferences",
         "/password",
+        "/catalogue/",
+        "/catalogue/offers/{offer}",
+        "/catalogue/motifs/{motif}",
     ],
     "gestionnaire.demo": [
         "/",
