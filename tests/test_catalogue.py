@@ -513,6 +513,7 @@ def test_code_ameli_asks_for_the_assure_s_identity(client, login_as, act):
         client.post("/demandes/new", data=form(offer="contact", motif="autre", nom="", prenom=""))
     )
     assert 'id="identite"' in page and 'id="nom-error"' in page and 'id="prenom-error"' in page
+    assert "hx-preserve" not in page  # a page from the server shows its errors, kept or not
     page = read(
         client.post("/demandes/new", data=form(offer="contact", motif="autre", refresh="1"))
     )

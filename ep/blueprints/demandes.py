@@ -34,7 +34,7 @@ from ..models import (
 )
 from ..rules import RuleError
 from ..text import search_words
-from ..web import page_number, refuse, render, to_id
+from ..web import is_partial, page_number, refuse, render, to_id
 
 bp = Blueprint("demandes", __name__, url_prefix="/demandes")
 
@@ -125,6 +125,9 @@ def create():
         block="demande_choices",
         form=form,
         chosen=chosen,
+        # Only the block htmx swaps in on a change of choice keeps the identity as typed: a
+        # page that comes back from the server (errors by the fields) replaces it.
+        preserve_identity=is_partial(),
         confirm=confirm,
         duplicate_link=duplicate_link,
         no_caisse=not form.caisse.choices[1:],

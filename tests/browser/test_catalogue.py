@@ -18,6 +18,10 @@ def test_the_identity_block_follows_the_motif(new_context, server, js):
     assert "choisissez d'abord le motif" in page.locator("#demande_choices").inner_text()
     choose(page, js, "#motif", value="autre")  # code AMELI: about an assuré
     assert page.locator("#identite").is_visible()
+    page.fill("#commentaire", "Code AMELI perdu par l'assuré.")
+    act(page, "button:has-text('Envoyer la demande')")  # sent without the identity
+    assert page.locator("#error-summary").is_visible()
+    assert page.locator("#nom-error").is_visible() and page.locator("#prenom-error").is_visible()
     choose(page, js, "#motif", value="convention")  # the partnership: no assuré
     assert page.locator("#identite").count() == 0
     assert "aucune donnée d'assuré" in page.locator("#demande_choices").inner_text()
