@@ -52,6 +52,24 @@ DEFAULTS = {
     # `ep serve` (waitress): open connections at most, and seconds before an idle one closes.
     "EP_CONNECTION_LIMIT": 500,
     "EP_CHANNEL_TIMEOUT": 30,
+    # What a public body publishes (issue 15): the legal notice, the personal data page and
+    # the accessibility statement show these; what is left empty says "à compléter".
+    "EP_PUBLISHER_NAME": "",  # the CCAS (or the body) that runs the service
+    "EP_PUBLISHER_ADDRESS": "",
+    "EP_PUBLISHER_PHONE": "",
+    "EP_PUBLISHER_EMAIL": "",
+    "EP_PUBLISHER_SIRET": "",
+    "EP_PUBLICATION_DIRECTOR": "",  # name and function, e.g. "Mme X, vice-présidente du CCAS"
+    "EP_HOST_NAME": "",
+    "EP_HOST_ADDRESS": "",
+    "EP_HOST_PHONE": "",
+    "EP_DPO_NAME": "",
+    "EP_DPO_EMAIL": "",
+    "EP_DPO_ADDRESS": "",
+    "EP_ACCESSIBILITY_EMAIL": "",  # where to report an accessibility problem (default: publisher)
+    "EP_ACCESSIBILITY_FORM_URL": "",
+    "EP_ACCESSIBILITY_PLAN_URL": "",  # the body's multi-year accessibility plan
+    "EP_ACCESSIBILITY_AUDIT": "",  # the instance's own RGAA audit file (default: the shipped one)
 }
 
 
@@ -182,9 +200,12 @@ def create_app(overrides=None):
         errors,
         exports,
         health,
+        legal,
         main,
         partners,
+        publications,
         reviews,
+        statistics,
     )
 
     for module in (
@@ -197,8 +218,11 @@ def create_app(overrides=None):
         demandes,
         reviews,
         exports,
+        statistics,
+        publications,
         catalogue,
         errors,
+        legal,
     ):
         app.register_blueprint(module.bp)
     return app

@@ -274,8 +274,7 @@ def export_users_cmd(fmt, caisse_name, output):
         if fmt == "xlsx":
             if not output and sys.stdout.isatty():
                 raise click.ClickException("indiquez un fichier avec -o pour le format xlsx.")
-            neutral = ([csvexport.cell(v) for v in row] for row in rows)
-            chunks = xlsx.stream(exports.USER_HEADER, neutral, "Utilisateurs")
+            chunks = xlsx.stream(exports.USER_HEADER, rows, "Utilisateurs")
         else:
             chunks = csvexport.stream(exports.USER_HEADER, rows)
         out = open(output, "wb") if output else sys.stdout.buffer

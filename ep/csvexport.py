@@ -2,6 +2,7 @@
 
 import csv
 import io
+from datetime import date, datetime
 
 from .text import printable
 
@@ -13,8 +14,17 @@ def cell(value):
     if value is None:
         return ""
     # stripped first, so that "\x01=…" cannot hide a formula behind a dropped character
-    text = printable(value.isoformat() if hasattr(value, "isoformat") else str(value))
+    text = printable(_text(value))
     return "'" + text if text.startswith(FORMULA_STARTS) else text
+
+
+def _text(value):
+    """Dates as `YYYY-MM-DD` (date-times to the minute), the rest as Python writes it."""
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M")
+    if isinstance(value, date):
+        return value.isoformat()
+    return str(value)
 
 
 def stream(header, rows):

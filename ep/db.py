@@ -476,7 +476,62 @@ def _v4_catalogue(migrator, migrate):
     )
 
 
+def _v4_statistics(migrator, migrate):
+    """Schema 4 (issue 13): the caisse's requests by day sent, for its figures."""
+    migrate(migrator.add_index("demande", ("caisse_id", "created_at"), False))
+
+
+def _v4_folding(migrator, migrate):
+    """Schema 4 (issue 15.4): search keys fold œ, æ, ø, đ, ł, þ… into their Latin spelling
+    ('coeur' finds 'Cœur'). Only the rows whose stored key holds one of those letters are
+    folded again: every other key stays the same, so the demande table is read once (its
+    keys) but not rewritten. Usernames stay as they were: people log in with them."""
+    import functools
+    import operator
+
+    from .text import FOLDED_APART, fold
+
+    def holding(column):
+        return functools.reduce(operator.or_, [column.contains(c) for c in FOLDED_APART])
+
+    # The keys as Account.save() and demandes.submit() make them.
+    account = peewee.Table(
+        "account", ("id", "prenom", "nom", "username", "email", "search_key")
+    ).bind(database)
+    rows = account.select(
+        account.id, account.prenom, account.nom, account.username, account.email
+    ).where(holding(account.search_key))
+    for row_id, *names in list(rows.tuples()):
+        key = fold(" ".join(names))[:600]
+        account.update({account.search_key: key}).where(account.id == row_id).execute()
+    demande = peewee.Table("demande", ("id", "assure_nom", "assure_prenom", "assure_search"))
+    demande = demande.bind(database)
+    # The ids alone first: SQLite reads them from an index holding the key (the duplicate
+    # check's), not from the table's 1,000,000 rows with their comments.
+    ids = [i for (i,) in demande.select(demande.id).where(holding(demande.assure_search)).tuples()]
+    for row_id in ids:
+        nom, prenom = (
+            demande.select(demande.assure_nom, demande.assure_prenom)
+            .where(demande.id == row_id)
+            .tuples()
+            .get()
+        )
+        key = fold(f"{nom.strip()} {prenom.strip()}")[:210]
+        demande.update({demande.assure_search: key}).where(demande.id == row_id).execute()
+
+
+def _v4_publications(migrator, migrate):
+    """Schema 4 (issue 12.1): the information caisses publish to their partners, the
+    structures each is addressed to, who opened it. New tables only."""
+    from .models import Publication, PublicationOpening, PublicationRead, PublicationTarget
+
+    database.create_tables([Publication, PublicationTarget, PublicationRead, PublicationOpening])
+
+
 def _v4(migrator, migrate):
+    _v4_statistics(migrator, migrate)
+    _v4_folding(migrator, migrate)
+    _v4_publications(migrator, migrate)
     _v4_catalogue(migrator, migrate)
 
 

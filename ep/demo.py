@@ -143,6 +143,7 @@ def load(password=None, today=None):
             created[username] = account
             audit.record("account_created", actor=creator, account=account, detail="démo")
     _demandes(created)
+    _publications(created, today)
     _carsat_catalogue(created["carsat.demo"])
     return password, True
 
@@ -286,4 +287,33 @@ def _demandes(users):
             **identity("Mme", "Sofia", "Modèle", "1999-02-28", "68"),
         },
         [],
+    )
+
+
+def _publications(users, today):
+    """Two items of the CPAM: one pinned with its document for all its partners, one for
+    CCAS Voisin only, shown for two months (issue 12.1)."""
+    from . import publications
+
+    agent = users["caisse.demo"]
+    publications.publish(
+        agent,
+        "Permanences d'accueil des partenaires",
+        "À partir du mois prochain, l'accueil des partenaires de la CPAM de Démo est ouvert "
+        "le mardi et le jeudi de 9 h à 12 h, sans rendez-vous. Le calendrier des permanences "
+        "est joint.",
+        fichier=demo_file("calendrier-permanences-demo.pdf"),
+        pinned=True,
+        today=today,
+    )
+    voisin = Partner.get(Partner.name == "CCAS Voisin")
+    publications.publish(
+        agent,
+        "Réunion d'information sur la complémentaire santé solidaire",
+        "Une réunion d'information sur la C2S est organisée pour les équipes du CCAS Voisin. "
+        "Inscriptions auprès du service partenaires.",
+        fichier=demo_file("programme-reunion-demo.pdf"),
+        ends_on=today + timedelta(days=60),
+        partner_ids=[voisin.id],
+        today=today,
     )

@@ -1,5 +1,7 @@
 """User lists and review records as CSV and XLSX (CONTRACT.md, "User export format")."""
 
+from datetime import datetime
+
 from peewee import JOIN
 
 from .models import Account, Partner, Review, ReviewDecision
@@ -26,7 +28,15 @@ STATUTS = {"invited": "invite", "active": "actif", "inactive": "inactif"}
 
 
 def _day(value):
-    return value.strftime("%Y-%m-%d") if value else ""
+    """The day of a date or date-time: a date cell in the XLSX, `YYYY-MM-DD` in the CSV."""
+    if not value:
+        return None
+    return value.date() if isinstance(value, datetime) else value
+
+
+def _minute(value):
+    """A date-time to the minute: shown 25/11/2026 14:05 (XLSX), `YYYY-MM-DD HH:MM` (CSV)."""
+    return value.replace(second=0, microsecond=0) if value else None
 
 
 def user_rows(partner_ids, states=None):
@@ -139,5 +149,5 @@ def review_rows(review):
             d.reason,
             "oui" if d.attestations_confirmed else "non",
             d.decided_by.display_name,
-            d.decided_at.strftime("%Y-%m-%d %H:%M"),
+            _minute(d.decided_at),
         ]

@@ -546,6 +546,30 @@ class DemandeFilterForm(FilterForm):
     date_to = DateField("Envoyée jusqu'au", [Optional()])
 
 
+class StatisticsForm(FilterForm):
+    """The period of the figures (both days included) and whose: a structure for a caisse
+    agent, a caisse for a gestionnaire. A period the figures cannot cover is refused by the
+    field and the current year is shown instead."""
+
+    du = DateField("Du", [Optional()])
+    au = DateField("Au", [Optional()])
+    which = SelectField("Structure", validate_choice=False)
+
+    MAX_DAYS = 5 * 366
+
+    def validate(self, extra_validators=None):
+        valid = super().validate(extra_validators)
+        if self.du.data and self.au.data:
+            if self.au.data < self.du.data:
+                self.au.errors = [*self.au.errors, "La fin de la période précède son début."]
+            elif (self.au.data - self.du.data).days > self.MAX_DAYS:
+                self.au.errors = [*self.au.errors, "Choisissez une période de cinq ans au plus."]
+            if self.au.errors:
+                self.du.data = self.au.data = None
+                valid = False
+        return valid
+
+
 class PreferencesForm(Form):
     notify_by_email = BooleanField(
         "Recevoir un e-mail quand la caisse écrit sur une demande que j'ai envoyée ou suivie, "
@@ -590,3 +614,33 @@ class ReviewDecisionForm(Form):
         return all(
             f.data for f in (self.attest_employment, self.attest_equipment, self.attest_email)
         )
+
+
+class PublicationForm(Form):
+    """An item a caisse publishes to its partners (issue 12.1; CONTRACT: `titre`, `texte`,
+    optional file `fichier`)."""
+
+    AUDIENCES = [
+        ("all", "Tous vos partenaires (y compris les structures qui vous rejoindront)"),
+        ("chosen", "Des structures choisies"),
+    ]
+
+    titre = StringField("Titre", [required(), Length(max=200)], filters=[strip_filter])
+    texte = TextAreaField("Texte", [required(), Length(max=10000)])
+    fichier = wtforms.FileField("Document PDF (facultatif)")
+    ends_on = DateField("Afficher jusqu'au (inclus, facultatif)", [Optional()])
+    audience = RadioField(
+        "Destinataires", choices=options(AUDIENCES), default="all", validators=[required()]
+    )
+    partners = MultiCheckboxField("Structures destinataires", validate_choice=False)
+    pinned = BooleanField("Épingler : afficher cette information en tête de liste")
+
+    def partner_ids(self):
+        """None for all the partners, else the ids of the structures ticked."""
+        if self.audience.data != "chosen":
+            return None
+        return [i for i in (to_id(v) for v in self.partners.data or []) if i is not None]
+
+
+class PublicationFilterForm(FilterForm):
+    q = StringField("Rechercher (titre, texte)", [Optional(), Length(max=100)])

@@ -540,6 +540,8 @@ class Demande(BaseModel):
             (("partner", "created_at", "id"), False),
             (("partner", "motif", "assure_search", "assure_date_naissance"), False),
             (("partner", "last_caisse_event"), False),
+            # The caisse's figures over a period (issue 13; the structure's read the first).
+            (("caisse", "created_at"), False),
         )
 
     @property
@@ -776,8 +778,10 @@ class Demande(BaseModel):
                 (DemandeRead.account == user.id) & (DemandeRead.demande == cls.id)
             )
             query = query.where(cls.theirs(user) > peewee.fn.COALESCE(seen, 0))
-        if caisse:
-            query = query.where(cls.caisse == caisse)
+        if caisse:  # a structure's history stays on its own index, not the caisse's by date
+            query = query.where(
+                (cls.caisse if user.profile == "caisse" else cls.caisse + 0) == caisse
+            )
         if author:
             query = query.where(cls.author == author)
         if created_from:
@@ -895,7 +899,7 @@ class Demande(BaseModel):
         index, which SQLite left for the caisse's (all its requests) without the order."""
         query = cls.select(cls.id, cls.created_at).where(
             (cls.partner == convention.partner_id)
-            & (cls.caisse == convention.caisse_id)
+            & ((cls.caisse + 0) == convention.caisse_id)  # not the caisse's index by date
             & cls.purged_at.is_null()
         )
         if after is not None:
@@ -1164,6 +1168,118 @@ class LoginFailure(BaseModel):
     at = peewee.DateTimeField(default=now)
 
 
+class Publication(BaseModel):
+    """Information a caisse gives its partners: news, regulatory information, a document
+    (`002_…` annexe 2 preamble and §3.2; issue 12.1). Addressed to all the structures whose
+    channel with the caisse is open, those that join later included, or to chosen ones
+    (`PublicationTarget`); shown until `ends_on` (included) unless withdrawn."""
+
+    caisse = peewee.ForeignKeyField(Caisse, backref="+", index=False)
+    author = peewee.ForeignKeyField(Account, backref="+")
+    titre = peewee.CharField(max_length=200)
+    texte = peewee.TextField(default="")
+    search_key = peewee.TextField(default="")  # folded title and text (ep/text.py)
+    all_partners = peewee.BooleanField(default=True)
+    pinned = peewee.BooleanField(default=False)
+    ends_on = peewee.DateField(null=True)  # last day shown to partners
+    created_at = peewee.DateTimeField(default=now)
+    withdrawn_at = peewee.DateTimeField(null=True)
+    withdrawn_by = peewee.ForeignKeyField(Account, null=True, backref="+")
+    # The optional PDF, stored like an attachment (ep/attachments.py), outside the database.
+    filename = peewee.CharField(max_length=200, default="")
+    stored_name = peewee.CharField(max_length=80, null=True, unique=True)
+    content_type = peewee.CharField(max_length=60, default="")
+    size = peewee.IntegerField(default=0)
+    sha256 = peewee.CharField(max_length=64, default="")
+
+    PER_PAGE = 25
+
+    class Meta:
+        # A caisse's items in the lists' order, pinned first then the newest: the caisse's
+        # list reads it in order, a structure's list per caisse (tests/test_query_plans.py).
+        indexes = ((("caisse", "pinned", "created_at", "id"), False),)
+
+    @property
+    def has_file(self):
+        return bool(self.stored_name)
+
+    @property
+    def is_withdrawn(self):
+        return self.withdrawn_at is not None
+
+    def has_expired(self, today=None):
+        return self.ends_on is not None and self.ends_on < (today or date.today())
+
+    @classmethod
+    def in_order(cls):
+        """Pinned first, then the newest (the lists, both sides)."""
+        return (cls.pinned.desc(), cls.created_at.desc(), cls.id.desc())
+
+    @classmethod
+    def shown(cls, today=None):
+        """SQL condition: not withdrawn and not past its end date."""
+        today = today or date.today()
+        return cls.withdrawn_at.is_null() & (cls.ends_on.is_null() | (cls.ends_on >= today))
+
+    @classmethod
+    def for_partner(cls, partner_id, today=None):
+        """The items a structure's users read: shown, from a caisse whose channel with the
+        structure is open (a convention in force, not cut off), addressed to all its
+        partners or to this structure."""
+        caisses = Convention.select(Convention.caisse).where(
+            (Convention.partner == partner_id) & Convention.open_channel(today)
+        )
+        chosen = PublicationTarget.select(PublicationTarget.publication).where(
+            PublicationTarget.partner == partner_id
+        )
+        return cls.select().where(
+            cls.caisse.in_(caisses)
+            & cls.shown(today)
+            & ((cls.all_partners == True) | cls.id.in_(chosen))  # noqa: E712 (SQL)
+        )
+
+    @classmethod
+    def for_caisse(cls, caisse_id):
+        """Everything the caisse published, withdrawn and past items included."""
+        return cls.select().where(cls.caisse == caisse_id)
+
+
+class PublicationTarget(BaseModel):
+    """A structure an item is addressed to, when the caisse chose them."""
+
+    publication = peewee.ForeignKeyField(
+        Publication, backref="targets", on_delete="CASCADE", index=False
+    )
+    partner = peewee.ForeignKeyField(Partner, backref="+", on_delete="CASCADE")
+
+    class Meta:
+        indexes = ((("publication", "partner"), True),)
+
+
+class PublicationRead(BaseModel):
+    """An account opened the item: its "nouveau" marker is gone (as `DemandeRead`)."""
+
+    account = peewee.ForeignKeyField(Account, backref="+", on_delete="CASCADE", index=False)
+    publication = peewee.ForeignKeyField(Publication, backref="+", on_delete="CASCADE", index=False)
+    read_at = peewee.DateTimeField(default=now)
+
+    class Meta:
+        indexes = ((("account", "publication"), True),)
+
+
+class PublicationOpening(BaseModel):
+    """The first opening of an item by one of a structure's accounts: what the caisse
+    counts ("opened by 3 structures out of 12"), one row per structure whatever the number
+    of its readers."""
+
+    publication = peewee.ForeignKeyField(Publication, backref="+", on_delete="CASCADE", index=False)
+    partner = peewee.ForeignKeyField(Partner, backref="+", on_delete="CASCADE", index=False)
+    opened_at = peewee.DateTimeField(default=now)
+
+    class Meta:
+        indexes = ((("publication", "partner"), True),)
+
+
 class OfferLabel(BaseModel):
     """A label an offer had until `until`, when its caisse renamed it: the requests sent
     before show it (issue 12.3). The current label is the offer's own."""
@@ -1223,6 +1339,10 @@ ALL_MODELS = [
     Notice,
     Draft,
     NightlyRun,
+    Publication,
+    PublicationTarget,
+    PublicationRead,
+    PublicationOpening,
     OfferLabel,
     MotifLabel,
     ConventionMotifOff,

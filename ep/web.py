@@ -140,20 +140,25 @@ NAV = {
         ("partners.index", "Partenaires"),
         ("catalogue.index", "Catalogue"),
         ("exports.index", "Exports"),
+        ("statistics.index", "Statistiques"),
         ("audit.index", "Journal"),
+        ("publications.manage", "Informations publiées"),
         ("main.help", "Aide et contacts"),
     ],
     "gestionnaire": [
         ("main.index", "Accueil"),
         ("accounts.index", "Comptes"),
         ("reviews.index", "Revues"),
+        ("statistics.index", "Statistiques"),
         ("audit.index", "Journal"),
+        ("publications.index", "Informations des caisses"),
         ("main.help", "Aide et contacts"),
     ],
     "technicien": [
         ("main.index", "Accueil"),
         ("demandes.create", "Nouvelle demande"),
         ("demandes.index", "Demandes de la structure"),
+        ("publications.index", "Informations des caisses"),
         ("main.help", "Aide et contacts"),
     ],
 }
@@ -378,11 +383,10 @@ XLSX_MIMETYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.she
 
 
 def xlsx_download(filename, header, make_rows, title):
-    """The same rows as an XLSX sheet, streamed too; cells neutralised like the CSV's."""
-    from . import csvexport, xlsx
+    """The same rows as an XLSX sheet with typed cells (ep/xlsx.py): built in constant memory
+    once the view has returned, then sent. Text needs no neutralising there."""
+    from . import xlsx
 
-    def chunks():
-        rows = ([csvexport.cell(v) for v in row] for row in make_rows())
-        return xlsx.stream(header, rows, title)
-
-    return streamed_download(filename, XLSX_MIMETYPE, chunks)
+    return streamed_download(
+        filename, XLSX_MIMETYPE, lambda: xlsx.stream(header, make_rows(), title)
+    )

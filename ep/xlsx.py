@@ -1,115 +1,124 @@
-"""A streamed XLSX writer: one sheet of text cells, sent while it is being written.
+"""XLSX workbooks people can use: typed cells, a bold frozen header row with an autofilter,
+columns as wide as what they hold (issue 13.5).
 
-openpyxl writes a whole workbook before its first byte can leave; a user list of tens of
-thousands of rows must start downloading at once (issue: exports). An XLSX file is a zip of
-a few XML parts; zipfile writes to a stream that cannot seek (data descriptors), so each
-chunk leaves as soon as it is compressed. Every cell is an inline string.
+Written by XlsxWriter in constant-memory mode: each row goes to a temporary file as soon as
+the next one starts, so memory stays flat whatever the number of rows; the workbook is
+assembled into another temporary file, then sent. Text goes in as inline strings, which a
+spreadsheet never runs as formulas: no leading `'` here, unlike the CSV (ep/csvexport.py).
 """
 
-import io
-import zipfile
-from xml.sax.saxutils import escape
+import math
+import re
+import tempfile
+from collections import namedtuple
+from datetime import date, datetime
+from decimal import Decimal
+
+import xlsxwriter
 
 from .text import printable
 
-XML = '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
-PKG = "http://schemas.openxmlformats.org/package/2006"
-REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
-SML = "application/vnd.openxmlformats-officedocument.spreadsheetml"
+Sheet = namedtuple("Sheet", "title header rows")
+Sheet.__doc__ = """One sheet: its tab name, its header row, and its rows of Python values."""
 
-CONTENT_TYPES = (
-    f'{XML}<Types xmlns="{PKG}/content-types">'
-    '<Default Extension="rels" '
-    'ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
-    '<Default Extension="xml" ContentType="application/xml"/>'
-    f'<Override PartName="/xl/workbook.xml" ContentType="{SML}.sheet.main+xml"/>'
-    f'<Override PartName="/xl/styles.xml" ContentType="{SML}.styles+xml"/>'
-    f'<Override PartName="/xl/worksheets/sheet1.xml" ContentType="{SML}.worksheet+xml"/>'
-    "</Types>"
-)
-ROOT_RELS = (
-    f'{XML}<Relationships xmlns="{PKG}/relationships">'
-    f'<Relationship Id="rId1" Type="{REL}/officeDocument" Target="xl/workbook.xml"/>'
-    "</Relationships>"
-)
-WORKBOOK_RELS = (
-    f'{XML}<Relationships xmlns="{PKG}/relationships">'
-    f'<Relationship Id="rId1" Type="{REL}/worksheet" Target="worksheets/sheet1.xml"/>'
-    f'<Relationship Id="rId2" Type="{REL}/styles" Target="styles.xml"/>'
-    "</Relationships>"
-)
-STYLES = (
-    f'{XML}<styleSheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
-    '<fonts count="1"><font><sz val="11"/><name val="Calibri"/></font></fonts>'
-    '<fills count="2"><fill><patternFill patternType="none"/></fill>'
-    '<fill><patternFill patternType="gray125"/></fill></fills>'
-    '<borders count="1"><border><left/><right/><top/><bottom/><diagonal/></border></borders>'
-    '<cellStyleXfs count="1"><xf numFmtId="0" fontId="0" fillId="0" borderId="0"/></cellStyleXfs>'
-    '<cellXfs count="1"><xf numFmtId="0" fontId="0" fillId="0" borderId="0" xfId="0"/></cellXfs>'
-    '<cellStyles count="1"><cellStyle name="Normal" xfId="0" builtinId="0"/></cellStyles>'
-    "</styleSheet>"
-)
+MAX_ROWS = 1_048_576  # a sheet's limit, header included: XlsxWriter would drop the rest
+MAX_WIDTH = 60  # characters; a longer text is still all there, the column just stops growing
+FILTER_BUTTON = 3  # characters the autofilter's drop-down takes in a header cell
+DATE_FORMAT = "dd/mm/yyyy"
+DATETIME_FORMAT = "dd/mm/yyyy hh:mm"
+CHUNK = 64 * 1024
+
+OPTIONS = {
+    "constant_memory": True,
+    # only write_string/number/datetime are called; these guard any later write()
+    "strings_to_formulas": False,
+    "strings_to_urls": False,
+    "remove_timezone": True,
+}
 
 
-def _workbook(title):
-    return (
-        f'{XML}<workbook xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" '
-        f'xmlns:r="{REL}">'
-        f'<sheets><sheet name="{escape(title[:31])}" sheetId="1" r:id="rId1"/></sheets>'
-        "</workbook>"
-    )
+def write(out, sheets):
+    """Write a workbook of `sheets` (`Sheet`s) into `out`, a path or a binary file.
+
+    A cell's type follows its value: `date` → a date shown 25/11/2026, `datetime` → 25/11/2026
+    14:05, int, float or Decimal → a number, None or "" → an empty cell, anything else → text
+    (without the characters XML forbids, see `printable`)."""
+    with (
+        tempfile.TemporaryDirectory(prefix="ep-xlsx-") as tmpdir,
+        xlsxwriter.Workbook(out, {**OPTIONS, "tmpdir": tmpdir}) as book,
+    ):
+        styles = {
+            "header": book.add_format({"bold": True}),
+            date: book.add_format({"num_format": DATE_FORMAT}),
+            datetime: book.add_format({"num_format": DATETIME_FORMAT}),
+        }
+        for sheet in sheets:
+            _write_sheet(book, styles, sheet)
 
 
-def _row(values):
-    cells = "".join(
-        f'<c t="inlineStr"><is><t xml:space="preserve">{_text(v)}</t></is></c>' for v in values
-    )
-    return f"<row>{cells}</row>"
+def stream_sheets(sheets):
+    """Yield the bytes of the workbook, written first into an unnamed temporary file."""
+    with tempfile.TemporaryFile() as out:
+        write(out, sheets)
+        out.seek(0)
+        while chunk := out.read(CHUNK):
+            yield chunk
 
 
-def _text(value):
-    return escape(printable("" if value is None else str(value)))
+def stream(header, rows, title="Feuille"):
+    """Yield the bytes of a one-sheet workbook: `header`, then `rows`."""
+    return stream_sheets([Sheet(title, header, rows)])
 
 
-class _Pipe(io.RawIOBase):
-    """A write-only, unseekable stream whose written bytes are collected for yielding."""
-
-    def __init__(self):
-        self.chunks = []
-
-    def writable(self):
-        return True
-
-    def write(self, data):
-        self.chunks.append(bytes(data))
-        return len(data)
-
-    def take(self):
-        data = b"".join(self.chunks)
-        self.chunks = []
-        return data
+def _write_sheet(book, styles, sheet):
+    page = book.add_worksheet(_tab_name(sheet.title))
+    widths = [len(str(name)) + FILTER_BUTTON for name in sheet.header]
+    for col, name in enumerate(sheet.header):
+        page.write_string(0, col, printable(str(name)), styles["header"])
+    last = 0
+    for last, values in enumerate(sheet.rows, start=1):
+        if last >= MAX_ROWS:
+            raise ValueError(f"more than {MAX_ROWS - 1} rows for one sheet ({sheet.title})")
+        for col, value in enumerate(values):
+            widths[col] = max(widths[col], _write_cell(page, styles, last, col, value))
+    page.freeze_panes(1, 0)
+    page.autofilter(0, 0, last, len(sheet.header) - 1)
+    for col, width in enumerate(widths):
+        page.set_column(col, col, min(width + 1, MAX_WIDTH))
 
 
-def stream(header, rows, title="Feuille", flush_every=500):
-    """Yield the bytes of an XLSX file with `header` then `rows`, chunk by chunk."""
-    pipe = _Pipe()
-    with zipfile.ZipFile(pipe, "w", compression=zipfile.ZIP_DEFLATED) as book:
-        book.writestr("[Content_Types].xml", CONTENT_TYPES)
-        book.writestr("_rels/.rels", ROOT_RELS)
-        book.writestr("xl/workbook.xml", _workbook(title))
-        book.writestr("xl/_rels/workbook.xml.rels", WORKBOOK_RELS)
-        book.writestr("xl/styles.xml", STYLES)
-        yield pipe.take()
-        with book.open("xl/worksheets/sheet1.xml", "w") as sheet:
-            sheet.write(
-                (
-                    f'{XML}<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/'
-                    f'2006/main"><sheetData>{_row(header)}'
-                ).encode()
-            )
-            for n, row in enumerate(rows, start=1):
-                sheet.write(_row(row).encode())
-                if n % flush_every == 0:
-                    yield pipe.take()
-            sheet.write(b"</sheetData></worksheet>")
-    yield pipe.take()
+def _write_cell(page, styles, row, col, value):
+    """Write one cell typed by its value; return the width its text takes, in characters."""
+    if type(value) is str:  # most cells: the quickest way first
+        return _write_text(page, row, col, value)
+    if value is None:
+        return 0
+    if isinstance(value, datetime):
+        page.write_datetime(row, col, value, styles[datetime])
+        return len("25/11/2026 14:05")
+    if isinstance(value, date):
+        page.write_datetime(row, col, value, styles[date])
+        return len("25/11/2026")
+    if isinstance(value, bool):
+        page.write_boolean(row, col, value)
+        return len("FAUX")
+    if isinstance(value, int | float | Decimal):
+        if not math.isfinite(value):
+            return 0  # a spreadsheet has no NaN nor infinity: left empty
+        page.write_number(row, col, float(value) if isinstance(value, Decimal) else value)
+        return len(str(value))
+    return _write_text(page, row, col, str(value))
+
+
+def _write_text(page, row, col, value):
+    if not value:
+        return 0
+    text = printable(value)
+    page.write_string(row, col, text)
+    return max(map(len, text.split("\n"))) if "\n" in text else len(text)
+
+
+def _tab_name(title):
+    """A tab name a spreadsheet accepts: 31 characters at most, none of []:*?/\\."""
+    name = re.sub(r"[\[\]:*?/\\]", " ", printable(str(title))).strip(" '")[:31]
+    return name or "Feuille"

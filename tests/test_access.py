@@ -140,10 +140,43 @@ EXPECTED = {
     ("GET", "exports.users_xlsx"): CAISSE_ONLY,
     ("GET", "exports.structure_csv"): GESTIONNAIRES,
     ("GET", "exports.structure_xlsx"): GESTIONNAIRES,
+    ("GET", "statistics.index"): MANAGERS,
+    ("GET", "statistics.demandes_csv"): MANAGERS,
     ("GET", "audit.index"): MANAGERS,
     ("GET", "audit.export"): MANAGERS,
     ("GET", "audit.notices"): CAISSE_ONLY,
     ("POST", "audit.retry"): CAISSE_SCOPED,
+    # What a public body publishes, for anyone (issue 15).
+    ("GET", "legal.accessibility_statement"): PUBLIC,
+    ("GET", "legal.notice"): PUBLIC,
+    ("GET", "legal.personal_data"): PUBLIC,
+    # Information of the caisse (issue 12.1): the item in the URL is CPAM de Démo's, for
+    # CCAS Voisin only; the other structure (a CPAM partner too) does not see it.
+    ("GET", "publications.index"): outcome(
+        gestionnaire=OK, technicien=OK, autre_gestionnaire=OK, autre_technicien=OK
+    ),
+    ("GET", "publications.manage"): CAISSE_ONLY,
+    ("GET", "publications.create"): CAISSE_ONLY,
+    ("POST", "publications.create"): CAISSE_ONLY,
+    ("GET", "publications.show"): outcome(
+        caisse=OK,
+        autre_caisse=HIDDEN,
+        gestionnaire=OK,
+        technicien=OK,
+        autre_gestionnaire=HIDDEN,
+        autre_technicien=HIDDEN,
+    ),
+    ("GET", "publications.download"): outcome(
+        caisse=OK,
+        autre_caisse=HIDDEN,
+        gestionnaire=OK,
+        technicien=OK,
+        autre_gestionnaire=HIDDEN,
+        autre_technicien=HIDDEN,
+    ),
+    ("POST", "publications.pin"): CAISSE_SCOPED,
+    ("POST", "publications.unpin"): CAISSE_SCOPED,
+    ("POST", "publications.withdraw"): CAISSE_SCOPED,
     # Each caisse's own catalogue (issue 12.3): the offer and motif in URLs are the CPAM's.
     ("GET", "catalogue.index"): CAISSE_ONLY,
     ("POST", "catalogue.create_offer"): CAISSE_ONLY,
@@ -196,6 +229,11 @@ def build_world(tmp):
             "filename": "ep.css",
         }
         values["notice_id"] = Notice.get(Notice.partner == voisin).id
+        from ep.models import Publication  # issue 12.1: the demo's item for CCAS Voisin only
+
+        values["publication_id"] = (
+            Publication.select().where(Publication.all_partners == False).get().id  # noqa: E712
+        )
         values["offer_id"] = Offer.of(convention.caisse_id, "document").id
         values["motif_id"] = Motif.of(convention.caisse_id, "document", "ceam").id
         for username in filter(None, USERS.values()):
@@ -336,8 +374,15 @@ def test_nul_bytes_are_refused_politely(world):
 def snapshot(app):
     """Every business table's rows (the audit trail and login failures aside, and the read
     markers: opening a request records how far the reader read it, as the journal records
-    that it was read)."""
-    skipped = ("audit_event", "login_failure", "demande_read")
+    that it was read; opening a caisse's information, that the account and its structure
+    opened it)."""
+    skipped = (
+        "audit_event",
+        "login_failure",
+        "demande_read",
+        "publication_read",
+        "publication_opening",
+    )
     with db.database.connection_context():
         return {t: table_rows(t)[1] for t in table_names() if t not in skipped}
 

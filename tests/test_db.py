@@ -213,7 +213,7 @@ def test_schema_2_stores_every_phone_number_in_one_form(tmp_path):
 
 
 @pytest.mark.skipif(not on_postgresql(), reason="the PostgreSQL path of the migrations")
-def test_schema_2_and_3_migrations_on_postgresql(app):
+def test_schema_2_to_4_migrations_on_postgresql(app):
     """The current schema taken back to version 1 by hand, then upgraded: same columns, and
     the structure-wide cut-off lands on the cutting caisse's convention."""
     from ep.models import Caisse, Convention, Demande, Offer, Partner
@@ -266,6 +266,7 @@ def test_schema_2_and_3_migrations_on_postgresql(app):
         "demande_waiting_partner",
         "demande_caisse_order",
         "demande_caisse_status_order",
+        "demande_caisse_id_created_at",  # schema 4's (issue 13)
     ):
         sql(f'DROP INDEX IF EXISTS "{index}"')
     for table, column in (  # version 1's indexes of one column, which schema 3 dropped
@@ -285,6 +286,13 @@ def test_schema_2_and_3_migrations_on_postgresql(app):
     for table in ("pending_attachment", "demande_read", "draft", "notice"):  # schema 2's
         sql(f'DROP TABLE "{table}"')
     sql('DROP TABLE "nightly_run"')  # schema 3's (issue 11.6)
+    for table in (  # schema 4's (issue 12.1)
+        "publication_opening",
+        "publication_read",
+        "publication_target",
+        "publication",
+    ):
+        sql(f'DROP TABLE "{table}"')
     sql('DROP INDEX IF EXISTS "partner_name"')
     sql('CREATE UNIQUE INDEX "partner_name" ON "partner" ("name")')
     sql('ALTER TABLE "partner" ADD COLUMN "cut_off_at" TIMESTAMP')
@@ -303,6 +311,12 @@ def test_schema_2_and_3_migrations_on_postgresql(app):
     Account.update(telephone="03.89.00.00.00").where(
         Account.username == "technicien.demo"
     ).execute()
+    # Schema 4 (issue 15.4): a key folded the old way is folded again, the others are left.
+    sql(
+        "UPDATE account SET prenom = 'Ærwan', search_key = %s WHERE username = %s",
+        (_v3_fold("Ærwan Voisin-Exemple technicien.voisin"), "technicien.voisin"),
+    )
+    sql("UPDATE account SET search_key = 'left alone' WHERE username = 'gestionnaire.voisin'")
     before = Account.select().count()
     db.upgrade()
     assert pg_columns() == current
@@ -315,6 +329,9 @@ def test_schema_2_and_3_migrations_on_postgresql(app):
     assert cut["CARSAT de Démo"] is not None and cut["CPAM de Démo"] is None
     flagged = Demande.select().where(Demande.partner_reply_pending == True)  # noqa: E712
     assert [d.assure_nom for d in flagged] == ["Fictive"]
+    keys = {a.username: a.search_key for a in Account.select()}
+    assert keys["technicien.voisin"].startswith("aerwan voisin-exemple technicien.voisin")
+    assert keys["gestionnaire.voisin"] == "left alone"
     requests = Demande.with_labels(Demande.select().order_by(Demande.id))
     assert {d.id: (d.offer_label, d.motif_label) for d in requests} == shown
     assert all(d.offer.caisse_id == d.caisse_id for d in requests)
@@ -509,3 +526,87 @@ def test_an_up_to_date_database_is_not_checked_again(app, statements):
     foreign key check took 4.5 s of each `ep housekeeping`, with nothing to migrate."""
     assert db.upgrade() == (db.current_version(), db.current_version())
     assert not [s for s in statements if "foreign_key" in s.lower()], statements
+
+
+def _v3_fold(value):
+    """How schema 3 folded names: 'Cœur' -> 'cœur' (œ, æ… do not decompose)."""
+    import unicodedata
+
+    decomposed = unicodedata.normalize("NFKD", value)
+    return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
+
+
+@sqlite_only
+def test_schema_4_folds_again_only_the_keys_holding_letters_that_now_fold_apart(
+    tmp_path, monkeypatch
+):
+    """Issue 15.4: a version 3 database (upgraded from version 1 as an operator's would be)
+    whose keys were folded the old way: 'Cœur' is found by 'coeur' after the upgrade; the
+    other keys are not written (one marked 'left alone' proves it); usernames stay."""
+    import sqlite3
+    from pathlib import Path
+
+    from ep import models
+    from ep.models import Demande
+    from ep.text import fold
+
+    from .conftest import make_app
+
+    old = tmp_path / "instance"
+    old.mkdir(parents=True)
+    conn = sqlite3.connect(old / "ep.sqlite3")
+    conn.executescript((Path(__file__).parent / "schema" / "v1.sql").read_text())
+    conn.execute("INSERT INTO schema_version (version) VALUES (1)")
+    conn.commit()
+    conn.close()
+    with monkeypatch.context() as m:
+        m.setattr(models, "SCHEMA_VERSION", 3)
+        make_app(tmp_path)
+    db.database.close()
+    ae = ("Ærwan", "Lefèvre-Œuvray", "rwan.lefevre-uvray", "ae@example.org")
+    conn = sqlite3.connect(old / "ep.sqlite3")
+    assert conn.execute("SELECT version FROM schema_version").fetchone() == (3,)
+    conn.executescript(
+        f"""
+        INSERT INTO caisse (id, name, created_at) VALUES (1, 'CPAM', '2026-01-01');
+        INSERT INTO partner (id, name, headcount, created_at, siret)
+          VALUES (1, 'CCAS A', 10, '2026-01-01', NULL);
+        INSERT INTO account (id, username, profile, partner_id, civilite, nom, prenom, fonction,
+          telephone, email, state, created_at, inactivation_reason, notify_by_email, search_key,
+          cgu_version, session_token)
+          VALUES (1, '{ae[2]}', 'technicien', 1, 'M.', '{ae[1]}', '{ae[0]}', '', '', '{ae[3]}',
+          'active', '2026-01-01', '', 1, '{_v3_fold(" ".join(ae))}', '', 'x'),
+          (2, 'theo.dupont', 'technicien', 1, 'M.', 'Dupont', 'Théo', '', '', '', 'active',
+          '2026-01-01', '', 1, 'left alone', '', 'y');
+        INSERT INTO demande (id, partner_id, caisse_id, author_id, offer_id, motif_id, status,
+          urgent, assure_civilite, assure_nom, assure_prenom, assure_departement,
+          assure_informed, assure_search, commentaire, target_hours, created_at, updated_at,
+          partner_reply_pending)
+          SELECT 1, 1, 1, 1, o.id, m.id, 'submitted', 0, 'Mme', 'Cœur', 'Lætitia', '68', 1,
+            '{_v3_fold("Cœur Lætitia")}', '', 120, '2026-01-01', '2026-01-01', 0
+          FROM offer o JOIN motif m ON m.offer_id = o.id LIMIT 1;
+        INSERT INTO demande (id, partner_id, caisse_id, author_id, offer_id, motif_id, status,
+          urgent, assure_civilite, assure_nom, assure_prenom, assure_departement,
+          assure_informed, assure_search, commentaire, target_hours, created_at, updated_at,
+          partner_reply_pending)
+          SELECT 2, 1, 1, 1, offer_id, motif_id, 'submitted', 0, 'M.', 'Durand', 'Paul', '68',
+            1, 'left alone', '', 120, '2026-01-01', '2026-01-01', 0 FROM demande WHERE id = 1;
+        """
+    )
+    conn.commit()
+    conn.close()
+    make_app(tmp_path)  # 3 -> 4
+    with db.database.connection_context():
+        assert db.SchemaVersion.get().version == models.SCHEMA_VERSION
+        keys = {a.id: (a.username, a.search_key) for a in Account.select()}
+        assert keys == {
+            1: ("rwan.lefevre-uvray", "aerwan lefevre-oeuvray rwan.lefevre-uvray ae@example.org"),
+            2: ("theo.dupont", "left alone"),
+        }
+        assert keys[1][1] == fold(" ".join(ae))
+        assert {d.id: d.assure_search for d in Demande.select()} == {
+            1: "coeur laetitia",
+            2: "left alone",
+        }
+        assert [d.id for d in Demande.select().where(Demande.assure_search.contains("coeur"))]
+    db.database.close()

@@ -57,6 +57,9 @@ def every_table_filled(tmp_path):
         review = reviews.request_review(agent, ccas, date.today() + timedelta(days=30))
         reviews.decide(gestionnaire, review, technicien, "keep", attestations=True)
         drafts.save(technicien.id, "/demandes/new", MultiDict({"commentaire": "brouillon"}))
+        from ep import publications  # issue 12.1: the demo's item, opened
+
+        publications.mark_read(technicien, models.Publication.select().first())
         upload = FileStorage(io.BytesIO(PNG), filename="gardé.png", content_type="image/png")
         assert attachments.keep(technicien, attachments.form_token(), [upload]) == []
         with pytest.raises(Exception, match="incorrect"):

@@ -5,6 +5,7 @@ import os
 import shutil
 import subprocess
 import sys
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ from ep.exports import USER_HEADER
 from ep.models import Account, Partner
 
 from .conftest import account, on_postgresql
+from .sheets import Workbook
 
 HEADER = (
     "partenaire;profil;identifiant;civilite;nom;prenom;fonction;email;telephone;statut;"
@@ -95,11 +97,18 @@ def test_xlsx_has_the_same_rows(client, login_as):
     data = response.get_data()
     response.close()
     sheet = load_workbook(io.BytesIO(data)).active
-    xlsx_rows = [
-        [c if c is not None else "" for c in row] for row in sheet.iter_rows(values_only=True)
-    ]
+    xlsx_rows = [[as_csv(c) for c in row] for row in sheet.iter_rows(values_only=True)]
     assert xlsx_rows == csv_rows
     assert xlsx_rows[0] == USER_HEADER
+    created = USER_HEADER.index("cree_le")
+    assert all(isinstance(row[created].value, datetime) for row in sheet.iter_rows(min_row=2))
+
+
+def as_csv(value):
+    """An XLSX cell as the CSV writes it: dates YYYY-MM-DD, empty for none."""
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d")
+    return "" if value is None else value
 
 
 def test_gestionnaire_exports_their_own_structure(client, login_as):
@@ -145,6 +154,9 @@ def test_cli_export_matches_the_web_export(app, client, login_as, tmp_path):
     )
     assert result.returncode == 0
     assert load_workbook(xlsx).active.max_row == 5  # header + the 4 partner accounts
+    sheet = Workbook(xlsx.read_bytes())  # the same sheet as the web's
+    assert sheet.autofilter == "A1:O5" and sheet.pane["topLeftCell"] == "A2"
+    assert sheet.row(1)[USER_HEADER.index("cree_le")].format == "dd/mm/yyyy"
 
 
 # PostgreSQL stores no NUL at all (the forms refuse it before): the rest, on both engines.
@@ -163,7 +175,7 @@ def test_characters_illegal_in_xml_are_stripped_from_both_exports(client, login_
     response.close()
     sheet = load_workbook(io.BytesIO(data)).active
     row = next(r for r in sheet.iter_rows(values_only=True) if r[2] == "technicien.demo")
-    assert row[6] == "Chef\tde\nservice" and row[8] == "'=1+1" and row[4] == "Nom"
+    assert row[6] == "Chef\tde\nservice" and row[8] == "=1+1" and row[4] == "Nom"
     body = client.get("/caisse/export/utilisateurs.csv").get_data().decode("utf-8-sig")
     assert not any(c in body for c in XML_ILLEGAL)
     assert ";'=1+1;" in body and ";Nom;" in body and '"Chef\tde\nservice"' in body
@@ -212,7 +224,8 @@ def test_libreoffice_reads_every_row_despite_illegal_characters(client, login_as
 
 def test_phone_numbers_are_exported_as_displayed_text(client, login_as):
     """Issue 10.7: `03 89 00 00 00` keeps its leading zero in a spreadsheet; an international
-    number starts with '+', which the formula rule prefixes like any other cell."""
+    number starts with '+', which the CSV's formula rule prefixes like any other cell (an
+    XLSX text cell is never a formula: no prefix there)."""
     Account.update(telephone="+33389000000").where(Account.username == "technicien.demo").execute()
     Account.update(telephone="+41223456789").where(
         Account.username == "gestionnaire.demo"
@@ -229,3 +242,4 @@ def test_phone_numbers_are_exported_as_displayed_text(client, login_as):
     cells = {row[2].value: row[8] for row in sheet.iter_rows(min_row=2)}
     assert cells["technicien.demo"].value == "03 89 00 00 00"
     assert cells["technicien.demo"].data_type == "s"  # text, not the number 389000000
+    assert cells["gestionnaire.demo"].value == "+41 22 345 67 89"  # text needs no quote there

@@ -96,6 +96,11 @@ FORMS = {
     "exports.structure_xlsx": (None, ["partner", "statut"]),
     "audit.index": (None, ["avant", "apres"]),
     "main.index": (None, ["page", "structure", "attente"]),
+    "statistics.index": (forms.StatisticsForm, []),
+    "statistics.demandes_csv": (forms.StatisticsForm, []),
+    "publications.create": (forms.PublicationForm, ["held", "remove_upload"]),
+    "publications.index": (forms.PublicationFilterForm, ["page"]),
+    "publications.manage": (forms.PublicationFilterForm, ["page"]),
     "catalogue.create_offer": (forms.OfferForm, []),
     "catalogue.edit_offer": (forms.OfferForm, []),
     "catalogue.create_motif": (forms.MotifForm, []),
@@ -118,6 +123,7 @@ KIND_OF_NAME = {
     "request": "int",
     "avant": "int",
     "apres": "int",
+    "which": "int",
 }
 KIND_OF_NAME.update({f"target_{c}": "int" for c in TARGET_HOURS})
 
@@ -205,6 +211,15 @@ def baseline(endpoint, real):
         "reviews.keep_techniciens": attest,
         "reviews.ask": {"due_on": (today + timedelta(days=20)).isoformat()},
         "reviews.periodicity": {"months": "12"},
+        "publications.create": {
+            "titre": "Permanence d'été",
+            "texte": "L'accueil des partenaires ferme à 16 h en août.",
+            "audience": "all",
+            "ends_on": (today + timedelta(days=30)).isoformat(),
+            "pinned": "y",
+        },
+        "publications.index": {"q": "réunion"},
+        "publications.manage": {"q": "réunion"},
         "catalogue.create_offer": {"label": "Accompagnement renforcé", "target_hours": "72"},
         "catalogue.edit_offer": {"label": "Obtenir un document", "target_hours": "48"},
         "catalogue.create_motif": {"label": "Relevé de prestations", "concerns_assure": "y"},
@@ -397,7 +412,12 @@ def world(tmp_path_factory):
                 for row in rows:
                     line = repr((table, row)).encode()
                     everything.update(line)
-                    allowed = table in ("login_failure", "demande_read") or (
+                    allowed = table in (
+                        "login_failure",
+                        "demande_read",
+                        "publication_read",
+                        "publication_opening",
+                    ) or (
                         table == "audit_event"
                         and row[columns.index("action")] in ALLOWED_ON_REFUSAL
                     )
@@ -569,7 +589,7 @@ def requests(draw, world, method, rule):
     for _ in range(draw(st.integers(min_value=0, max_value=3))):
         filename = draw(st.one_of(st.sampled_from(["a.pdf", "", "../x.png", "é.PDF"]), text))
         content = draw(st.sampled_from([PDF, PNG, b"", b"MZ\x90\x00", b"%PDF" + b"\x00" * 50]))
-        name = draw(st.sampled_from(["pieces_jointes", "pieces_jointes", "autre"]))
+        name = draw(st.sampled_from(["pieces_jointes", "pieces_jointes", "autre", "fichier"]))
         body += f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; '.encode()
         body += f'filename="{filename}"\r\nContent-Type: application/pdf\r\n\r\n'.encode()
         body += content + b"\r\n"

@@ -209,6 +209,7 @@ RULE_MODULES = [
     "attachments",
     "tokens",
     "phones",
+    "publications",
     "catalogue",
 ]
 

@@ -93,3 +93,13 @@ def test_vendored_htmx_is_served_locally(client):
     response = client.get("/static/vendor/htmx-2.0.11.min.js")
     assert response.status_code == 200
     response.close()
+
+
+@pytest.mark.parametrize("path", sorted(TEMPLATES.rglob("*.html")), ids=lambda p: p.name)
+def test_data_tables_scroll_in_their_own_named_focusable_region(path):
+    """RGAA 10.11 (issue 15): on a narrow screen a table scrolls inside its region, not the
+    page; the region is named and reachable with the keyboard (templates/_tables.html)."""
+    text = path.read_text(encoding="utf-8")
+    if path.name != "_tables.html":
+        assert "table-wrap" not in text, "use the table_region macro"
+    assert text.count("<table") == text.count("{% call table_region(")

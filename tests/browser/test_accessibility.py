@@ -133,7 +133,13 @@ def test_every_page_of_every_profile_passes_axe(page, server, console_errors, us
 
 def test_anonymous_pages_and_login_errors_pass_axe(page, server, console_errors):
     violations = []
-    for path in ("/login", "/forgot"):
+    for path in (
+        "/login",
+        "/forgot",
+        "/accessibilite",
+        "/mentions-legales",
+        "/donnees-personnelles",
+    ):
         page.goto(path)
         violations += axe(page)
     page.goto("/forgot")
