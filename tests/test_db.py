@@ -569,6 +569,8 @@ def test_schema_4_folds_again_only_the_keys_holding_letters_that_now_fold_apart(
     conn.executescript(
         f"""
         INSERT INTO caisse (id, name, created_at) VALUES (1, 'CPAM', '2026-01-01');
+        INSERT INTO offer VALUES (1, 'contact', 'Contacter', 1, 0);
+        INSERT INTO motif VALUES (1, 1, 'autre', 'Autre', 1);
         INSERT INTO partner (id, name, headcount, created_at, siret)
           VALUES (1, 'CCAS A', 10, '2026-01-01', NULL);
         INSERT INTO account (id, username, profile, partner_id, civilite, nom, prenom, fonction,
