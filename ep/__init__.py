@@ -207,6 +207,8 @@ def create_app(overrides=None):
         reviews,
         statistics,
     )
+    from .blueprints import contacts as contacts_bp
+    from .blueprints import conventions as conventions_bp
 
     for module in (
         auth,
@@ -223,6 +225,8 @@ def create_app(overrides=None):
         catalogue,
         errors,
         legal,
+        contacts_bp,
+        conventions_bp,
     ):
         app.register_blueprint(module.bp)
     return app

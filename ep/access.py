@@ -22,7 +22,6 @@ from .models import (
     Demande,
     Notice,
     Partner,
-    Referent,
     Review,
 )
 
@@ -149,7 +148,6 @@ LOADERS = {
     "partner_id": _loader(Partner, can_see_partner),
     "account_id": _loader(Account, can_see_account),
     "convention_id": _loader(Convention, can_see_convention),
-    "referent_id": _loader(Referent, lambda u, r: can_see_convention(u, r.convention)),
     "demande_id": _loader(Demande, can_see_demande),
     "attachment_id": _loader(Attachment, lambda u, a: can_see_demande(u, a.demande)),
     "review_id": _loader(Review, lambda u, r: can_see_partner(u, r.partner)),

@@ -82,7 +82,7 @@ def create_partner_account(
         )
         days = convention.habilitation_deadline_days if convention else 5
         extra["habilitation_requested_on"] = requested_on
-        extra["habilitation_due_on"] = add_workdays(requested_on, days)
+        extra["habilitation_due_on"] = add_workdays(requested_on, days, _departement(actor))
     with write():
         partner = lock(Partner.select().where(Partner.id == partner.id)).get()
         quotas.check_room(partner, profile)
@@ -562,11 +562,17 @@ def record_habilitation_request(agent, partner, person, received_on, today=None)
             caisse=agent.caisse_id,
             person=person.strip()[:200],
             received_on=received_on,
-            due_on=add_workdays(received_on, days),
+            due_on=add_workdays(received_on, days, _departement(agent)),
             created_by=agent,
         )
         audit.record("habilitation_requested", actor=agent, partner=partner)
     return request
+
+
+def _departement(agent):
+    """The département of the agent's caisse, whose public holidays its deadlines count
+    (issue 12.6)."""
+    return Caisse.get_by_id(agent.caisse_id).departement if agent.caisse_id else ""
 
 
 def pending_habilitations(partner_ids, caisse_id):

@@ -528,10 +528,66 @@ def _v4_publications(migrator, migrate):
     database.create_tables([Publication, PublicationTarget, PublicationRead, PublicationOpening])
 
 
+def _v4_contacts(migrator, migrate):
+    """Schema 4 (issue 12.4-12.6): contacts kept by their owners instead of référents per
+    convention, trainings given by the caisse, the caisse's département (its public
+    holidays; '' counts the national list until an agent sets it). Each référent of
+    schema 3 moves to its owner: the partner's to the structure, the caisse's, support and
+    DPO to the caisse; the same person recorded on several conventions becomes one contact."""
+    import peewee as pw
+
+    from .models import Contact, Training
+    from .text import fold
+
+    migrate(migrator.add_column("caisse", "departement", pw.CharField(max_length=3, default="")))
+    database.create_tables([Contact, Training])
+    referent = pw.Table(
+        "referent", ("id", "convention_id", "role", "name", "function", "phone", "email")
+    ).bind(database)
+    convention = pw.Table("convention", ("id", "partner_id", "caisse_id")).bind(database)
+    rows = (
+        referent.select(
+            referent.role,
+            referent.name,
+            referent.function,
+            referent.phone,
+            referent.email,
+            convention.partner_id,
+            convention.caisse_id,
+        )
+        .join(convention, on=(referent.convention_id == convention.id))
+        .order_by(referent.id)
+        .tuples()
+    )
+    kept = {}
+    for role, name, function, phone, email, partner_id, caisse_id in rows:
+        if role == "partenaire":
+            owner, role = ("partner", partner_id), "referent"
+        else:
+            owner = ("caisse", caisse_id)
+            role = role if role in ("support", "dpo") else "referent"
+        key = (owner, role, " ".join(fold(name).split()), phone, email.strip().lower())
+        if key not in kept:
+            kept[key] = {
+                owner[0]: owner[1],
+                "role": role,
+                "name": name,
+                "function": function,
+                "phone": phone,
+                "email": email,
+            }
+        elif not kept[key]["function"]:
+            kept[key]["function"] = function
+    for fields in kept.values():
+        Contact.create(**fields)
+    database.execute_sql('DROP TABLE "referent"')
+
+
 def _v4(migrator, migrate):
     _v4_statistics(migrator, migrate)
     _v4_folding(migrator, migrate)
     _v4_publications(migrator, migrate)
+    _v4_contacts(migrator, migrate)
     _v4_catalogue(migrator, migrate)
 
 

@@ -5,7 +5,17 @@ from datetime import date, timedelta
 
 from . import audit, passwords, phones
 from .db import write
-from .models import Account, Caisse, Convention, ConventionOffer, Offer, Partner, Referent, now
+from .models import (
+    Account,
+    Caisse,
+    Contact,
+    Convention,
+    ConventionOffer,
+    Offer,
+    Partner,
+    Training,
+    now,
+)
 
 USERS = [
     # username, profile, organisation, civilite, prenom, nom, fonction
@@ -74,41 +84,44 @@ def load(password=None, today=None):
     password = password or secrets.token_urlsafe(12)
     hashed = passwords.hash_password(password)
     with write():
-        cpam = Caisse.create(name="CPAM de Démo")
-        carsat = Caisse.create(name="CARSAT de Démo")
+        cpam = Caisse.create(name="CPAM de Démo", departement="68")
+        carsat = Caisse.create(name="CARSAT de Démo", departement="67")
         ccas = Partner.create(name="CCAS de Démo", siret="26800000700016", headcount=12)
         voisin = Partner.create(name="CCAS Voisin", siret="26800001500019", headcount=5)
         start = today - timedelta(days=200)
-        for partner, caisse, docs in (
-            (ccas, cpam, False),
-            (ccas, carsat, True),
-            (voisin, cpam, False),
+        # Signed at different dates, so that the caisse's dashboard has a notice deadline
+        # (CCAS de Démo) and a tacit renewal (CCAS Voisin) to remind within 60 days.
+        conventions = {}
+        for partner, caisse, docs, signed in (
+            (ccas, cpam, False, today - timedelta(days=300)),
+            (ccas, carsat, True, start - timedelta(days=10)),
+            (voisin, cpam, False, today - timedelta(days=330)),
         ):
             convention = Convention.create(
                 partner=partner,
                 caisse=caisse,
-                signed_on=start - timedelta(days=10),
+                signed_on=signed,
                 starts_on=start,
                 may_receive_documents=docs,
                 habilitation_deadline_days=5 if caisse == cpam else 10,
             )
+            conventions[partner.name, caisse.name] = convention
             for offer in caisse.catalogue_offers():
                 ConventionOffer.create(convention=convention, offer=offer)
-            Referent.create(
-                convention=convention,
-                role="caisse",
-                name=f"Service partenaires – {caisse.name}",
-                function="Référent de la caisse",
-                phone=phones.normalise("01 02 03 04 05"),
-                email="partenaires@example.org",
-            )
-            Referent.create(
-                convention=convention,
-                role="dpo",
-                name="Délégué à la protection des données",
-                function=caisse.name,
-                email="dpo@example.org",
-            )
+        _contacts(cpam, carsat, ccas, voisin)
+        Training.create(
+            convention=conventions["CCAS de Démo", "CPAM de Démo"],
+            given_on=start + timedelta(days=7),
+            subject="Prise en main de l'Espace Partenaires",
+            attendees=2,
+            audience="La gestionnaire et le technicien de la structure",
+        )
+        Training.create(
+            convention=conventions["CCAS Voisin", "CPAM de Démo"],
+            given_on=start + timedelta(days=30),
+            subject="Accès aux droits : la Complémentaire santé solidaire",
+            attendees=3,
+        )
         orgs = {
             "CPAM de Démo": cpam,
             "CARSAT de Démo": carsat,
@@ -164,6 +177,134 @@ def _carsat_catalogue(agent):
         at=now() + timedelta(seconds=1),
     )
     catalogue.add_motif(agent, offer, "Prévention de la désinsertion professionnelle", True)
+
+
+def _contacts(cpam, carsat, ccas, voisin):
+    """Each owner's contacts (issue 12.4): invented names, 01 99 00 00 xx numbers."""
+    signalement = Offer.of(cpam, "signalement")
+    for owner, role, name, function, phone, email, theme, offer in (
+        (
+            cpam,
+            "referent",
+            "Service partenaires – CPAM de Démo",
+            "Suivi du partenariat",
+            "01 99 00 00 01",
+            "partenaires@example.org",
+            "",
+            None,
+        ),
+        (
+            cpam,
+            "support",
+            "Assistance Espace Partenaires",
+            "CPAM de Démo",
+            "01 99 00 00 02",
+            "assistance@example.org",
+            "",
+            None,
+        ),
+        (
+            cpam,
+            "dpo",
+            "Délégué à la protection des données",
+            "CPAM de Démo",
+            "",
+            "dpo.cpam@example.org",
+            "",
+            None,
+        ),
+        (
+            cpam,
+            "theme",
+            "Mission accompagnement santé",
+            "",
+            "01 99 00 00 03",
+            "mas@example.org",
+            "",
+            signalement,
+        ),
+        (
+            cpam,
+            "theme",
+            "Service des revenus de substitution",
+            "",
+            "",
+            "revenus-substitution@example.org",
+            "Indemnités journalières maladie et maternité",
+            None,
+        ),
+        (
+            carsat,
+            "referent",
+            "Service social – CARSAT de Démo",
+            "Suivi du partenariat",
+            "01 99 00 00 11",
+            "service-social@example.org",
+            "",
+            None,
+        ),
+        (
+            carsat,
+            "dpo",
+            "Délégué à la protection des données",
+            "CARSAT de Démo",
+            "",
+            "dpo.carsat@example.org",
+            "",
+            None,
+        ),
+        (
+            ccas,
+            "referent",
+            "Gaëlle Exemple",
+            "Responsable action sociale",
+            "01 99 00 00 21",
+            "gestionnaire.demo@example.org",
+            "",
+            None,
+        ),
+        (
+            ccas,
+            "dpo",
+            "Délégué à la protection des données",
+            "CCAS de Démo",
+            "",
+            "dpo.ccas@example.org",
+            "",
+            None,
+        ),
+        (
+            voisin,
+            "referent",
+            "Gérard Voisin-Exemple",
+            "Directeur",
+            "01 99 00 00 31",
+            "gestionnaire.voisin@example.org",
+            "",
+            None,
+        ),
+        (
+            voisin,
+            "dpo",
+            "Délégué à la protection des données",
+            "CCAS Voisin",
+            "",
+            "dpo.voisin@example.org",
+            "",
+            None,
+        ),
+    ):
+        kind = "caisse" if isinstance(owner, Caisse) else "partner"
+        Contact.create(
+            **{kind: owner},
+            role=role,
+            name=name,
+            function=function,
+            phone=phones.normalise(phone),
+            email=email,
+            theme=theme,
+            offer=offer,
+        )
 
 
 def _one_page_pdf():

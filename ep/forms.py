@@ -21,7 +21,7 @@ from wtforms.validators import InputRequired, Length, NumberRange, Optional, Val
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from . import nir
-from .models import CIVILITES, Referent
+from .models import CIVILITES, Contact, Offer
 from .web import to_id
 
 REQUIRED = "Ce champ est obligatoire."
@@ -327,28 +327,6 @@ class PartnerForm(ConventionForm):
         }
 
 
-class ReferentForm(Form):
-    role = SelectField("Rôle", choices=options(Referent.ROLES.items()), validators=[required()])
-    name = StringField("Nom et prénom", [required(), Length(max=120)], filters=[strip_filter])
-    function = StringField("Fonction", [Optional(), Length(max=120)], filters=[strip_filter])
-    phone = StringField(
-        "Téléphone", [Optional(), Length(max=30), phone_number], filters=[strip_filter]
-    )
-    email = StringField("E-mail", [Optional(), Length(max=254)], filters=[strip_filter])
-
-    def validate_email(self, field):
-        if field.data:
-            try:
-                field.data = validate_email(field.data, check_deliverability=False).normalized
-            except EmailNotValidError as exc:
-                raise ValidationError("Adresse e-mail invalide.") from exc
-
-    def fields(self):
-        return {
-            k: getattr(self, k).data or "" for k in ("role", "name", "function", "phone", "email")
-        }
-
-
 class TechnicienForm(IdentityForm):
     attest_employment = BooleanField(
         "La personne travaille pour la structure (salariée, agente ou bénévole).",
@@ -644,3 +622,101 @@ class PublicationForm(Form):
 
 class PublicationFilterForm(FilterForm):
     q = StringField("Rechercher (titre, texte)", [Optional(), Length(max=100)])
+
+
+class ReferentForm(Form):
+    """A référent, support, DPO or thematic contact, kept by its owner (issue 12.4). The
+    roles offered depend on the owner (`for_roles`)."""
+
+    role = SelectField("Rôle", choices=options(Contact.ROLES.items()), validators=[required()])
+    theme = StringField(
+        "Thème (contact thématique)", [Optional(), Length(max=120)], filters=[strip_filter]
+    )
+    offer = SelectField("Offre suivie (contact thématique)", choices=[], validate_choice=False)
+    name = StringField(
+        "Nom et prénom, ou service", [required(), Length(max=120)], filters=[strip_filter]
+    )
+    function = StringField("Fonction", [Optional(), Length(max=120)], filters=[strip_filter])
+    phone = StringField(
+        "Téléphone", [Optional(), Length(max=30), phone_number], filters=[strip_filter]
+    )
+    email = StringField("E-mail", [Optional(), Length(max=254)], filters=[strip_filter])
+
+    def __init__(self, *args, roles=Contact.CAISSE_ROLES, caisse=None, **kwargs):
+        """`caisse`: the id of the caisse whose catalogue's offers a thematic contact may
+        follow (issue 12.3)."""
+        super().__init__(*args, **kwargs)
+        self.role.choices = options((r, Contact.ROLES[r]) for r in roles)
+        offers = (
+            Offer.select().where(Offer.caisse == caisse).order_by(Offer.position, Offer.id)
+            if caisse
+            else []
+        )
+        self.offer.choices = options(
+            [("", "Aucune en particulier")] + [(str(o.id), o.label) for o in offers]
+        )
+
+    def validate_email(self, field):
+        if field.data:
+            try:
+                field.data = validate_email(field.data, check_deliverability=False).normalized
+            except EmailNotValidError as exc:
+                raise ValidationError("Adresse e-mail invalide.") from exc
+
+    def validate_offer(self, field):
+        if field.data and to_id(field.data) not in {to_id(c.value) for c in field.choices}:
+            raise ValidationError("Choisissez une offre dans la liste.")
+
+    def fields(self):
+        data = {
+            k: getattr(self, k).data or "" for k in ("role", "theme", "name", "function", "phone")
+        }
+        data["email"] = self.email.data or ""
+        data["offer"] = to_id(self.offer.data) if self.role.data == "theme" else None
+        return data
+
+
+class DepartementForm(Form):
+    """Where the caisse is: its public holidays (issue 12.6)."""
+
+    departement = SelectField("Département de la caisse", choices=[], validate_choice=False)
+
+    def __init__(self, *args, **kwargs):
+        from .departements import DEPARTEMENTS
+
+        super().__init__(*args, **kwargs)
+        self.departement.choices = options(
+            [("", "Non indiqué : jours fériés nationaux")]
+            + [(code, f"{code} – {name}") for code, name in DEPARTEMENTS]
+        )
+
+    def validate_departement(self, field):
+        from .departements import CODES
+
+        if field.data and field.data not in CODES:
+            raise ValidationError("Choisissez un département dans la liste.")
+
+
+class TrainingForm(Form):
+    """A training the caisse gave to the structure's staff (`002_…` art. 3.2, annexe 2 §2.2)."""
+
+    given_on = DateField("Date de la formation", [required()])
+    subject = StringField("Sujet", [required(), Length(max=200)], filters=[strip_filter])
+    attendees = IntegerField(
+        "Nombre de personnes formées",
+        [required(), NumberRange(min=1, max=500, message="Entre 1 et 500 personnes.")],
+    )
+    audience = StringField(
+        "Personnes formées : fonctions ou services (facultatif)",
+        [Optional(), Length(max=500)],
+        filters=[strip_filter],
+        description="Personnes formées",
+    )
+
+    def fields(self):
+        return {
+            "given_on": self.given_on.data,
+            "subject": self.subject.data or "",
+            "attendees": self.attendees.data,
+            "audience": self.audience.data or "",
+        }

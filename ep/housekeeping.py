@@ -349,10 +349,14 @@ def purge_convention(convention, today):
     """Erase the assuré's identity, comments, messages and documents of the requests made
     under this convention; the requests stay as anonymous records (dates, offers, statuses).
     A batch of requests per statement and per transaction; their files go once it committed."""
+    from .conventions import erase_trainees
+
     n, size, after = 0, 20, None
     while True:
         start = time.monotonic()
         with _batch():
+            if after is None:  # who was trained is staff data: it goes too (issue 12.5)
+                erase_trainees(convention)
             rows = list(Demande.to_purge(convention, after).limit(size).tuples())
             ids = [i for i, _ in rows]
             files = list(Attachment.select().where(Attachment.demande.in_(ids))) if ids else []

@@ -227,9 +227,9 @@ def _refusal(account, since, reason, caisse_ids=None):
 
 
 def caisse_contacts(partner_id, caisse_ids=None):
-    """The caisse's contacts for a structure: the référents 'caisse' and 'support' of its
-    conventions, or the caisse's name when it recorded none."""
-    from .models import Convention, Referent
+    """The caisse's contacts for a structure: the référents and support each caisse of its
+    conventions keeps (issue 12.4), or the caisse's name when it recorded none."""
+    from .models import Contact, Convention
     from .phones import display
 
     conventions = Convention.select().where(
@@ -240,11 +240,11 @@ def caisse_contacts(partner_id, caisse_ids=None):
     contacts = []
     for convention in conventions.order_by(Convention.id):
         caisse = convention.caisse.name
-        referents = list(
-            Referent.select()
-            .where((Referent.convention == convention) & Referent.role.in_(("caisse", "support")))
-            .order_by(Referent.role, Referent.id)
-        )
+        referents = [
+            c
+            for c in Contact.owned_by(caisse=convention.caisse_id)
+            if c.role in ("referent", "support")
+        ]
         for r in referents:
             parts = [r.name, r.function, display(r.phone), r.email]
             contacts.append(f"{caisse} : " + ", ".join(p for p in parts if p))

@@ -39,9 +39,17 @@ class BaseModel(peewee.Model):
 class Caisse(BaseModel):
     name = peewee.CharField(max_length=120, unique=True)
     created_at = peewee.DateTimeField(default=now)
+    # Where the caisse is: its working days count that département's public holidays
+    # (ep/workdays.py); '' for the national list (schema 4, issue 12.6).
+    departement = peewee.CharField(max_length=3, default="")
 
     def __str__(self):
         return self.name
+
+    def dpo_contacts(self):
+        """The caisse's data protection officers, as its agents keep them (a suspected
+        breach is reported to them within 24 hours, `002_…` annexe 3)."""
+        return Contact.owned_by(caisse=self).where(Contact.role == "dpo")
 
     def save(self, *args, **kwargs):
         """A new caisse starts with its own copy of the reference catalogue (issue 12.3),
@@ -79,6 +87,10 @@ class Partner(BaseModel):
     def siret_label(self):
         s = self.siret or ""
         return f"{s[:3]} {s[3:6]} {s[6:9]} {s[9:]}" if len(s) == 14 else ""
+
+    def dpo_contacts(self):
+        """The structure's data protection officers, as its gestionnaires keep them."""
+        return Contact.owned_by(partner=self).where(Contact.role == "dpo")
 
     @classmethod
     def for_caisse(cls, caisse, today=None):
@@ -211,21 +223,6 @@ class Convention(BaseModel):
         return list(grouped.values())
 
 
-class Referent(BaseModel):
-    ROLES = {
-        "partenaire": "Référent du partenaire",
-        "caisse": "Référent de la caisse",
-        "support": "Assistance",
-        "dpo": "Délégué à la protection des données",
-    }
-    convention = peewee.ForeignKeyField(Convention, backref="referents", on_delete="CASCADE")
-    role = peewee.CharField(max_length=20)
-    name = peewee.CharField(max_length=120)
-    function = peewee.CharField(max_length=120, default="")
-    phone = peewee.CharField(max_length=30, default="")
-    email = peewee.CharField(max_length=254, default="")
-
-
 class Offer(BaseModel):
     """An offer of a caisse's own catalogue (schema 4, issue 12.3): a CARSAT does not offer
     what a CPAM does. Its code is stable (copied from the reference catalogue, or made from
@@ -285,6 +282,52 @@ class ConventionOffer(BaseModel):
 
     class Meta:
         indexes = ((("convention", "offer"), True),)
+
+
+class Contact(BaseModel):
+    """Someone to call, kept up to date by its owner (schema 4, issue 12.4): a structure's
+    référents and DPO, kept by its gestionnaires; a caisse's référents, support, DPO and
+    contacts per theme (`004_…` annexe 3), kept by its agents. Exactly one owner."""
+
+    ROLES = {
+        "referent": "Référent",
+        "support": "Assistance",
+        "dpo": "Délégué à la protection des données (DPO)",
+        "theme": "Contact thématique",
+    }
+    PARTNER_ROLES = ("referent", "dpo")
+    CAISSE_ROLES = ("referent", "support", "dpo", "theme")
+
+    partner = peewee.ForeignKeyField(Partner, null=True, backref="contacts", on_delete="CASCADE")
+    caisse = peewee.ForeignKeyField(Caisse, null=True, backref="contacts", on_delete="CASCADE")
+    role = peewee.CharField(max_length=20)
+    # A thematic contact: its subject, and the offer it serves (shown to the structures
+    # whose convention has that offer active); either may be empty, not both.
+    theme = peewee.CharField(max_length=120, default="")
+    offer = peewee.ForeignKeyField(Offer, null=True, backref="+", on_delete="SET NULL")
+    name = peewee.CharField(max_length=120)
+    function = peewee.CharField(max_length=120, default="")
+    phone = peewee.CharField(max_length=30, default="")
+    email = peewee.CharField(max_length=254, default="")
+    updated_at = peewee.DateTimeField(default=now)
+
+    @property
+    def role_label(self):
+        return self.ROLES.get(self.role, self.role)
+
+    @property
+    def subject(self):
+        """What a thematic contact is for: its theme, else its offer's label."""
+        if self.theme:
+            return self.theme
+        return self.offer.label if self.offer_id else ""
+
+    @classmethod
+    def owned_by(cls, partner=None, caisse=None):
+        """The contacts of a structure or of a caisse, in the order of the roles."""
+        owner = cls.partner == partner if partner is not None else cls.caisse == caisse
+        order = peewee.Case(cls.role, [(r, i) for i, r in enumerate(cls.ROLES)], len(cls.ROLES))
+        return cls.select().where(owner).order_by(order, cls.theme, cls.id)
 
 
 class Account(UserMixin, BaseModel):
@@ -396,6 +439,22 @@ class Account(UserMixin, BaseModel):
             & (cls.profile == profile)
             & (cls.state.in_(("invited", "active")))
         )
+
+
+class Training(BaseModel):
+    """A training the caisse gave to the structure's staff (`002_…` art. 3.2, annexe 2
+    §2.2), recorded by the caisse (schema 4, issue 12.5). Which staff was trained is erased
+    with the convention's other personal data at its end."""
+
+    convention = peewee.ForeignKeyField(Convention, backref="trainings", on_delete="CASCADE")
+    given_on = peewee.DateField()
+    subject = peewee.CharField(max_length=200)
+    attendees = peewee.IntegerField()  # how many people were trained
+    # Which staff, if the caisse says: functions or services; names are not needed (they
+    # would outlive the accounts, whose personal data goes 6 months after inactivation).
+    audience = peewee.CharField(max_length=500, default="")
+    recorded_by = peewee.ForeignKeyField(Account, null=True, backref="+")
+    created_at = peewee.DateTimeField(default=now)
 
 
 class AuditEvent(BaseModel):
@@ -1319,7 +1378,6 @@ ALL_MODELS = [
     Caisse,
     Partner,
     Convention,
-    Referent,
     Offer,
     Motif,
     ConventionOffer,
@@ -1343,6 +1401,8 @@ ALL_MODELS = [
     PublicationTarget,
     PublicationRead,
     PublicationOpening,
+    Contact,
+    Training,
     OfferLabel,
     MotifLabel,
     ConventionMotifOff,

@@ -4,7 +4,7 @@ from datetime import date
 
 from peewee import fn
 
-from . import audit, notices, phones, quotas, reviews
+from . import audit, notices, quotas, reviews
 from .accounts import notify_partner, pending_habilitations
 from .db import lock, write
 from .models import (
@@ -18,7 +18,6 @@ from .models import (
     Motif,
     Offer,
     Partner,
-    Referent,
     Review,
     now,
 )
@@ -316,30 +315,6 @@ def update_convention(
             "convention_updated", actor=actor, partner=convention.partner_id, detail=detail
         )
     return convention
-
-
-def add_referent(actor, convention, fields):
-    """A contact shown to the structure's users on the help page; its phone stored in one
-    form (ep/phones.py)."""
-    fields = dict(fields, phone=phones.normalise(fields.get("phone"), field="phone"))
-    with write():
-        referent = Referent.create(convention=convention, **fields)
-        audit.record(
-            "convention_updated",
-            actor=actor,
-            partner=convention.partner_id,
-            detail="référent ajouté",
-        )
-    return referent
-
-
-def remove_referent(actor, referent):
-    with write():
-        partner_id = referent.convention.partner_id
-        referent.delete_instance()
-        audit.record(
-            "convention_updated", actor=actor, partner=partner_id, detail="référent retiré"
-        )
 
 
 def cut_off(actor, convention, reason):

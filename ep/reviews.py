@@ -408,9 +408,7 @@ def _open_periodic(convention, today):
     """Open the structure's periodic review 30 days before it is due; 1 when opened."""
     if not convention.is_active(today) or open_review(convention.partner_id) is not None:
         return 0
-    last = last_completed(convention.partner_id)
-    base = last.completed_at.date() if last else convention.starts_on
-    due = _add_months(base, convention.review_every_months)
+    due = periodic_due(convention)
     if today < due - timedelta(days=30):
         return 0
     review = _create(
@@ -426,6 +424,14 @@ def _open_periodic(convention, today):
         f"ouverte, à terminer avant le {review.due_on.strftime('%d/%m/%Y')}.",
     )
     return 1
+
+
+def periodic_due(convention):
+    """When the structure's next periodic review is due: the periodicity after the last
+    completed review, or after the convention's start."""
+    last = last_completed(convention.partner_id)
+    base = last.completed_at.date() if last else convention.starts_on
+    return _add_months(base, convention.review_every_months)
 
 
 def _add_months(day, months):

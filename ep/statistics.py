@@ -441,7 +441,13 @@ def _reviews(figures, structures, start, end, today):
 
 
 def csv_rows(scope, start, end):
-    """One row per month × caisse × structure × offer × motif (the CSV for pivot tables)."""
+    """The rows of `rows`, the delays written the French way (the CSV for pivot tables)."""
+    return [(*row[:7], decimal_fr(row[7]), decimal_fr(row[8])) for row in rows(scope, start, end)]
+
+
+def rows(scope, start, end):
+    """One row per month × caisse × structure × offer × motif, the median delays rounded to
+    a tenth (None without one): the CSV's and the spreadsheet's rows."""
     labels = _Labels()
     groups = defaultdict(lambda: [0, 0, [], []])
     for month, answer_h, closure_d, _, status, _, _, offer, motif, caisse, partner in _request_rows(
@@ -466,12 +472,16 @@ def csv_rows(scope, start, end):
                 labels.motifs.get(motif, ""),
                 n,
                 closed,
-                decimal_fr(median(answers)),
-                decimal_fr(median(closures)),
+                _tenth(median(answers)),
+                _tenth(median(closures)),
             )
         )
     rows.sort(key=lambda r: (r[0], r[1].lower(), r[2].lower(), r[3], r[4]))
     return rows
+
+
+def _tenth(value):
+    return None if value is None else round(value, 1)
 
 
 def decimal_fr(value, digits=1):

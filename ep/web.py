@@ -144,6 +144,7 @@ NAV = {
         ("audit.index", "Journal"),
         ("publications.manage", "Informations publiées"),
         ("main.help", "Aide et contacts"),
+        ("contacts.index", "Contacts de la caisse"),
     ],
     "gestionnaire": [
         ("main.index", "Accueil"),
@@ -153,6 +154,7 @@ NAV = {
         ("audit.index", "Journal"),
         ("publications.index", "Informations des caisses"),
         ("main.help", "Aide et contacts"),
+        ("conventions.index", "Conventions"),
     ],
     "technicien": [
         ("main.index", "Accueil"),
@@ -160,6 +162,7 @@ NAV = {
         ("demandes.index", "Demandes de la structure"),
         ("publications.index", "Informations des caisses"),
         ("main.help", "Aide et contacts"),
+        ("conventions.index", "Conventions"),
     ],
 }
 

@@ -10,13 +10,14 @@ from ep.accounts import accept_cgu
 from ep.models import (
     Account,
     Attachment,
+    Contact,
     Convention,
     Demande,
     Motif,
     Notice,
     Offer,
     Partner,
-    Referent,
+    Training,
 )
 
 from .conftest import account, make_app, pristine_copy, table_names, table_rows
@@ -75,8 +76,6 @@ EXPECTED = {
     ),
     ("GET", "partners.edit_convention"): CAISSE_SCOPED,
     ("POST", "partners.edit_convention"): CAISSE_SCOPED,
-    ("POST", "partners.add_referent"): CAISSE_SCOPED,
-    ("POST", "partners.delete_referent"): CAISSE_SCOPED,
     ("GET", "partners.habilitate"): CAISSE_SCOPED,
     ("POST", "partners.habilitate"): CAISSE_SCOPED,
     ("GET", "auth.cgu"): EVERYONE,
@@ -142,6 +141,7 @@ EXPECTED = {
     ("GET", "exports.structure_xlsx"): GESTIONNAIRES,
     ("GET", "statistics.index"): MANAGERS,
     ("GET", "statistics.demandes_csv"): MANAGERS,
+    ("GET", "statistics.demandes_xlsx"): MANAGERS,
     ("GET", "audit.index"): MANAGERS,
     ("GET", "audit.export"): MANAGERS,
     ("GET", "audit.notices"): CAISSE_ONLY,
@@ -177,6 +177,28 @@ EXPECTED = {
     ("POST", "publications.pin"): CAISSE_SCOPED,
     ("POST", "publications.unpin"): CAISSE_SCOPED,
     ("POST", "publications.withdraw"): CAISSE_SCOPED,
+    # Contacts kept by their owners (issue 12.4). The contact in the URL is one of CCAS
+    # Voisin's référents: its gestionnaires keep it; no caisse, no other structure reaches it.
+    ("GET", "contacts.index"): MANAGERS,
+    ("POST", "contacts.create"): MANAGERS,
+    ("GET", "contacts.edit"): outcome(
+        gestionnaire=OK, autre_gestionnaire=HIDDEN, caisse=HIDDEN, autre_caisse=HIDDEN
+    ),
+    ("POST", "contacts.edit"): outcome(
+        gestionnaire=OK, autre_gestionnaire=HIDDEN, caisse=HIDDEN, autre_caisse=HIDDEN
+    ),
+    ("POST", "contacts.delete"): outcome(
+        gestionnaire=OK, autre_gestionnaire=HIDDEN, caisse=HIDDEN, autre_caisse=HIDDEN
+    ),
+    ("POST", "contacts.departement"): CAISSE_ONLY,
+    # The convention as both sides see it (issue 12.5): each structure its own; the training
+    # in the URL was given by the CPAM to CCAS Voisin.
+    ("GET", "conventions.index"): outcome(
+        gestionnaire=OK, autre_gestionnaire=OK, technicien=OK, autre_technicien=OK
+    ),
+    ("GET", "conventions.renewals"): CAISSE_ONLY,
+    ("POST", "conventions.add_training"): CAISSE_SCOPED,
+    ("POST", "conventions.delete_training"): CAISSE_SCOPED,
     # Each caisse's own catalogue (issue 12.3): the offer and motif in URLs are the CPAM's.
     ("GET", "catalogue.index"): CAISSE_ONLY,
     ("POST", "catalogue.create_offer"): CAISSE_ONLY,
@@ -214,7 +236,10 @@ def build_world(tmp):
         values = {
             "partner_id": voisin.id,
             "convention_id": convention.id,
-            "referent_id": Referent.get(Referent.convention == convention).id,
+            "contact_id": Contact.get(
+                (Contact.partner == voisin) & (Contact.role == "referent")
+            ).id,
+            "training_id": Training.get(Training.convention == convention).id,
             "account_id": account("gestionnaire.voisin").id,
             "demande_id": Demande.get(Demande.partner == voisin).id,
             "attachment_id": Attachment.select()

@@ -174,7 +174,7 @@ def test_schema_2_stores_every_phone_number_in_one_form(tmp_path):
     import sqlite3
     from pathlib import Path
 
-    from ep.models import Referent
+    from ep.models import Contact
 
     from .conftest import make_app
 
@@ -208,7 +208,8 @@ def test_schema_2_stores_every_phone_number_in_one_form(tmp_path):
             "a": "+33389000000",
             "b": "poste 12",
         }
-        assert [r.phone for r in Referent.select().order_by(Referent.id)] == ["+41223456789", ""]
+        # the référents are the caisse's contacts since schema 4
+        assert [c.phone for c in Contact.select().order_by(Contact.id)] == ["+41223456789", ""]
     db.database.close()
 
 
@@ -293,6 +294,23 @@ def test_schema_2_to_4_migrations_on_postgresql(app):
         "publication",
     ):
         sql(f'DROP TABLE "{table}"')
+    # schema 4's contacts (issue 12.4-12.6): the référents per convention come back
+    sql('DROP TABLE "training"')
+    sql('DROP TABLE "contact"')
+    sql('ALTER TABLE "caisse" DROP COLUMN "departement"')
+    sql(
+        'CREATE TABLE "referent" ("id" SERIAL NOT NULL PRIMARY KEY, "convention_id" INTEGER '
+        'NOT NULL, "role" VARCHAR(20) NOT NULL, "name" VARCHAR(120) NOT NULL, "function" '
+        'VARCHAR(120) NOT NULL, "phone" VARCHAR(30) NOT NULL, "email" VARCHAR(254) NOT NULL, '
+        'FOREIGN KEY ("convention_id") REFERENCES "convention" ("id") ON DELETE CASCADE)'
+    )
+    sql('CREATE INDEX "referent_convention_id" ON "referent" ("convention_id")')
+    sql(
+        "INSERT INTO referent (convention_id, role, name, function, phone, email) "
+        "SELECT id, 'partenaire', 'Jeanne Exemple', '', '01 99 00 00 51', '' FROM convention "
+        "WHERE partner_id = %s",
+        (ccas.id,),
+    )
     sql('DROP INDEX IF EXISTS "partner_name"')
     sql('CREATE UNIQUE INDEX "partner_name" ON "partner" ("name")')
     sql('ALTER TABLE "partner" ADD COLUMN "cut_off_at" TIMESTAMP')
@@ -339,6 +357,13 @@ def test_schema_2_to_4_migrations_on_postgresql(app):
         "CPAM de Démo",
         "CARSAT de Démo",
     }
+    from ep.models import Contact
+
+    # one référent on each of the structure's two conventions: one contact of the structure
+    # (its phone typed before schema 2: stored in one form)
+    assert [(c.role, c.phone) for c in Contact.select().where(Contact.partner == ccas)] == [
+        ("referent", "+33199000051")
+    ]
 
 
 def _catalogue_back_to_one():

@@ -9,7 +9,7 @@ from wtforms import PasswordField, StringField
 from wtforms.fields.core import UnboundField
 
 from ep import forms, nir
-from ep.models import Account, AuditEvent, HabilitationRequest, Partner, Referent
+from ep.models import Account, AuditEvent, Contact, HabilitationRequest, Partner, Training
 
 NIR = "NIR 1 85 05 78 006 084 91"
 
@@ -118,23 +118,29 @@ def test_nir_refused_through_the_views_and_nothing_stored(client, login_as, app)
     assert not HabilitationRequest.select().exists()
     assert Partner.select().count() == 2
     assert Account.get_by_id(tech.id).state == "active"
-    assert not Referent.select().where(Referent.name.contains("85")).exists()
+    assert not Contact.select().where(Contact.name.contains("85")).exists()
     stored = " ".join(e.detail for e in AuditEvent.select().where(AuditEvent.id > before))
     assert not nir.contains_nir(stored)
 
 
-def test_nir_refused_in_a_referent_and_a_review_reason(client, login_as, app):
+def test_nir_refused_in_a_contact_a_training_and_a_review_reason(client, login_as, app):
     from ep import reviews
 
     voisin = Partner.get(Partner.name == "CCAS Voisin")
     convention = voisin.conventions.get()
     login_as("caisse.demo")
     page = client.post(
-        f"/partners/conventions/{convention.id}/referents",
-        data={"role": "caisse", "name": "Paul Exemple", "function": NIR, "email": ""},
+        "/contacts/new",
+        data={"role": "referent", "name": "Paul Exemple", "function": NIR, "phone": "0199000001"},
     ).get_data(as_text=True)
     assert "numéro de sécurité sociale" in page
-    assert not Referent.select().where(Referent.name == "Paul Exemple").exists()
+    assert not Contact.select().where(Contact.name == "Paul Exemple").exists()
+    page = client.post(
+        f"/conventions/{convention.id}/formations",
+        data={"given_on": "2026-11-02", "subject": "C2S", "attendees": "2", "audience": NIR},
+    ).get_data(as_text=True)
+    assert "numéro de sécurité sociale" in page and 'id="audience-error"' in page
+    assert not Training.select().where(Training.subject == "C2S").exists()
     gest = Account.get(Account.username == "gestionnaire.voisin")
     tech = Account.get(Account.username == "technicien.voisin")
     with app.test_request_context():

@@ -400,7 +400,7 @@ def test_a_deleted_account_gets_the_usual_message(client, app):
 
 
 def test_with_no_active_gestionnaire_a_technicien_is_sent_to_the_caisse(ctx):
-    from ep.models import Referent
+    from ep.models import Contact
 
     voisin = Partner.get(Partner.name == "CCAS Voisin")
     Account.update(state="inactive", inactivation_reason="Fin de la convention").where(
@@ -408,10 +408,12 @@ def test_with_no_active_gestionnaire_a_technicien_is_sent_to_the_caisse(ctx):
     ).execute()
     refusal = login.inactive_refusal(account("technicien.voisin"))
     assert refusal.reason == "Fin de la convention" and refusal.since is None
-    assert refusal.contacts == [
-        "CPAM de Démo : Service partenaires – CPAM de Démo, Référent de la caisse, "
-        "01 02 03 04 05, partenaires@example.org"
+    assert refusal.contacts == [  # the caisse's référent and support (issue 12.4)
+        "CPAM de Démo : Service partenaires – CPAM de Démo, Suivi du partenariat, "
+        "01 99 00 00 01, partenaires@example.org",
+        "CPAM de Démo : Assistance Espace Partenaires, CPAM de Démo, 01 99 00 00 02, "
+        "assistance@example.org",
     ]
-    Referent.delete().execute()  # no référent recorded: the caisse's name
+    Contact.delete().execute()  # no référent recorded: the caisse's name
     assert login.inactive_refusal(account("technicien.voisin")).contacts == ["CPAM de Démo"]
     assert login.inactive_refusal(account("technicien.demo")) is None  # may log in

@@ -304,24 +304,23 @@ def test_bad_email_and_phone_are_refused(client, login_as):
 
 
 def test_referents_show_on_the_partner_help_page(client, login_as):
-    login_as("caisse.demo")
-    convention = Convention.get(Convention.partner == Partner.get(Partner.name == "CCAS Voisin"))
+    """A caisse's contact shows to the users of its partners, not to others' (issue 12.4)."""
+    login_as("carsat.demo")
     response = client.post(
-        f"/partners/conventions/{convention.id}/referents",
+        "/contacts/new",
         data={"role": "support", "name": "Assistance Démo", "email": "support@example.org"},
     )
     assert response.status_code == 303
-    login_as("technicien.voisin")
-    assert "Assistance Démo" in client.get("/aide").get_data(as_text=True)
     login_as("technicien.demo")
+    assert "Assistance Démo" in client.get("/aide").get_data(as_text=True)
+    login_as("technicien.voisin")
     assert "Assistance Démo" not in client.get("/aide").get_data(as_text=True)
 
 
 def test_a_referent_phone_longer_than_its_column_is_refused(client, login_as):
     login_as("caisse.demo")
-    convention = Convention.get(Convention.partner == Partner.get(Partner.name == "CCAS Voisin"))
     response = client.post(
-        f"/partners/conventions/{convention.id}/referents",
+        "/contacts/new",
         data={"role": "support", "name": "Assistance", "phone": "01" + " ." * 40 + "02030405"},
     )
     assert response.status_code == 200 and 'id="phone-error"' in response.get_data(as_text=True)
@@ -436,14 +435,13 @@ def test_a_structure_recorded_before_sirets_gets_one_from_its_caisse(client, log
 
 def test_referent_phones_are_stored_in_one_form_and_shown_as_written(client, login_as):
     """Issue 10.7: the référent's phone like the accounts'."""
-    from ep.models import Referent
+    from ep.models import Contact
 
     login_as("caisse.demo")
-    convention = Convention.get(Convention.partner == Partner.get(Partner.name == "CCAS Voisin"))
-    url = f"/partners/conventions/{convention.id}/referents"
+    url = "/contacts/new"
     data = {"role": "support", "name": "Assistance Démo", "phone": "0389000000"}
     assert client.post(url, data=data).status_code == 303
-    assert Referent.get(Referent.name == "Assistance Démo").phone == "+33389000000"
+    assert Contact.get(Contact.name == "Assistance Démo").phone == "+33389000000"
     page = client.post(url, data=dict(data, phone="03 89")).get_data(as_text=True)
     assert "Numéro de téléphone invalide" in page
     login_as("technicien.voisin")

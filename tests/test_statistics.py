@@ -263,3 +263,34 @@ def test_the_default_period_is_the_current_year_and_the_previous_one_is_a_click_
     year = date.today().year
     assert f"Du 01/01/{year} au 31/12/{year}" in html
     assert f"du={year - 1}-01-01&amp;au={year - 1}-12-31" in html
+
+
+def test_the_spreadsheet_holds_the_csv_s_rows_as_numbers(app, known, client, login_as, tmp_path):
+    """Issue 13.5: the pivot-table rows in XLSX, numbers typed; LibreOffice reads the CSV's
+    decimals as numbers too, where it is installed."""
+    from openpyxl import load_workbook
+
+    from .sheets import CSV_IN, libreoffice, needs_libreoffice  # noqa: F401
+
+    login_as("gestionnaire.chiffres")
+    period = f"du={YEAR}-01-01&au={YEAR}-12-31"
+    data = client.get(f"/statistiques/demandes.xlsx?{period}").get_data()
+    sheet = load_workbook(io.BytesIO(data)).active
+    assert [c.value for c in sheet[1]] == statistics.CSV_HEADER
+    assert sheet.freeze_panes == "A2" and sheet.auto_filter.ref
+    rows = {(r[0].value, r[4].value): r for r in sheet.iter_rows(min_row=2)}
+    c2s = rows[(f"{YEAR}-01", "Étude de C2S")]
+    assert [c.value for c in c2s[5:]] == [2, 2, 15.0, 3.0]
+    assert all(c.data_type == "n" for c in c2s[5:])
+    assert rows[(f"{YEAR}-03", "AME")][8].value is None
+    import shutil
+
+    if not shutil.which("soffice"):
+        return
+    (tmp_path / "s.csv").write_bytes(client.get(f"/statistiques/demandes.csv?{period}").get_data())
+    # as a French spreadsheet opens it (language 1036: the decimal comma)
+    french = CSV_IN + ",,1036"
+    (read,) = libreoffice([tmp_path / "s.csv"], "xlsx", tmp_path / "lu", infilter=french)
+    back = load_workbook(read).active
+    values = {(r[0].value, r[4].value): [c.value for c in r[5:]] for r in back.iter_rows(min_row=2)}
+    assert values[(f"{YEAR}-01", "Étude de C2S")] == [2, 2, 15, 3]

@@ -6,7 +6,7 @@ from peewee import fn
 
 from .. import accounts, partners, quotas, reviews
 from ..access import allow
-from ..models import Account, Convention, Demande, Referent
+from ..models import Account, Convention, Demande
 from ..text import search_words
 from ..web import page_number, render
 
@@ -81,8 +81,11 @@ def _caisse_home(agent):
     )
     size = partners.DASHBOARD_PAGE
     args = {k: v for k, v in (("structure", search), ("attente", waiting_only and "1")) if v}
+    from .. import conventions
+
     return render(
         "main/index_caisse.html",
+        renewal_reminder=conventions.reminder(agent.caisse_id),
         rows=rows,
         counts=Demande.queue_counts(agent),
         total=total,
@@ -98,17 +101,13 @@ def _caisse_home(agent):
 @bp.route("/aide")
 @allow("caisse", "gestionnaire", "technicien", setup=True)
 def help():
-    """Contacts of the conventions (référents, support, DPO) and how to get help (§1.3)."""
-    user = current_user
-    if user.profile == "caisse":
-        conventions = Convention.select().where(Convention.caisse == user.caisse_id)
-    else:
-        conventions = Convention.select().where(Convention.partner == user.partner_id)
-    conventions = list(conventions.where(Convention.state == "accepted").order_by(Convention.id))
-    referents = {
-        c.id: list(Referent.select().where(Referent.convention == c).order_by(Referent.role))
-        for c in conventions
-    }
+    """Who to call for what (§1.3): for each convention in force of the structure, its
+    caisse's contacts; the structure's own référents; a caisse agent's own contacts."""
+    from .. import contacts
+
     return render(
-        "main/help.html", conventions=conventions, referents=referents, roles=Referent.ROLES
+        "main/help.html",
+        shown=contacts.for_help(current_user),
+        what_for=contacts.WHAT_FOR,
+        partner_what_for=contacts.PARTNER_WHAT_FOR,
     )

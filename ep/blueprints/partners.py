@@ -5,7 +5,8 @@ from datetime import date
 from flask import Blueprint, flash, redirect, request, url_for
 from flask_login import current_user
 
-from .. import accounts, partners, quotas, reviews
+from .. import accounts, contacts, partners, quotas, reviews
+from .. import conventions as conventions_
 from ..access import allow
 from ..forms import (
     ConventionForm,
@@ -15,10 +16,10 @@ from ..forms import (
     HabilitationRequestForm,
     PartnerForm,
     PeriodicityForm,
-    ReferentForm,
     ReviewRequestForm,
+    TrainingForm,
 )
-from ..models import Account, Convention, ConventionOffer, HabilitationRequest, Partner, Referent
+from ..models import Account, Convention, ConventionOffer, HabilitationRequest, Partner
 from ..rules import NeedsConfirmation, RuleError
 from ..web import arg_id, refuse, render, to_id
 
@@ -125,6 +126,7 @@ def render_show(partner, **forms):
             formdata=None, months=own.review_every_months if own else None
         ),
         "habilitation_form": HabilitationRequestForm(formdata=None, received_on=date.today()),
+        "training_form": TrainingForm(formdata=None),
     }
     blank.update(forms)
     return render(
@@ -139,6 +141,8 @@ def render_show(partner, **forms):
         pending_habilitations=list(
             accounts.pending_habilitations([partner.id], current_user.caisse_id)
         ),
+        structure_contacts=contacts.of_partner(partner),
+        trainings=conventions_.trainings(own) if own else [],
         **blank,
     )
 
@@ -170,14 +174,10 @@ def edit_convention(convention):
         else:
             flash("La convention est mise à jour.", "success")
             return redirect(url_for("partners.show", partner_id=convention.partner_id), 303)
-    referents = list(Referent.select().where(Referent.convention == convention))
     return render(
         "partners/convention.html",
         form=form,
         convention=convention,
-        referents=referents,
-        referent_form=ReferentForm(),
-        roles=Referent.ROLES,
         empty=EmptyForm(),
         targets=targets,
     )
@@ -206,45 +206,6 @@ def _target_hours(convention):
         else:
             hours[offer.code] = to_id(raw) if to_id(raw) is not None else -1
     return hours
-
-
-@bp.route("/conventions/<int:convention_id>/referents", methods=["POST"])
-@allow("caisse")
-def add_referent(convention):
-    """Add a contact shown to the partner's users on the help page."""
-    form = ReferentForm()
-    if form.validate_on_submit():
-        try:
-            partners.add_referent(current_user, convention, form.fields())
-        except RuleError as exc:
-            refuse(form, exc)
-        else:
-            flash("Le contact est ajouté.", "success")
-            return redirect(url_for("partners.edit_convention", convention_id=convention.id), 303)
-    referents = list(Referent.select().where(Referent.convention == convention))
-    conv_form = ConventionForm(obj=convention, formdata=None, caisse=convention.caisse_id)
-    _fill_catalogue(conv_form, convention)
-    conv_form.headcount.data = convention.partner.headcount
-    return render(
-        "partners/convention.html",
-        form=conv_form,
-        convention=convention,
-        referents=referents,
-        referent_form=form,
-        roles=Referent.ROLES,
-        empty=EmptyForm(),
-        targets=_target_hours(convention),
-    )
-
-
-@bp.route("/referents/<int:referent_id>/delete", methods=["POST"])
-@allow("caisse")
-def delete_referent(referent):
-    """Remove a contact from the convention."""
-    convention_id = referent.convention_id
-    partners.remove_referent(current_user, referent)
-    flash("Le contact est retiré.", "success")
-    return redirect(url_for("partners.edit_convention", convention_id=convention_id), 303)
 
 
 @bp.route("/<int:partner_id>/gestionnaires/new", methods=["GET", "POST"])

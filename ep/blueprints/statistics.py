@@ -6,7 +6,7 @@ from flask_login import current_user
 from .. import statistics
 from ..access import allow
 from ..forms import StatisticsForm, options
-from ..web import csv_download, render, to_id
+from ..web import csv_download, render, to_id, xlsx_download
 
 bp = Blueprint("statistics", __name__, url_prefix="/statistiques")
 
@@ -75,4 +75,17 @@ def demandes_csv():
         f"statistiques-demandes-{start.isoformat()}-{end.isoformat()}.csv",
         statistics.CSV_HEADER,
         lambda: statistics.csv_rows(scope, start, end),
+    )
+
+
+@bp.route("/demandes.xlsx")
+@allow("caisse", "gestionnaire")
+def demandes_xlsx():
+    """The same rows as a spreadsheet: numbers as numbers, a frozen header, a filter."""
+    _, start, end, scope = _period_and_scope()
+    return xlsx_download(
+        f"statistiques-demandes-{start.isoformat()}-{end.isoformat()}.xlsx",
+        statistics.CSV_HEADER,
+        lambda: statistics.rows(scope, start, end),
+        "Demandes",
     )

@@ -39,6 +39,10 @@ def ids(server):
         f"SELECT c.id FROM convention c JOIN caisse k ON k.id = c.caisse_id "
         f"WHERE c.partner_id = {found['voisin']} AND k.name = 'CPAM de Démo'"
     )
+    found["contact"] = one(
+        "SELECT c.id FROM contact c JOIN caisse k ON k.id = c.caisse_id "
+        "WHERE k.name = 'CPAM de Démo' ORDER BY c.id"
+    )
     found["offer"] = one(
         "SELECT o.id FROM offer o JOIN caisse k ON k.id = o.caisse_id "
         "WHERE o.code = 'document' AND k.name = 'CPAM de Démo'"
@@ -87,6 +91,9 @@ PAGES = {
         "/aide",
         "/preferences",
         "/password",
+        "/contacts/",
+        "/contacts/{contact}/edit",
+        "/conventions/echeances",
         "/catalogue/",
         "/catalogue/offers/{offer}",
         "/catalogue/motifs/{motif}",
@@ -102,6 +109,8 @@ PAGES = {
         "/audit/",
         "/aide",
         "/preferences",
+        "/contacts/",
+        "/conventions/",
     ],
     "technicien.demo": [
         "/",
@@ -112,6 +121,7 @@ PAGES = {
         "/aide",
         "/preferences",
         "/password",
+        "/conventions/",
     ],
     "technicien.voisin": ["/", "/demandes/", "/demandes/{demande_voisin}", "/set-password/x"],
 }
