@@ -708,3 +708,40 @@ def test_schema_4_without_a_caisse_waits_for_the_first_one(tmp_path):
             agent = create_caisse_agent("CPAM", "agent.cpam", "a@example.org", PASSWORD)
         assert [o.code for o, _ in catalogue.offers_of(agent.caisse_id)][0] == "contact"
     db.database.close()
+
+
+# What the other parts of issue 12 read of the catalogue
+
+
+def test_the_structure_s_convention_page_lists_the_motifs_open_to_it(client, login_as, act):
+    convention = convention_of("CCAS Voisin", cpam())
+    keys = [k for k in partners.motif_keys_on(convention) if k != "document:ceam"]
+    fields = {"signed_on": convention.signed_on, "starts_on": convention.starts_on}
+    act(
+        partners.update_convention,
+        account("caisse.demo"),
+        convention,
+        fields,
+        convention.offer_codes() - {"rendez_vous"},
+        motif_keys=keys,
+    )
+    login_as("gestionnaire.voisin")
+    page = read(client.get("/conventions/"))
+    assert "Attestation de droits" in page and "Certificat provisoire CEAM" not in page
+    assert "Demander un rendez-vous" not in page
+    assert "Autre motif de contact : code AMELI" in page
+
+
+def test_a_thematic_contact_follows_an_offer_of_its_own_caisse_only(client, login_as, act):
+    from ep import contacts
+    from ep.models import Contact
+
+    mine, other = Offer.of(cpam(), "signalement"), Offer.of(carsat(), "signalement")
+    login_as("caisse.demo")
+    page = read(client.get("/contacts/"))
+    assert f'value="{mine.id}"' in page and f'value="{other.id}"' not in page
+    fields = {"role": "theme", "name": "Service social", "email": "s@example.org"}
+    contact = act(contacts.add, account("caisse.demo"), dict(fields, offer=mine.id))
+    assert Contact.get_by_id(contact.id).offer_id == mine.id
+    with pytest.raises(RuleError, match="thème"):
+        act(contacts.add, account("caisse.demo"), dict(fields, offer=other.id))
