@@ -198,6 +198,7 @@ def create_app(overrides=None):
         catalogue,
         demandes,
         errors,
+        evaluations,
         exports,
         health,
         legal,
@@ -206,6 +207,7 @@ def create_app(overrides=None):
         publications,
         reviews,
         statistics,
+        threads,
     )
     from .blueprints import contacts as contacts_bp
     from .blueprints import conventions as conventions_bp
@@ -222,11 +224,13 @@ def create_app(overrides=None):
         exports,
         statistics,
         publications,
+        evaluations,
         catalogue,
         errors,
         legal,
         contacts_bp,
         conventions_bp,
+        threads,
     ):
         app.register_blueprint(module.bp)
     return app

@@ -20,6 +20,8 @@ from .models import (
     Attachment,
     Convention,
     Demande,
+    Evaluation,
+    EvaluationQuestion,
     Notice,
     Partner,
     Review,
@@ -161,6 +163,20 @@ def can_see_notice(user, notice):
 
 
 LOADERS["notice_id"] = _loader(Notice, can_see_notice)
+
+
+def can_see_evaluation(user, evaluation):
+    """The caisse that opened it; the structure's gestionnaires (issue 13.4). Nobody else,
+    not even the structure's techniciens."""
+    if user.profile == "caisse":
+        return evaluation.caisse_id == user.caisse_id
+    return user.profile == "gestionnaire" and evaluation.partner_id == user.partner_id
+
+
+LOADERS["evaluation_id"] = _loader(Evaluation, can_see_evaluation)
+LOADERS["evaluation_question_id"] = _loader(
+    EvaluationQuestion, lambda u, q: u.profile == "caisse" and q.caisse_id == u.caisse_id
+)
 
 
 def register_loader(name, model, check):

@@ -118,6 +118,9 @@ def create_caisse_agent(caisse_name, username, email, password, actor=None):
         if Account.select().where(Account.username == username).exists():
             raise RuleError(f"L'identifiant {username} existe déjà.", field="username")
         caisse, _ = Caisse.get_or_create(name=caisse_name.strip())
+        from . import evaluations
+
+        evaluations.ensure_questionnaire(caisse.id)  # its yearly questionnaire (issue 13.4)
         account = Account.create(
             username=username,
             profile="caisse",

@@ -169,11 +169,17 @@ def release(owner, token, ids):
 def attach_kept(owner, token, demande, message):
     """The kept files become the attachments of the request, or of its message (inside the
     caller's write transaction; if it fails, they stay kept)."""
+    return take_kept(owner, token, Attachment, demande=demande, message=message)
+
+
+def take_kept(owner, token, model, **links):
+    """The kept files become rows of `model`, an attachment table (a request's, a thread's),
+    with `links` (the record and message they belong to), inside the caller's write
+    transaction; if it fails, they stay kept."""
     rows = list(lock(_kept(owner, token).order_by(PendingAttachment.id)))
     created = [
-        Attachment.create(
-            demande=demande,
-            message=message,
+        model.create(
+            **links,
             uploaded_by=owner,
             filename=p.filename,
             stored_name=p.stored_name,

@@ -583,11 +583,35 @@ def _v4_contacts(migrator, migrate):
     database.execute_sql('DROP TABLE "referent"')
 
 
+def _v4_threads(migrator, migrate):
+    """Schema 4 (issue 12.2): the exchanges a caisse opens with a structure, their messages,
+    documents and read markers; and the index that lists a structure's "Contacter votre
+    organisme" requests with them, newest activity first (an index, not a rewrite of the
+    request table)."""
+    from .models import Thread, ThreadAttachment, ThreadMessage, ThreadRead
+
+    database.create_tables([Thread, ThreadMessage, ThreadAttachment, ThreadRead])
+    migrate(migrator.add_index("demande", ("offer_id", "partner_id", "updated_at", "id"), False))
+
+
+def _v4_evaluation(migrator, migrate):
+    """Schema 4 (issue 13.4): the caisses' questionnaires, the yearly evaluations and their
+    answers; each caisse starts with the default questionnaire."""
+    from . import evaluations
+    from .models import Caisse, Evaluation, EvaluationItem, EvaluationQuestion
+
+    database.create_tables([EvaluationQuestion, Evaluation, EvaluationItem])
+    for (caisse_id,) in list(Caisse.select(Caisse.id).tuples()):
+        evaluations.ensure_questionnaire(caisse_id)
+
+
 def _v4(migrator, migrate):
     _v4_statistics(migrator, migrate)
     _v4_folding(migrator, migrate)
     _v4_publications(migrator, migrate)
     _v4_contacts(migrator, migrate)
+    _v4_threads(migrator, migrate)
+    _v4_evaluation(migrator, migrate)
     _v4_catalogue(migrator, migrate)
 
 

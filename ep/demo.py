@@ -157,6 +157,8 @@ def load(password=None, today=None):
             audit.record("account_created", actor=creator, account=account, detail="démo")
     _demandes(created)
     _publications(created, today)
+    _threads(created)
+    _evaluations(created, today)
     _carsat_catalogue(created["carsat.demo"])
     return password, True
 
@@ -305,6 +307,53 @@ def _contacts(cpam, carsat, ccas, voisin):
             theme=theme,
             offer=offer,
         )
+
+
+def _evaluations(users, today):
+    """Each caisse's questionnaire; CCAS de Démo's evaluation of last year, answered, and
+    this year's, opened (issue 13.4). The demo's conventions start this year: last year's
+    evaluation is written as the history it would be."""
+    from datetime import datetime
+
+    from . import evaluations
+    from .models import Evaluation
+
+    agent, gestionnaire = users["caisse.demo"], users["gestionnaire.demo"]
+    with write():
+        for caisse in Caisse.select():
+            evaluations.ensure_questionnaire(caisse.id)
+        convention = Convention.get(
+            (Convention.partner == gestionnaire.partner_id) & (Convention.caisse == agent.caisse_id)
+        )
+        last = Evaluation.create(
+            caisse=agent.caisse_id,
+            partner=gestionnaire.partner_id,
+            year=today.year - 1,
+            due_on=today - timedelta(days=30),
+            opened_at=datetime.combine(today - timedelta(days=60), datetime.min.time()),
+            opened_by=agent,
+        )
+        evaluations._copy_questions(
+            last,
+            evaluations.questions(agent.caisse_id, active_only=True),
+            evaluations._offers(convention),
+        )
+    texts = iter(
+        [
+            "Des délais de rendez-vous parfois longs à la rentrée.",
+            "Un point trimestriel avec le référent de la caisse.",
+            "Une présentation des offres de prévention pour l'équipe d'accueil.",
+        ]
+    )
+    ratings = iter([5, 4, 0, 4, 3])
+    answers = {}
+    for question in evaluations.questionnaire(last):
+        for item in question.items:
+            answers[item.id] = next(ratings, 4) if item.kind == "rating" else next(texts, "")
+    evaluations.save_answers(gestionnaire, last, answers, submit=True)
+    evaluations.open_evaluation(
+        agent, gestionnaire.partner, today.year, today + timedelta(days=30), today
+    )
 
 
 def _one_page_pdf():
@@ -457,4 +506,24 @@ def _publications(users, today):
         ends_on=today + timedelta(days=60),
         partner_ids=[voisin.id],
         today=today,
+    )
+
+
+def _threads(users):
+    """An exchange opened by CPAM de Démo with CCAS de Démo, and the structure's answer."""
+    from . import threads
+
+    thread = threads.start(
+        users["caisse.demo"],
+        users["technicien.demo"].partner_id,
+        "Réunion d'information des partenaires",
+        "Nous réunissons les structures partenaires le premier jeudi du mois prochain, de "
+        "14 h à 16 h, pour présenter les nouveautés de l'Espace Partenaires. Le programme "
+        "est joint. Merci de nous indiquer qui y participera.",
+        [demo_file("programme-rencontre-partenaires-demo.pdf")],
+    )
+    threads.reply(
+        users["technicien.demo"],
+        thread,
+        "Merci pour l'invitation : deux personnes de notre structure y participeront.",
     )

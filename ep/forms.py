@@ -21,7 +21,7 @@ from wtforms.validators import InputRequired, Length, NumberRange, Optional, Val
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from . import nir
-from .models import CIVILITES, Contact, Offer
+from .models import CIVILITES, QUESTION_KINDS, THREAD_AUDIENCES, Contact, Offer
 from .web import to_id
 
 REQUIRED = "Ce champ est obligatoire."
@@ -720,3 +720,123 @@ class TrainingForm(Form):
             "attendees": self.attendees.data,
             "audience": self.audience.data or "",
         }
+
+
+class ThreadForm(Form):
+    """A caisse agent opens an exchange with one of its structures (issue 12.2)."""
+
+    partner = SelectField("Structure", validate_choice=False)
+    audience = RadioField(
+        "Destinataires", choices=options(THREAD_AUDIENCES.items()), validate_choice=False
+    )
+    subject = StringField("Objet", [Optional(), Length(max=200)], filters=[strip_filter])
+    body = TextAreaField("Message", [Optional(), Length(max=4000)])
+    pieces_jointes = MultipleFileField("Pièces jointes (PDF, JPEG ou PNG)")
+    confirm_health = BooleanField(
+        "Je confirme que ces informations sont strictement nécessaires à cet échange.",
+        description="Confirmation",
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Checked by the rule (threads.start), marked here for the user: "(obligatoire)".
+        for name in ("partner", "audience", "subject", "body"):
+            self[name].flags.required = True
+
+
+class ThreadMessageForm(Form):
+    """A message in an exchange, or the caisse's last word when it closes it."""
+
+    body = TextAreaField("Message", [Optional(), Length(max=4000)])
+    pieces_jointes = MultipleFileField("Pièces jointes (PDF, JPEG ou PNG)")
+    confirm_health = BooleanField(
+        "Je confirme que ces informations sont strictement nécessaires à cet échange.",
+        description="Confirmation",
+    )
+
+
+class ThreadFilterForm(FilterForm):
+    caisse = SelectField("Caisse", validate_choice=False)
+    partner = SelectField("Structure", validate_choice=False)
+    activity = SelectField("Nouveautés", validate_choice=False)
+
+
+class EvaluationOpenForm(Form):
+    """The caisse opens a structure's yearly evaluation (issue 13.4)."""
+
+    year = SelectField("Année évaluée", validate_choice=False)
+    due_on = DateField("Réponses attendues avant le", [required()])
+
+
+class EvaluationQuestionForm(Form):
+    """A question of the caisse's questionnaire; `active` only when editing one."""
+
+    text = StringField("Question", [required(), Length(max=300)], filters=[strip_filter])
+    kind = RadioField(
+        "Type de réponse", choices=options(QUESTION_KINDS.items()), validators=[required()]
+    )
+    hint = StringField(
+        "Aide sous la question (facultative)", [Optional(), Length(max=300)], filters=[strip_filter]
+    )
+    active = BooleanField("Question posée dans les évaluations ouvertes à partir de maintenant")
+
+
+RATING_CHOICES = [
+    ("1", "1 – pas satisfait"),
+    ("2", "2 – peu satisfait"),
+    ("3", "3 – moyennement satisfait"),
+    ("4", "4 – satisfait"),
+    ("5", "5 – très satisfait"),
+    ("0", "Sans objet"),
+]
+
+
+class EvaluationAnswerForm(Form):
+    """The questionnaire of one evaluation. Its fields are the evaluation's own questions,
+    bound at construction (`questions` from evaluations.questionnaire): `q1_contact` the
+    rating of an offer, `q2` a free text (checked for a NIR like every text field)."""
+
+    def __init__(self, *args, questions=(), **kwargs):
+        extra = []
+        for question in questions:
+            for item in question.items:
+                if item.kind == "rating":
+                    unbound = RadioField(
+                        item.offer_label,
+                        choices=options(RATING_CHOICES),
+                        validators=[Optional()],
+                    )
+                else:
+                    unbound = TextAreaField(
+                        f"{question.position}. {question.text}",
+                        [Optional(), Length(max=4000)],
+                        filters=[strip_filter],
+                    )
+                extra.append((item.field, unbound))
+        # WTForms binds the class's fields, then these, in this order (an instance's list).
+        self._unbound_fields = [*self._unbound_fields, *extra]
+        self._items = [item for question in questions for item in question.items]
+        super().__init__(*args, **kwargs)
+
+    @staticmethod
+    def stored(questions):
+        """The answers saved so far, as the form's data."""
+        data = {}
+        for question in questions:
+            for item in question.items:
+                if item.kind == "rating":
+                    data[item.field] = None if item.rating is None else str(item.rating)
+                else:
+                    data[item.field] = item.answer
+        return data
+
+    def answers(self):
+        """{item id: rating (0 for "sans objet") or text} for evaluations.save_answers."""
+        found = {}
+        for item in self._items:
+            value = self[item.field].data
+            if item.kind == "rating":
+                found[item.id] = int(value) if value in {v for v, _ in RATING_CHOICES} else None
+            else:
+                found[item.id] = value or ""
+        return found

@@ -8,7 +8,9 @@ a day across all the server processes that share the database: `nightly`).
 - at the end of a convention, the partner's accounts are inactivated unless it keeps another
   active convention (§2.2, §5);
 - inactive accounts are deleted after EP_DELETE_AFTER_DAYS (6 months), personal data erased;
-- files kept for a form that was never sent leave after a day.
+- files kept for a form that was never sent leave after a day;
+- the structures are reminded of a yearly evaluation to answer, before its date and once
+  it has passed (issue 13.4).
 Each rule is idempotent: running twice the same day changes nothing more.
 
 Each family commits in short batches (issue 11): on SQLite a write transaction blocks every
@@ -23,7 +25,7 @@ from datetime import date, datetime, timedelta
 
 from peewee import fn
 
-from . import accounts, attachments, audit, drafts, login, notices, reviews, settings
+from . import accounts, attachments, audit, drafts, evaluations, login, notices, reviews, settings
 from .db import checkpoint, database, serialise, timed_writes, write
 from .models import (
     Account,
@@ -242,6 +244,10 @@ def _reviews(today):
     return dict(zip(("reviews_opened", "reviews_reminded"), counts, strict=True))
 
 
+def _evaluations(today):
+    return evaluations.run_dated(today, transaction=_batch)
+
+
 def _old_notices(today):
     """E-mails sent a week ago, and given up a month ago, leave the outbox (they carry
     addresses and usernames)."""
@@ -279,6 +285,7 @@ FAMILIES = [
     ("old_notices", _old_notices),
     ("drafts", _at_once(lambda today: drafts.purge(today))),
     ("abandoned_uploads", _at_once(_abandoned_uploads)),
+    ("evaluations", _evaluations),
 ]
 
 
@@ -300,6 +307,7 @@ def run(today=None, log=None):
         "reviews_reminded": 0,
         "deleted": 0,
         "abandoned_uploads": 0,
+        "evaluations_reminded": 0,
         "failed": [],
     }
     with timed_writes(yielding=True) as holds:
@@ -376,9 +384,21 @@ def purge_convention(convention, today):
         attachments.erase_files(files)
         n += len(ids)
         if len(ids) < size:
+            _purge_threads(convention)
             return n
         after = (rows[-1][1], rows[-1][0])
         size = _next_size(size, time.monotonic() - start)
+
+
+def _purge_threads(convention):
+    """The exchanges the caisse opened with the structure go too (issue 12.2)."""
+    from . import threads
+
+    if not threads.of_convention(convention).exists():  # every night, for every ended one
+        return
+    with _batch():
+        _, files = threads.purge(convention)
+    attachments.erase_files(files)
 
 
 # A night's run takes seconds; a process that dies in the middle of one leaves the day to

@@ -1222,6 +1222,84 @@ class NightlyRun(BaseModel):
     counts = peewee.TextField(default="")  # JSON: what the run did, families that failed
 
 
+QUESTION_KINDS = {"rating": "Note par offre", "text": "Texte libre"}
+EVALUATION_STATUSES = {"open": "À remplir", "submitted": "Réponses envoyées"}
+
+
+class EvaluationQuestion(BaseModel):
+    """A question of a caisse's yearly questionnaire (issue 13.4): a rating of each offer
+    active in the convention, or a free text. Copied into each evaluation when it opens."""
+
+    caisse = peewee.ForeignKeyField(Caisse, backref="+")
+    position = peewee.IntegerField()
+    kind = peewee.CharField(max_length=10)  # rating, text
+    text = peewee.CharField(max_length=300)
+    hint = peewee.CharField(max_length=300, default="")
+    active = peewee.BooleanField(default=True)
+    created_at = peewee.DateTimeField(default=now)
+    updated_at = peewee.DateTimeField(default=now)
+
+    class Meta:
+        indexes = ((("caisse", "position"), False),)
+
+    @property
+    def kind_label(self):
+        return QUESTION_KINDS.get(self.kind, self.kind)
+
+
+class Evaluation(BaseModel):
+    """The yearly evaluation of a partnership (issue 13.4): one per caisse, structure and
+    year, answered by the structure's gestionnaires before `due_on`."""
+
+    caisse = peewee.ForeignKeyField(Caisse, backref="+")
+    partner = peewee.ForeignKeyField(Partner, backref="+", on_delete="CASCADE")
+    year = peewee.IntegerField()
+    due_on = peewee.DateField()
+    status = peewee.CharField(max_length=10, default="open")  # open, submitted
+    opened_at = peewee.DateTimeField(default=now)
+    opened_by = peewee.ForeignKeyField(Account, null=True, backref="+")
+    saved_at = peewee.DateTimeField(null=True)
+    saved_by = peewee.ForeignKeyField(Account, null=True, backref="+")
+    submitted_at = peewee.DateTimeField(null=True)
+    submitted_by = peewee.ForeignKeyField(Account, null=True, backref="+")
+    reminded_at = peewee.DateTimeField(null=True)
+    overdue_notified_at = peewee.DateTimeField(null=True)
+
+    class Meta:
+        # One per caisse, structure and year; a caisse's year; a structure's evaluations.
+        indexes = (
+            (("caisse", "year", "partner"), True),
+            (("partner", "year"), False),
+        )
+
+    @property
+    def is_submitted(self):
+        return self.status == "submitted"
+
+    @property
+    def status_label(self):
+        return EVALUATION_STATUSES.get(self.status, self.status)
+
+    def is_overdue(self, today=None):
+        return self.status != "submitted" and self.due_on < (today or date.today())
+
+
+class EvaluationItem(BaseModel):
+    """One answer of an evaluation, with the question's text as it was when the evaluation
+    opened (a later edit of the questionnaire never changes a past bilan): a rating of one
+    offer (1 to 5, 0 "sans objet", none yet), or a free text."""
+
+    evaluation = peewee.ForeignKeyField(Evaluation, backref="items", on_delete="CASCADE")
+    position = peewee.IntegerField()  # the question's number in this evaluation
+    kind = peewee.CharField(max_length=10)
+    question = peewee.CharField(max_length=300)
+    hint = peewee.CharField(max_length=300, default="")
+    offer = peewee.ForeignKeyField(Offer, null=True, backref="+")
+    offer_label = peewee.CharField(max_length=200, default="")
+    rating = peewee.IntegerField(null=True)
+    answer = peewee.TextField(default="")
+
+
 class LoginFailure(BaseModel):
     key = peewee.CharField(max_length=120, index=True)
     at = peewee.DateTimeField(default=now)
@@ -1339,6 +1417,129 @@ class PublicationOpening(BaseModel):
         indexes = ((("publication", "partner"), True),)
 
 
+# Exchanges a caisse starts with a structure about something that is not a request (issue
+# 12.2): a thread, its messages and their documents, and how far each account read it.
+
+THREAD_AUDIENCES = {
+    "all": "Tous les utilisateurs de la structure (gestionnaires et techniciens)",
+    "gestionnaires": "Les gestionnaires de la structure seulement",
+}
+
+
+class Thread(BaseModel):
+    """A conversation a caisse agent opens with a partner structure; both sides write in it
+    until the caisse closes it. Every agent of the caisse sees it; on the structure's side,
+    its `audience`: all its users, or its gestionnaires only."""
+
+    caisse = peewee.ForeignKeyField(Caisse, backref="+", index=False)
+    partner = peewee.ForeignKeyField(Partner, backref="+", on_delete="CASCADE", index=False)
+    subject = peewee.CharField(max_length=200)
+    audience = peewee.CharField(max_length=20, default="all")
+    # Accounts are never deleted as rows: no index is needed for their foreign keys.
+    started_by = peewee.ForeignKeyField(Account, backref="+", index=False)
+    created_at = peewee.DateTimeField(default=now)
+    last_activity_at = peewee.DateTimeField(default=now)
+    # Each side's last message (ThreadMessage id), for the unread markers.
+    last_caisse_message = peewee.IntegerField(null=True)
+    last_partner_message = peewee.IntegerField(null=True)
+    closed_at = peewee.DateTimeField(null=True)
+    closed_by = peewee.ForeignKeyField(Account, null=True, backref="+", index=False)
+
+    PER_PAGE = 25
+
+    class Meta:
+        # The lists, newest activity first (tests/test_query_plans.py): a structure's, a
+        # structure's with one caisse (both sides), a caisse's; and the caisse's threads
+        # with news from a structure, counted from the index alone (its agents' homes).
+        indexes = (
+            (("partner", "last_activity_at", "id"), False),
+            (("partner", "caisse", "last_activity_at", "id"), False),
+            (("caisse", "last_activity_at", "id"), False),
+            (("caisse", "last_partner_message", "partner"), False),
+        )
+
+    @property
+    def reference(self):
+        return f"{self.id:06d}"
+
+    @property
+    def is_closed(self):
+        return self.closed_at is not None
+
+    @property
+    def audience_label(self):
+        return THREAD_AUDIENCES.get(self.audience, self.audience)
+
+    @classmethod
+    def theirs(cls, account):
+        """The other side's last message, as `account` sees it."""
+        return cls.last_partner_message if account.profile == "caisse" else cls.last_caisse_message
+
+    @classmethod
+    def seen_by(cls, account):
+        """SQL condition: the threads `account` may read. A caisse's agents, those of its
+        structures in force; a structure's gestionnaires, all of its threads; its
+        techniciens, those addressed to every user."""
+        if account.profile == "caisse":
+            in_force = Convention.select(Convention.partner).where(
+                (Convention.caisse == account.caisse_id) & Convention.in_force()
+            )
+            return (cls.caisse == account.caisse_id) & cls.partner.in_(in_force)
+        mine = cls.partner == account.partner_id
+        if account.profile == "gestionnaire":
+            return mine
+        return mine & (cls.audience == "all")
+
+    @classmethod
+    def unread_for(cls, account):
+        """SQL condition: the other side wrote since `account` last opened the thread (a
+        correlated look-up of the account's marker: the query stays on one table)."""
+        seen = ThreadRead.select(ThreadRead.seen_message).where(
+            (ThreadRead.account == account.id) & (ThreadRead.thread == cls.id)
+        )
+        return cls.theirs(account) > peewee.fn.COALESCE(seen, 0)
+
+
+class ThreadMessage(BaseModel):
+    thread = peewee.ForeignKeyField(Thread, backref="messages", on_delete="CASCADE")
+    author = peewee.ForeignKeyField(Account, backref="+", index=False)
+    kind = peewee.CharField(max_length=10, default="message")  # message, close
+    body = peewee.TextField(default="")
+    created_at = peewee.DateTimeField(default=now)
+
+
+class ThreadAttachment(BaseModel):
+    """A document of a thread's message: checked and stored like a request's (§3.1)."""
+
+    thread = peewee.ForeignKeyField(Thread, backref="attachments", on_delete="CASCADE")
+    message = peewee.ForeignKeyField(ThreadMessage, backref="attachments", on_delete="CASCADE")
+    uploaded_by = peewee.ForeignKeyField(Account, backref="+")  # the daily volume's index
+    filename = peewee.CharField(max_length=200)
+    stored_name = peewee.CharField(max_length=80, unique=True)
+    content_type = peewee.CharField(max_length=60)
+    size = peewee.IntegerField()
+    sha256 = peewee.CharField(max_length=64)
+    created_at = peewee.DateTimeField(default=now)
+
+
+class ThreadRead(BaseModel):
+    """How far an account has read a thread: the last message it saw."""
+
+    account = peewee.ForeignKeyField(Account, backref="+", on_delete="CASCADE", index=False)
+    thread = peewee.ForeignKeyField(Thread, backref="+", on_delete="CASCADE")
+    seen_message = peewee.IntegerField(default=0)
+    read_at = peewee.DateTimeField(default=now)
+
+    class Meta:
+        indexes = ((("account", "thread"), True),)
+
+
+# A structure's "Contacter votre organisme" requests, newest activity first: listed with its
+# threads, in one place (issue 12.2). The offer comes first, so that the index never competes
+# with the structure's own indexes for its other lists (PostgreSQL weighed it against them).
+Demande.add_index(Demande.index(Demande.offer, Demande.partner, Demande.updated_at, Demande.id))
+
+
 class OfferLabel(BaseModel):
     """A label an offer had until `until`, when its caisse renamed it: the requests sent
     before show it (issue 12.3). The current label is the offer's own."""
@@ -1403,6 +1604,13 @@ ALL_MODELS = [
     PublicationOpening,
     Contact,
     Training,
+    Thread,
+    ThreadMessage,
+    ThreadAttachment,
+    ThreadRead,
+    EvaluationQuestion,
+    Evaluation,
+    EvaluationItem,
     OfferLabel,
     MotifLabel,
     ConventionMotifOff,

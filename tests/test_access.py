@@ -5,7 +5,7 @@ from datetime import date, timedelta
 
 import pytest
 
-from ep import db, reviews
+from ep import db, evaluations, reviews, threads
 from ep.accounts import accept_cgu
 from ep.models import (
     Account,
@@ -17,6 +17,7 @@ from ep.models import (
     Notice,
     Offer,
     Partner,
+    ThreadAttachment,
     Training,
 )
 
@@ -56,6 +57,14 @@ TECHNICIEN_AND_CAISSE = outcome(
 )
 GESTIONNAIRES = outcome(gestionnaire=OK, autre_gestionnaire=OK)
 MANAGERS = outcome(caisse=OK, autre_caisse=OK, gestionnaire=OK, autre_gestionnaire=OK)
+THREAD_READERS = outcome(
+    caisse=OK,
+    autre_caisse=HIDDEN,
+    gestionnaire=OK,
+    technicien=OK,
+    autre_gestionnaire=HIDDEN,
+    autre_technicien=HIDDEN,
+)
 
 EXPECTED = {
     ("GET", "static"): PUBLIC,
@@ -199,6 +208,28 @@ EXPECTED = {
     ("GET", "conventions.renewals"): CAISSE_ONLY,
     ("POST", "conventions.add_training"): CAISSE_SCOPED,
     ("POST", "conventions.delete_training"): CAISSE_SCOPED,
+    # Exchanges opened by the caisse (issue 12.2): the thread in the URL is CPAM de Démo's
+    # with CCAS Voisin, addressed to all its users.
+    ("GET", "threads.index"): EVERYONE,
+    ("GET", "threads.create"): CAISSE_ONLY,
+    ("POST", "threads.create"): CAISSE_ONLY,
+    ("GET", "threads.show"): THREAD_READERS,
+    ("POST", "threads.reply"): THREAD_READERS,
+    ("POST", "threads.close"): CAISSE_SCOPED,
+    ("GET", "threads.download"): THREAD_READERS,
+    # The yearly evaluation (issue 13.4): Voisin's of this year with CPAM de Démo; the
+    # question is CPAM de Démo's.
+    ("GET", "evaluations.index"): MANAGERS,
+    ("GET", "evaluations.create"): CAISSE_SCOPED,
+    ("POST", "evaluations.create"): CAISSE_SCOPED,
+    ("GET", "evaluations.show"): SAME_PARTNER,
+    ("GET", "evaluations.bilan_csv"): SAME_PARTNER,
+    ("GET", "evaluations.answer"): outcome(gestionnaire=OK, autre_gestionnaire=HIDDEN),
+    ("POST", "evaluations.answer"): outcome(gestionnaire=OK, autre_gestionnaire=HIDDEN),
+    ("GET", "evaluations.questions"): CAISSE_ONLY,
+    ("POST", "evaluations.questions"): CAISSE_ONLY,
+    ("GET", "evaluations.edit_question"): CAISSE_SCOPED,
+    ("POST", "evaluations.edit_question"): CAISSE_SCOPED,
     # Each caisse's own catalogue (issue 12.3): the offer and motif in URLs are the CPAM's.
     ("GET", "catalogue.index"): CAISSE_ONLY,
     ("POST", "catalogue.create_offer"): CAISSE_ONLY,
@@ -259,6 +290,21 @@ def build_world(tmp):
         values["publication_id"] = (
             Publication.select().where(Publication.all_partners == False).get().id  # noqa: E712
         )
+        thread = threads.start(
+            account("caisse.demo"),
+            voisin,
+            "Convention",
+            "La convention signée est jointe.",
+            [demo.demo_file("convention-demo.pdf")],
+        )
+        values["thread_id"] = thread.id
+        values["thread_attachment_id"] = ThreadAttachment.get(ThreadAttachment.thread == thread).id
+        agent, today = account("caisse.demo"), date.today()
+        evaluation, _ = evaluations.open_evaluation(
+            agent, voisin, today.year, today + timedelta(days=30)
+        )
+        values["evaluation_id"] = evaluation.id
+        values["evaluation_question_id"] = evaluations.questions(agent.caisse_id)[0].id
         values["offer_id"] = Offer.of(convention.caisse_id, "document").id
         values["motif_id"] = Motif.of(convention.caisse_id, "document", "ceam").id
         for username in filter(None, USERS.values()):
@@ -398,15 +444,16 @@ def test_nul_bytes_are_refused_politely(world):
 
 def snapshot(app):
     """Every business table's rows (the audit trail and login failures aside, and the read
-    markers: opening a request records how far the reader read it, as the journal records
-    that it was read; opening a caisse's information, that the account and its structure
-    opened it)."""
+    markers: opening a request or an exchange records how far the reader read it, as the
+    journal records that it was read; opening a caisse's information, that the account and
+    its structure opened it)."""
     skipped = (
         "audit_event",
         "login_failure",
         "demande_read",
         "publication_read",
         "publication_opening",
+        "thread_read",
     )
     with db.database.connection_context():
         return {t: table_rows(t)[1] for t in table_names() if t not in skipped}

@@ -56,6 +56,8 @@ def names(form_class):
     return sorted(n for n in dir(form_class) if isinstance(getattr(form_class, n), UnboundField))
 
 
+EVALUATION_FIELDS = [f"q1_{code}" for code, *_ in OFFERS] + ["q2", "q3", "q4"]
+
 # What each view reads: its form class, and the raw names it reads besides.
 FORMS = {
     "auth.login": (forms.LoginForm, ["next"]),
@@ -105,6 +107,17 @@ FORMS = {
     "contacts.edit": (forms.ReferentForm, []),
     "contacts.departement": (forms.DepartementForm, []),
     "conventions.add_training": (forms.TrainingForm, []),
+    "threads.index": (forms.ThreadFilterForm, ["page"]),
+    "threads.create": (forms.ThreadForm, []),
+    "threads.reply": (forms.ThreadMessageForm, []),
+    "threads.close": (forms.ThreadMessageForm, []),
+    "evaluations.index": (None, ["annee"]),
+    "evaluations.create": (forms.EvaluationOpenForm, ["annee"]),
+    # The questionnaire's fields are the evaluation's own questions (build_world's: the
+    # default questionnaire, every offer active in Voisin's convention) and the button.
+    "evaluations.answer": (forms.EvaluationAnswerForm, [*EVALUATION_FIELDS, "action"]),
+    "evaluations.questions": (forms.EvaluationQuestionForm, []),
+    "evaluations.edit_question": (forms.EvaluationQuestionForm, []),
     "catalogue.create_offer": (forms.OfferForm, []),
     "catalogue.edit_offer": (forms.OfferForm, []),
     "catalogue.create_motif": (forms.MotifForm, []),
@@ -128,6 +141,8 @@ KIND_OF_NAME = {
     "avant": "int",
     "apres": "int",
     "which": "int",
+    "annee": "int",
+    "year": "int",
 }
 KIND_OF_NAME.update({f"target_{c}": "int" for c in TARGET_HOURS})
 
@@ -231,6 +246,31 @@ def baseline(endpoint, real):
             "subject": "Les offres de prévention",
             "attendees": "3",
             "audience": "Travailleurs sociaux",
+        },
+        "threads.index": {"activity": "unread"},
+        "threads.create": {
+            "partner": real["voisin"],
+            "audience": "all",
+            "subject": "Réunion des partenaires",
+            "body": "Une réunion aura lieu le mois prochain.",
+        },
+        "threads.reply": message,
+        "threads.close": message,
+        "evaluations.create": {
+            "year": str(today.year),  # build_world's is open: refused by the rule
+            "due_on": (today + timedelta(days=20)).isoformat(),
+        },
+        "evaluations.answer": {
+            **{name: "4" for name in EVALUATION_FIELDS if name.startswith("q1_")},
+            "q2": "Des délais parfois longs.",
+            "q3": "Un point trimestriel.",
+            "action": "envoyer",
+        },
+        "evaluations.questions": {"text": "Votre avis sur l'accueil", "kind": "text"},
+        "evaluations.edit_question": {
+            "text": "Votre satisfaction",
+            "kind": "rating",
+            "active": "y",
         },
         "catalogue.create_offer": {"label": "Accompagnement renforcé", "target_hours": "72"},
         "catalogue.edit_offer": {"label": "Obtenir un document", "target_hours": "48"},
@@ -403,6 +443,7 @@ def world(tmp_path_factory):
                     "gestionnaire.demo",
                 )
             ],
+            "voisin": str(values["partner_id"]),
             # Each caisse's own offer and motif: the other caisse's must stay out of reach.
             "offer_id": [o.id for o in Offer.select().where(Offer.code == "document")],
             "motif_id": [
@@ -429,6 +470,7 @@ def world(tmp_path_factory):
                         "demande_read",
                         "publication_read",
                         "publication_opening",
+                        "thread_read",
                     ) or (
                         table == "audit_event"
                         and row[columns.index("action")] in ALLOWED_ON_REFUSAL
@@ -504,6 +546,10 @@ def real_values(real):
             "list",
             "fin",
             "référent",
+            "enregistrer",
+            "envoyer",
+            "rating",
+            "text",
             "prenom.nom@example.org",
             "01 02 03 04 05",
             "Dupont",

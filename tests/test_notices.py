@@ -210,6 +210,8 @@ RULE_MODULES = [
     "tokens",
     "phones",
     "publications",
+    "threads",
+    "evaluations",
     "catalogue",
 ]
 

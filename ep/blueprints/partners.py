@@ -5,7 +5,7 @@ from datetime import date
 from flask import Blueprint, flash, redirect, request, url_for
 from flask_login import current_user
 
-from .. import accounts, contacts, partners, quotas, reviews
+from .. import accounts, contacts, evaluations, partners, quotas, reviews
 from .. import conventions as conventions_
 from ..access import allow
 from ..forms import (
@@ -137,6 +137,9 @@ def render_show(partner, **forms):
         usage=usage,
         own_convention=own,
         review=reviews.open_review(partner),
+        partner_evaluations=evaluations.for_partner(
+            partner.id, current_user.caisse_id if current_user.profile == "caisse" else None
+        ),
         last_review=reviews.last_completed(partner),
         pending_habilitations=list(
             accounts.pending_habilitations([partner.id], current_user.caisse_id)
