@@ -370,10 +370,14 @@ def _exchange_parts(username, **filters):
 @pytest.mark.parametrize(
     "username, filters, indexes",
     [
-        (
+        (  # CCAS de Démo works with two caisses, each with its own contact offer (12.3)
             "technicien.demo",
             {},
-            ["thread_partner_id_last_activity_at_id", "demande_offer_id_partner_id_updated_at_id"],
+            [
+                "thread_partner_id_last_activity_at_id",
+                "demande_offer_id_partner_id_updated_at_id",
+                "demande_offer_id_partner_id_updated_at_id",
+            ],
         ),
         (
             "technicien.demo",
