@@ -79,6 +79,10 @@ ACTIONS = {
     "demandes_purged": "Données personnelles des demandes clôturées effacées",
     "journal_exported": "Journal exporté",
     "journal_purged": "Traces de consultation anciennes effacées",
+    "catalogue_offer_added": "Offre ajoutée au catalogue",
+    "catalogue_offer_updated": "Offre du catalogue modifiée",
+    "catalogue_motif_added": "Motif ajouté au catalogue",
+    "catalogue_motif_updated": "Motif du catalogue modifié",
 }
 
 # An event about a request names it first in its detail ("demande 000123", "demande 000123,

@@ -343,6 +343,139 @@ def _v3(migrator, migrate):
     _v3_nightly_run(migrator, migrate)
 
 
+def _v4_catalogue(migrator, migrate):
+    """Schema 4 (issue 12.3): each caisse its own catalogue of offers and motifs, former
+    labels kept for the requests sent under them, motifs switched off per convention,
+    whether a motif (no longer an offer) concerns an assuré, each offer's default target
+    time.
+
+    The requests are not rewritten for the caisse that has the most of them: the existing
+    offers and motifs become its catalogue. Every other caisse gets a copy (same codes,
+    labels, order) and its requests and convention links are pointed at it, one statement
+    per caisse through the caisse's index (at 1,000,000 requests, the CARSAT's 42,000)."""
+    import peewee as pw
+
+    from .catalogue import FORMER_AMELI_LABEL, OFFERS, TARGET_HOURS
+    from .models import Caisse, ConventionMotifOff, MotifLabel, OfferLabel, now
+
+    migrate(
+        migrator.add_column(
+            "offer",
+            "caisse_id",
+            pw.ForeignKeyField(Caisse, null=True, index=False, field=Caisse.id),
+        ),
+        migrator.add_column("offer", "target_hours", pw.IntegerField(default=120)),
+        migrator.add_column("offer", "active", pw.BooleanField(default=True)),
+        migrator.add_column("motif", "concerns_assure", pw.BooleanField(default=True)),
+        migrator.add_column("motif", "active", pw.BooleanField(default=True)),
+        migrator.drop_index("offer", "offer_code"),  # a code is unique per caisse now
+    )
+    database.create_tables([OfferLabel, MotifLabel, ConventionMotifOff])
+    sql = database.execute_sql
+    p = database.param
+    # What concerned an assuré was the offer: each of its motifs now says it.
+    sql(
+        "UPDATE motif SET concerns_assure = (SELECT o.concerns_assure FROM offer o "
+        "WHERE o.id = motif.offer_id)"
+    )
+    for code, hours in TARGET_HOURS.items():
+        sql(f"UPDATE offer SET target_hours = {p} WHERE code = {p}", (hours, code))
+
+    # The tables as this step finds them (the models describe the latest schema).
+    class Step(pw.Model):
+        class Meta:
+            database = database
+
+    class OldOffer(Step):
+        caisse_id = pw.IntegerField(null=True)
+        code = pw.CharField()
+        label = pw.CharField()
+        position = pw.IntegerField()
+        concerns_assure = pw.BooleanField()
+        target_hours = pw.IntegerField()
+        active = pw.BooleanField()
+
+        class Meta:
+            table_name = "offer"
+
+    class OldMotif(Step):
+        offer_id = pw.IntegerField()
+        code = pw.CharField()
+        label = pw.CharField()
+        position = pw.IntegerField()
+        concerns_assure = pw.BooleanField()
+        active = pw.BooleanField()
+
+        class Meta:
+            table_name = "motif"
+
+    counts = dict(sql("SELECT caisse_id, count(*) FROM demande GROUP BY caisse_id").fetchall())
+    caisses = sorted(
+        (row[0] for row in sql("SELECT id FROM caisse").fetchall()),
+        key=lambda c: (-counts.get(c, 0), c),
+    )
+    if not caisses:  # no caisse, hence no convention nor request: the catalogue waits for one
+        sql("DELETE FROM motif")
+        sql("DELETE FROM offer")
+    else:
+        owner, others = caisses[0], caisses[1:]
+        sql(f"UPDATE offer SET caisse_id = {p}", (owner,))
+        offers = list(OldOffer.select().order_by(OldOffer.id))
+        motifs = list(OldMotif.select().order_by(OldMotif.id))
+        for caisse in others:
+            offer_ids, motif_ids = {}, {}
+            for o in offers:
+                copy = {f: getattr(o, f) for f in OldOffer._meta.fields if f != "id"}
+                offer_ids[o.id] = OldOffer.create(**dict(copy, caisse_id=caisse)).id
+            for m in motifs:
+                copy = {f: getattr(m, f) for f in OldMotif._meta.fields if f != "id"}
+                motif_ids[m.id] = OldMotif.create(**dict(copy, offer_id=offer_ids[m.offer_id])).id
+            if not offer_ids:
+                continue
+
+            def case(column, ids):
+                whens = " ".join(f"WHEN {int(a)} THEN {int(b)}" for a, b in ids.items())
+                return f"CASE {column} {whens} ELSE {column} END"
+
+            sql(
+                f"UPDATE convention_offer SET offer_id = {case('offer_id', offer_ids)} "
+                f"WHERE convention_id IN (SELECT id FROM convention WHERE caisse_id = {p})",
+                (caisse,),
+            )
+            if counts.get(caisse):
+                sql(
+                    f"UPDATE demande SET offer_id = {case('offer_id', offer_ids)}, "
+                    f"motif_id = {case('motif_id', motif_ids)} WHERE caisse_id = {p}",
+                    (caisse,),
+                )
+        # The annexe-3 motif about an assuré's code AMELI was taken for a partnership one:
+        # it concerns an assuré, and says so; the requests sent before keep their label.
+        reference = {code: {m[0]: m for m in motifs} for code, _, motifs in OFFERS}
+        fixed = [
+            motif_id
+            for (motif_id,) in OldMotif.select(OldMotif.id)
+            .join(OldOffer, on=(OldMotif.offer_id == OldOffer.id))
+            .where(
+                (OldOffer.code == "contact")
+                & (OldMotif.code == "autre")
+                & (OldMotif.label == FORMER_AMELI_LABEL)
+            )
+            .tuples()
+        ]
+        at = now()
+        for motif_id in fixed:
+            MotifLabel.insert(motif=motif_id, label=FORMER_AMELI_LABEL, until=at).execute()
+        if fixed:
+            OldMotif.update(label=reference["contact"]["autre"][1], concerns_assure=True).where(
+                OldMotif.id.in_(fixed)
+            ).execute()
+    migrate(
+        migrator.drop_column("offer", "concerns_assure"),
+        migrator.add_not_null("offer", "caisse_id"),
+        migrator.add_index("offer", ("caisse_id", "code"), True),
+    )
+
+
 def _v4_statistics(migrator, migrate):
     """Schema 4 (issue 13): the caisse's requests by day sent, for its figures."""
     migrate(migrator.add_index("demande", ("caisse_id", "created_at"), False))
@@ -539,6 +672,7 @@ def _v4(migrator, migrate):
     _v4_threads(migrator, migrate)
     _v4_evaluation(migrator, migrate)
     _v4_retention(migrator, migrate)
+    _v4_catalogue(migrator, migrate)
 
 
 MIGRATIONS = {2: _v2_siret_pending_conventions_per_caisse_cut_off, 3: _v3, 4: _v4}

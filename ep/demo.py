@@ -89,7 +89,6 @@ def load(password=None, today=None):
         ccas = Partner.create(name="CCAS de Démo", siret="26800000700016", headcount=12)
         voisin = Partner.create(name="CCAS Voisin", siret="26800001500019", headcount=5)
         start = today - timedelta(days=200)
-        offers = list(Offer.select())
         # Signed at different dates, so that the caisse's dashboard has a notice deadline
         # (CCAS de Démo) and a tacit renewal (CCAS Voisin) to remind within 60 days.
         conventions = {}
@@ -107,7 +106,7 @@ def load(password=None, today=None):
                 habilitation_deadline_days=5 if caisse == cpam else 10,
             )
             conventions[partner.name, caisse.name] = convention
-            for offer in offers:
+            for offer in caisse.catalogue_offers():
                 ConventionOffer.create(convention=convention, offer=offer)
         _contacts(cpam, carsat, ccas, voisin)
         Training.create(
@@ -160,12 +159,31 @@ def load(password=None, today=None):
     _publications(created, today)
     _threads(created)
     _evaluations(created, today)
+    _carsat_catalogue(created["carsat.demo"])
     return password, True
+
+
+def _carsat_catalogue(agent):
+    """The CARSAT adapts its copy of the reference catalogue (issue 12.3): its social
+    service's appointments, a motif of its own. Its request sent before keeps the former
+    label."""
+    from . import catalogue
+
+    offer = Offer.of(agent.caisse_id, "rendez_vous")
+    catalogue.update_offer(
+        agent,
+        offer,
+        "Demander un rendez-vous avec le service social",
+        offer.target_hours,
+        True,
+        at=now() + timedelta(seconds=1),
+    )
+    catalogue.add_motif(agent, offer, "Prévention de la désinsertion professionnelle", True)
 
 
 def _contacts(cpam, carsat, ccas, voisin):
     """Each owner's contacts (issue 12.4): invented names, 01 99 00 00 xx numbers."""
-    signalement = Offer.get(Offer.code == "signalement")
+    signalement = Offer.of(cpam, "signalement")
     for owner, role, name, function, phone, email, theme, offer in (
         (
             cpam,

@@ -215,10 +215,6 @@ class MultiCheckboxField(SelectMultipleField):
     option_widget = CheckboxInput()
 
 
-def offer_choices():
-    return options((o.code, o.label) for o in Offer.select().order_by(Offer.position))
-
-
 class ConventionForm(Form):
     # Only shown for a structure recorded before SIRETs were asked (schema 2).
     siret = StringField(
@@ -246,10 +242,35 @@ class ConventionForm(Form):
         "La structure peut recevoir des documents de la caisse (tutelle, ASE…)"
     )
     offers = MultiCheckboxField("Offres de service activées")
+    # "offer:motif" of the motifs open to the structure; `motifs_listed` says the page
+    # showed them (a post without it leaves the motifs as they are).
+    motifs = MultiCheckboxField("Motifs ouverts à la structure")
+    motifs_listed = BooleanField()  # a hidden "1" on the page
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, caisse=None, **kwargs):
+        """`caisse`: the id of the caisse whose catalogue the offers and motifs come from."""
+        from .partners import convention_motifs
+
         super().__init__(*args, **kwargs)
-        self.offers.choices = offer_choices()
+        self.catalogue = convention_motifs(caisse) if caisse else []
+        self.offers.choices = options((o.code, o.label) for o, _ in self.catalogue)
+        self.motifs.choices = options(
+            (m.key, m.label) for _, motifs in self.catalogue for m in motifs
+        )
+
+    def grouped(self):
+        """[(offer checkbox, [its motifs' checkboxes])], in the catalogue's order."""
+        offers = {option.data: option for option in self.offers}
+        motifs = {option.data: option for option in self.motifs}
+        return [
+            (offers[o.code], [motifs[m.key] for m in ms if m.key in motifs])
+            for o, ms in self.catalogue
+            if o.code in offers
+        ]
+
+    def motif_keys(self):
+        """The motifs ticked, or None when the page did not list them."""
+        return list(self.motifs.data or []) if self.motifs_listed.data else None
 
     def convention_fields(self):
         return {
@@ -259,6 +280,32 @@ class ConventionForm(Form):
             "habilitation_deadline_days": self.habilitation_deadline_days.data,
             "may_receive_documents": self.may_receive_documents.data,
         }
+
+
+class OfferForm(Form):
+    """An offer of the caisse's catalogue (issue 12.3)."""
+
+    label = StringField("Libellé de l'offre", [required(), Length(max=200)], filters=[strip_filter])
+    target_hours = IntegerField(
+        "Délai cible de première réponse (heures)",
+        [required(), NumberRange(min=1, max=2000, message="Entre 1 et 2000 heures.")],
+        default=120,
+    )
+    active = BooleanField(
+        "Proposée aux structures (décochez pour la retirer des nouvelles demandes)"
+    )
+
+
+class MotifForm(Form):
+    """A motif of one of the caisse's offers (issue 12.3)."""
+
+    label = StringField("Libellé du motif", [required(), Length(max=200)], filters=[strip_filter])
+    concerns_assure = BooleanField(
+        "Ce motif concerne un assuré (le formulaire demande son identité)", default=True
+    )
+    active = BooleanField(
+        "Proposé aux structures (décochez pour le retirer des nouvelles demandes)"
+    )
 
 
 class PartnerForm(ConventionForm):
@@ -595,12 +642,18 @@ class ReferentForm(Form):
     )
     email = StringField("E-mail", [Optional(), Length(max=254)], filters=[strip_filter])
 
-    def __init__(self, *args, roles=Contact.CAISSE_ROLES, **kwargs):
+    def __init__(self, *args, roles=Contact.CAISSE_ROLES, caisse=None, **kwargs):
+        """`caisse`: the id of the caisse whose catalogue's offers a thematic contact may
+        follow (issue 12.3)."""
         super().__init__(*args, **kwargs)
         self.role.choices = options((r, Contact.ROLES[r]) for r in roles)
+        offers = (
+            Offer.select().where(Offer.caisse == caisse).order_by(Offer.position, Offer.id)
+            if caisse
+            else []
+        )
         self.offer.choices = options(
-            [("", "Aucune en particulier")]
-            + [(str(o.id), o.label) for o in Offer.select().order_by(Offer.position)]
+            [("", "Aucune en particulier")] + [(str(o.id), o.label) for o in offers]
         )
 
     def validate_email(self, field):

@@ -53,6 +53,25 @@ class Caisse(BaseModel):
         breach is reported to them within 24 hours, `002_…` annexe 3)."""
         return Contact.owned_by(caisse=self).where(Contact.role == "dpo")
 
+    def save(self, *args, **kwargs):
+        """A new caisse starts with its own copy of the reference catalogue (issue 12.3),
+        which it then adapts: whoever creates it (`ep create-user`, the demo, a test)."""
+        new = self.id is None
+        result = super().save(*args, **kwargs)
+        if new:
+            from .catalogue import install_reference
+
+            install_reference(self)
+        return result
+
+    def catalogue_offers(self):
+        """The offers its catalogue proposes (not withdrawn), in its order."""
+        return (
+            Offer.select()
+            .where((Offer.caisse == self.id) & (Offer.active == True))  # noqa: E712 (SQL)
+            .order_by(Offer.position, Offer.id)
+        )
+
 
 class Partner(BaseModel):
     # A structure is identified by its SIRET, not its name: two CCAS may share a name, and
@@ -159,19 +178,74 @@ class Convention(BaseModel):
         return cls.in_force(today) & cls.cut_off_at.is_null()
 
     def offer_codes(self):
-        return {
-            co.offer.code
-            for co in ConventionOffer.select(ConventionOffer, Offer)
+        """The codes of the offers the caisse activated for this convention (among those
+        its catalogue still proposes)."""
+        return {offer.code for offer in self.active_offers()}
+
+    def active_offers(self):
+        """The offers the caisse activated for this convention and still proposes, in the
+        catalogue's order (§1.2: "activables, ou pas, par la caisse")."""
+        return (
+            Offer.select()
+            .join(ConventionOffer)
+            .where((ConventionOffer.convention == self.id) & (Offer.active == True))  # noqa: E712
+            .order_by(Offer.position, Offer.id)
+        )
+
+    def active_motifs(self, offer=None):
+        """The motifs the structure may choose with this caisse (of `offer`, or of every
+        offer), each with its offer loaded: of an activated offer, proposed by the catalogue,
+        and not switched off by the caisse for this convention (issue 12.3)."""
+        off = ConventionMotifOff.select(ConventionMotifOff.motif).where(
+            ConventionMotifOff.convention == self.id
+        )
+        query = (
+            Motif.select(Motif, Offer)
             .join(Offer)
-            .where(ConventionOffer.convention == self)
-        }
+            .join(
+                ConventionOffer,
+                on=(ConventionOffer.offer == Offer.id) & (ConventionOffer.convention == self.id),
+            )
+            .where(
+                (Motif.active == True)  # noqa: E712 (SQL)
+                & (Offer.active == True)  # noqa: E712 (SQL)
+                & Motif.id.not_in(off)
+            )
+        )
+        if offer is not None:
+            query = query.where(Motif.offer == offer)
+        return query.order_by(Offer.position, Offer.id, Motif.position, Motif.id)
+
+    def active_catalogue(self):
+        """[(offer, [motifs])]: what the structure may ask this caisse, in the catalogue's
+        order; an activated offer with no motif left is not listed."""
+        grouped = {}
+        for motif in self.active_motifs():
+            grouped.setdefault(motif.offer.id, (motif.offer, []))[1].append(motif)
+        return list(grouped.values())
 
 
 class Offer(BaseModel):
-    code = peewee.CharField(max_length=40, unique=True)
+    """An offer of a caisse's own catalogue (schema 4, issue 12.3): a CARSAT does not offer
+    what a CPAM does. Its code is stable (copied from the reference catalogue, or made from
+    the first label); its label is the caisse's, the former ones kept in `OfferLabel`."""
+
+    # Its index is the catalogue's, (caisse, code) (Meta).
+    caisse = peewee.ForeignKeyField(Caisse, backref="offers", index=False)
+    code = peewee.CharField(max_length=40)
     label = peewee.CharField(max_length=200)
     position = peewee.IntegerField()
-    concerns_assure = peewee.BooleanField(default=True)
+    # The caisse's target for a first answer (hours); a convention may set its own.
+    target_hours = peewee.IntegerField(default=120)
+    active = peewee.BooleanField(default=True)  # False: withdrawn, no new request
+
+    class Meta:
+        indexes = ((("caisse", "code"), True),)
+
+    @classmethod
+    def of(cls, caisse, code):
+        """The caisse's offer with this code (None when it has none)."""
+        return cls.get_or_none((cls.caisse == caisse) & (cls.code == code))
 
 
 class Motif(BaseModel):
@@ -179,9 +253,28 @@ class Motif(BaseModel):
     code = peewee.CharField(max_length=40)
     label = peewee.CharField(max_length=200)
     position = peewee.IntegerField()
+    # Whether a request for this motif identifies an assuré (`004_…` annexe 3: the contact
+    # offer's motifs marked (*) concern the partnership, "code AMELI" an assuré).
+    concerns_assure = peewee.BooleanField(default=True)
+    active = peewee.BooleanField(default=True)  # False: no new request for it
 
     class Meta:
         indexes = ((("offer", "code"), True),)
+
+    @classmethod
+    def of(cls, caisse, offer_code, code):
+        """The caisse's motif `code` of its offer `offer_code` (None when there is none)."""
+        return (
+            cls.select(cls, Offer)
+            .join(Offer)
+            .where((Offer.caisse == caisse) & (Offer.code == offer_code) & (cls.code == code))
+            .first()
+        )
+
+    @property
+    def key(self):
+        """The codes that name it in a form: "offer:motif"."""
+        return f"{self.offer.code}:{self.code}"
 
 
 class ConventionOffer(BaseModel):
@@ -646,6 +739,86 @@ class Demande(BaseModel):
         return bool(self.assure_nom)
 
     @property
+    def offer_label(self):
+        """The offer's label when the request was sent (issue 12.3)."""
+        return self._labels()[0]
+
+    @property
+    def motif_label(self):
+        """The motif's label when the request was sent (issue 12.3)."""
+        return self._labels()[1]
+
+    def _labels(self):
+        labels = self.__dict__.get("_labels_in_force")
+        if labels is None:
+            Demande.with_labels([self])
+            labels = self.__dict__["_labels_in_force"]
+        return labels
+
+    @classmethod
+    def labels_query(cls, offers, motifs, oldest):
+        """(kind 'o' or 'm', id, label, until) of the offers and motifs `offers`, `motifs`:
+        their current label (until NULL) and those they had until after `oldest`, each read
+        through its index (tests/test_query_plans.py)."""
+        # The versions first: their column gives the union its type (PostgreSQL types a
+        # union of NULLs as text, which no date matches).
+        parts = [
+            OfferLabel.select(
+                peewee.SQL("'o'"), OfferLabel.offer, OfferLabel.label, OfferLabel.until
+            ).where(OfferLabel.offer.in_(offers) & (OfferLabel.until > oldest)),
+            MotifLabel.select(
+                peewee.SQL("'m'"), MotifLabel.motif, MotifLabel.label, MotifLabel.until
+            ).where(MotifLabel.motif.in_(motifs) & (MotifLabel.until > oldest)),
+            Offer.select(peewee.SQL("'o'"), Offer.id, Offer.label, peewee.SQL("NULL")).where(
+                Offer.id.in_(offers)
+            ),
+            Motif.select(peewee.SQL("'m'"), Motif.id, Motif.label, peewee.SQL("NULL")).where(
+                Motif.id.in_(motifs)
+            ),
+        ]
+        query = parts[0]
+        for part in parts[1:]:
+            query = query + part  # UNION ALL
+        return query
+
+    @classmethod
+    def with_labels(cls, rows):
+        """The rows, each knowing the labels of its offer and motif in force when it was
+        sent (`offer_label`, `motif_label`): the current ones, unless the caisse renamed
+        them since (`OfferLabel`, `MotifLabel`). One query for the whole page, whatever its
+        size; the versions read are those ended after the page's oldest request."""
+        rows = list(rows)
+        if not rows:
+            return rows
+        offers = sorted({d.offer_id for d in rows})
+        motifs = sorted({d.motif_id for d in rows})
+        oldest = min(d.created_at for d in rows)
+        query = cls.labels_query(offers, motifs, oldest)
+        current, former = {}, {}
+        for which, key, label, until in query.tuples():
+            if until is None:
+                current[which, key] = label
+            else:
+                if isinstance(until, str):  # SQLite hands a UNION's dates back as text
+                    until = datetime.fromisoformat(until)
+                former.setdefault((which, key), []).append((until, label))
+        for versions in former.values():
+            versions.sort()
+
+        def label(which, key, at):
+            for until, text in former.get((which, key), ()):
+                if at < until:
+                    return text
+            return current.get((which, key), "")
+
+        for d in rows:
+            d.__dict__["_labels_in_force"] = (
+                label("o", d.offer_id, d.created_at),
+                label("m", d.motif_id, d.created_at),
+            )
+        return rows
+
+    @property
     def assure_label(self):
         if self.purged_at:
             return f"Données effacées ({PURGE_REASONS.get(self.purge_reason, 'fin de convention')})"
@@ -777,8 +950,11 @@ class Demande(BaseModel):
             query = query.where(cls.still_open())
         elif status:
             query = query.where(cls.status == status)
-        if offer:
-            query = query.where(cls.offer.in_(Offer.select(Offer.id).where(Offer.code == offer)))
+        if offer:  # a code: the same offer in each caisse's catalogue
+            offers = Offer.select(Offer.id).where(Offer.code == offer)
+            if user.profile == "caisse":
+                offers = offers.where(Offer.caisse == user.caisse_id)
+            query = query.where(cls.offer.in_(offers))
         if unread:  # a correlated look-up, not a join: the query stays on one table
             seen = DemandeRead.select(DemandeRead.seen_event).where(
                 (DemandeRead.account == user.id) & (DemandeRead.demande == cls.id)
@@ -896,7 +1072,7 @@ class Demande(BaseModel):
         else:
             scope = (cls.partner + 0) == account.partner_id
         loaded = {d.id: d for d in query.where(cls.id.in_(ids) & scope)}
-        return [loaded[i] for i in ids if i in loaded]
+        return cls.with_labels(loaded[i] for i in ids if i in loaded)
 
     @classmethod
     def to_purge(cls, convention, after=None):
@@ -1502,6 +1678,41 @@ class ThreadRead(BaseModel):
 Demande.add_index(Demande.index(Demande.offer, Demande.partner, Demande.updated_at, Demande.id))
 
 
+class OfferLabel(BaseModel):
+    """A label an offer had until `until`, when its caisse renamed it: the requests sent
+    before show it (issue 12.3). The current label is the offer's own."""
+
+    offer = peewee.ForeignKeyField(Offer, backref="+", on_delete="CASCADE", index=False)
+    label = peewee.CharField(max_length=200)
+    until = peewee.DateTimeField()
+
+    class Meta:
+        indexes = ((("offer", "until"), False),)
+
+
+class MotifLabel(BaseModel):
+    """A label a motif had until `until` (as `OfferLabel`)."""
+
+    motif = peewee.ForeignKeyField(Motif, backref="+", on_delete="CASCADE", index=False)
+    label = peewee.CharField(max_length=200)
+    until = peewee.DateTimeField()
+
+    class Meta:
+        indexes = ((("motif", "until"), False),)
+
+
+class ConventionMotifOff(BaseModel):
+    """A motif the caisse does not open to this structure, though it activated the offer
+    (issue 12.3). Stored as an exception: a motif the caisse adds to an offer is open to
+    every structure that has the offer, until it says otherwise."""
+
+    convention = peewee.ForeignKeyField(Convention, backref="+", on_delete="CASCADE", index=False)
+    motif = peewee.ForeignKeyField(Motif, backref="+", index=False)
+
+    class Meta:
+        indexes = ((("convention", "motif"), True),)
+
+
 ALL_MODELS = [
     Caisse,
     Partner,
@@ -1539,6 +1750,9 @@ ALL_MODELS = [
     Evaluation,
     EvaluationItem,
     JournalPurgePermit,
+    OfferLabel,
+    MotifLabel,
+    ConventionMotifOff,
 ]
 
 
@@ -1579,14 +1793,12 @@ def install_triggers(replace=False):
 
 
 def seed_reference_data():
-    """Insert the offer catalogue; existing rows are kept (a caisse may have edited labels)."""
-    from .catalogue import OFFERS
+    """A caisse without a catalogue (one recorded by other means than the app) gets the
+    reference one; a catalogue a caisse has is never touched (issue 12.3)."""
+    from .catalogue import install_reference
 
-    for position, (code, label, motifs, concerns) in enumerate(OFFERS, start=1):
-        offer, _ = Offer.get_or_create(
-            code=code, defaults={"label": label, "position": position, "concerns_assure": concerns}
-        )
-        for mpos, (mcode, mlabel) in enumerate(motifs, start=1):
-            Motif.get_or_create(
-                offer=offer, code=mcode, defaults={"label": mlabel, "position": mpos}
-            )
+    if "caisse_id" not in {c.name for c in database.get_columns("offer")}:
+        return  # a database kept at an older schema (tests): its catalogue is not per caisse
+    owners = Offer.select(Offer.caisse)
+    for caisse in Caisse.select().where(Caisse.id.not_in(owners)).order_by(Caisse.id):
+        install_reference(caisse)

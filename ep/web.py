@@ -138,6 +138,7 @@ NAV = {
         ("main.index", "Accueil"),
         ("demandes.queue", "Demandes reçues"),
         ("partners.index", "Partenaires"),
+        ("catalogue.index", "Catalogue"),
         ("exports.index", "Exports"),
         ("statistics.index", "Statistiques"),
         ("evaluations.index", "Évaluations"),

@@ -13,7 +13,9 @@ from ep.models import (
     Contact,
     Convention,
     Demande,
+    Motif,
     Notice,
+    Offer,
     Partner,
     ThreadAttachment,
     Training,
@@ -228,6 +230,14 @@ EXPECTED = {
     ("POST", "evaluations.questions"): CAISSE_ONLY,
     ("GET", "evaluations.edit_question"): CAISSE_SCOPED,
     ("POST", "evaluations.edit_question"): CAISSE_SCOPED,
+    # Each caisse's own catalogue (issue 12.3): the offer and motif in URLs are the CPAM's.
+    ("GET", "catalogue.index"): CAISSE_ONLY,
+    ("POST", "catalogue.create_offer"): CAISSE_ONLY,
+    ("GET", "catalogue.edit_offer"): CAISSE_SCOPED,
+    ("POST", "catalogue.edit_offer"): CAISSE_SCOPED,
+    ("POST", "catalogue.create_motif"): CAISSE_SCOPED,
+    ("GET", "catalogue.edit_motif"): CAISSE_SCOPED,
+    ("POST", "catalogue.edit_motif"): CAISSE_SCOPED,
 }
 
 
@@ -295,6 +305,8 @@ def build_world(tmp):
         )
         values["evaluation_id"] = evaluation.id
         values["evaluation_question_id"] = evaluations.questions(agent.caisse_id)[0].id
+        values["offer_id"] = Offer.of(convention.caisse_id, "document").id
+        values["motif_id"] = Motif.of(convention.caisse_id, "document", "ceam").id
         for username in filter(None, USERS.values()):
             accept_cgu(account(username), app.config["EP_CGU_VERSION"])
         ids = {name: account(u).get_id() if u else None for name, u in USERS.items()}

@@ -217,7 +217,7 @@ def test_schema_2_stores_every_phone_number_in_one_form(tmp_path):
 def test_schema_2_to_4_migrations_on_postgresql(app):
     """The current schema taken back to version 1 by hand, then upgraded: same columns, and
     the structure-wide cut-off lands on the cutting caisse's convention."""
-    from ep.models import Caisse, Convention, Demande, Partner
+    from ep.models import Caisse, Convention, Demande, Offer, Partner
 
     def pg_columns():
         rows = db.database.execute_sql(
@@ -237,6 +237,7 @@ def test_schema_2_to_4_migrations_on_postgresql(app):
     _undo_v4_retention()  # schema 4's step of issue 14 (retention, the journal)
     ccas = Partner.get(Partner.name == "CCAS de Démo")
     carsat = Caisse.get(Caisse.name == "CARSAT de Démo")
+    shown = _catalogue_back_to_one()  # schema 4's catalogue per caisse (issue 12.3)
     sql = db.database.execute_sql
     for table, column in [
         ("partner", "siret"),
@@ -355,6 +356,13 @@ def test_schema_2_to_4_migrations_on_postgresql(app):
     keys = {a.username: a.search_key for a in Account.select()}
     assert keys["technicien.voisin"].startswith("aerwan voisin-exemple technicien.voisin")
     assert keys["gestionnaire.voisin"] == "left alone"
+    requests = Demande.with_labels(Demande.select().order_by(Demande.id))
+    assert {d.id: (d.offer_label, d.motif_label) for d in requests} == shown
+    assert all(d.offer.caisse_id == d.caisse_id for d in requests)
+    assert {o.caisse.name for o in Offer.select().where(Offer.code == "document")} == {
+        "CPAM de Démo",
+        "CARSAT de Démo",
+    }
     from ep.models import Contact
 
     # one référent on each of the structure's two conventions: one contact of the structure
@@ -362,6 +370,56 @@ def test_schema_2_to_4_migrations_on_postgresql(app):
     assert [(c.role, c.phone) for c in Contact.select().where(Contact.partner == ccas)] == [
         ("referent", "+33199000051")
     ]
+
+
+def _catalogue_back_to_one():
+    """Schema 4 taken back by hand (PostgreSQL): one catalogue for all, the CPAM's rows
+    (the caisse with the most requests), the CARSAT's requests and links pointed at them;
+    returns the labels each request showed before (the CARSAT's renamed offer showed the
+    common label on its request, sent before the renaming)."""
+    from ep.models import Caisse, Demande
+
+    shown = {
+        d.id: (d.offer_label, d.motif_label)
+        for d in Demande.with_labels(Demande.select().order_by(Demande.id))
+    }
+    cpam = Caisse.get(Caisse.name == "CPAM de Démo").id
+    sql = db.database.execute_sql
+    sql(
+        "UPDATE demande d SET offer_id = o1.id FROM offer o2, offer o1 WHERE d.offer_id = o2.id "
+        "AND o2.caisse_id <> %s AND o1.caisse_id = %s AND o1.code = o2.code",
+        (cpam, cpam),
+    )
+    sql(
+        "UPDATE convention_offer c SET offer_id = o1.id FROM offer o2, offer o1 "
+        "WHERE c.offer_id = o2.id AND o2.caisse_id <> %s AND o1.caisse_id = %s "
+        "AND o1.code = o2.code",
+        (cpam, cpam),
+    )
+    sql(
+        "UPDATE demande d SET motif_id = m1.id FROM motif m2, offer o2, offer o1, motif m1 "
+        "WHERE d.motif_id = m2.id AND m2.offer_id = o2.id AND o2.caisse_id <> %s "
+        "AND o1.caisse_id = %s AND o1.code = o2.code AND m1.offer_id = o1.id "
+        "AND m1.code = m2.code",
+        (cpam, cpam),
+    )
+    sql("DELETE FROM motif WHERE offer_id IN (SELECT id FROM offer WHERE caisse_id <> %s)", (cpam,))
+    sql("DELETE FROM offer WHERE caisse_id <> %s", (cpam,))
+    sql(
+        "UPDATE motif SET label = 'Autre motif de contact' WHERE code = 'autre' "
+        "AND offer_id IN (SELECT id FROM offer WHERE code = 'contact')"
+    )
+    for table in ("convention_motif_off", "motif_label", "offer_label"):
+        sql(f'DROP TABLE "{table}"')
+    sql('DROP INDEX "offer_caisse_id_code"')
+    for column in ("caisse_id", "target_hours", "active"):
+        sql(f'ALTER TABLE "offer" DROP COLUMN "{column}"')
+    sql('ALTER TABLE "offer" ADD COLUMN "concerns_assure" BOOLEAN NOT NULL DEFAULT true')
+    sql("UPDATE offer SET concerns_assure = (code <> 'contact')")
+    sql('CREATE UNIQUE INDEX "offer_code" ON "offer" ("code")')
+    for column in ("concerns_assure", "active"):
+        sql(f'ALTER TABLE "motif" DROP COLUMN "{column}"')
+    return shown
 
 
 @sqlite_only
@@ -542,6 +600,8 @@ def test_schema_4_folds_again_only_the_keys_holding_letters_that_now_fold_apart(
     conn.executescript(
         f"""
         INSERT INTO caisse (id, name, created_at) VALUES (1, 'CPAM', '2026-01-01');
+        INSERT INTO offer VALUES (1, 'contact', 'Contacter', 1, 0);
+        INSERT INTO motif VALUES (1, 1, 'autre', 'Autre', 1);
         INSERT INTO partner (id, name, headcount, created_at, siret)
           VALUES (1, 'CCAS A', 10, '2026-01-01', NULL);
         INSERT INTO account (id, username, profile, partner_id, civilite, nom, prenom, fonction,

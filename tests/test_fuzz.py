@@ -42,7 +42,7 @@ from wtforms.fields.core import UnboundField
 from ep import db, forms, tokens
 from ep.catalogue import OFFERS, TARGET_HOURS
 from ep.departements import DEPARTEMENTS
-from ep.models import ALL_MODELS, Caisse
+from ep.models import ALL_MODELS, Caisse, Motif, Offer
 
 from .conftest import account, table_names, table_rows
 from .test_access import EXPECTED, OK, PASSWORD, USERS, build_world, routes
@@ -119,6 +119,10 @@ FORMS = {
     "evaluations.questions": (forms.EvaluationQuestionForm, []),
     "evaluations.edit_question": (forms.EvaluationQuestionForm, []),
     "audit.export": (forms.JournalFilterForm, []),
+    "catalogue.create_offer": (forms.OfferForm, []),
+    "catalogue.edit_offer": (forms.OfferForm, []),
+    "catalogue.create_motif": (forms.MotifForm, []),
+    "catalogue.edit_motif": (forms.MotifForm, []),
 }
 # Read from the address even when the form is posted.
 QUERY_ARGS = {"auth.login": ["next"], "auth.cgu": ["next"], "partners.habilitate": ["request"]}
@@ -175,6 +179,8 @@ def baseline(endpoint, real):
         "starts_on": (today - timedelta(days=5)).isoformat(),
         "habilitation_deadline_days": "5",
         "offers": ["contact", "document"],
+        "motifs": ["contact:autre", "document:ceam"],
+        "motifs_listed": "1",
         "may_receive_documents": "y",
     }
     attest = {f"attest_{k}": "y" for k in ("employment", "equipment", "email")}
@@ -267,6 +273,10 @@ def baseline(endpoint, real):
             "kind": "rating",
             "active": "y",
         },
+        "catalogue.create_offer": {"label": "Accompagnement renforcé", "target_hours": "72"},
+        "catalogue.edit_offer": {"label": "Obtenir un document", "target_hours": "48"},
+        "catalogue.create_motif": {"label": "Relevé de prestations", "concerns_assure": "y"},
+        "catalogue.edit_motif": {"label": "CEAM", "concerns_assure": "y", "active": "y"},
     }.get(endpoint, {})
 
 
@@ -436,6 +446,11 @@ def world(tmp_path_factory):
                 )
             ],
             "voisin": str(values["partner_id"]),
+            # Each caisse's own offer and motif: the other caisse's must stay out of reach.
+            "offer_id": [o.id for o in Offer.select().where(Offer.code == "document")],
+            "motif_id": [
+                m.id for m in Motif.select().join(Offer).where(Offer.code == "document").limit(4)
+            ],
             "ids": [str(c.id) for c in Caisse.select()]
             + [str(values[k]) for k in ("partner_id", "account_id", "demande_id")],
         }
@@ -547,7 +562,8 @@ def real_values(real):
             (today + timedelta(days=20)).isoformat(),
             (today - timedelta(days=3)).isoformat(),
             *(code for code, *_ in OFFERS),
-            *(m for _, _, motifs, _ in OFFERS for m, _ in motifs),
+            *(m for _, _, motifs in OFFERS for m, *_ in motifs),
+            *(f"{o}:{m}" for o, _, motifs in OFFERS for m, *_ in motifs),
             *(code for code, _ in DEPARTEMENTS[:5]),
         ]
     )

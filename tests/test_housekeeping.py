@@ -471,8 +471,8 @@ def a_busy_night(n_idle=600, n_purged=1500):
     voisin = Partner.get(Partner.name == "CCAS Voisin")
     author = account("technicien.voisin")
     caisse = Caisse.get(Caisse.name == "CPAM de Démo")
-    offer = Offer.get(Offer.code == "document")
-    motif = Motif.get((Motif.offer == offer) & (Motif.code == "attestation_droits"))
+    offer = Offer.of(caisse, "document")
+    motif = Motif.of(caisse, "document", "attestation_droits")
     for start in range(0, n_purged, 500):
         Demande.insert_many(
             [

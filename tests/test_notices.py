@@ -214,6 +214,7 @@ RULE_MODULES = [
     "evaluations",
     "retention",
     "journal",
+    "catalogue",
 ]
 
 

@@ -370,10 +370,14 @@ def _exchange_parts(username, **filters):
 @pytest.mark.parametrize(
     "username, filters, indexes",
     [
-        (
+        (  # CCAS de Démo works with two caisses, each with its own contact offer (12.3)
             "technicien.demo",
             {},
-            ["thread_partner_id_last_activity_at_id", "demande_offer_id_partner_id_updated_at_id"],
+            [
+                "thread_partner_id_last_activity_at_id",
+                "demande_offer_id_partner_id_updated_at_id",
+                "demande_offer_id_partner_id_updated_at_id",
+            ],
         ),
         (
             "technicien.demo",
@@ -566,3 +570,50 @@ def test_the_requests_waiting_for_a_structure_are_read_from_their_partial_index(
     )
     text = plan(query.where(Demande.id > 3).order_by(Demande.id).limit(10))
     assert "demande_waiting_partner" in text, text
+# Each caisse's catalogue (issue 12.3)
+
+
+def test_the_labels_in_force_on_a_page_read_their_indexes(ids):
+    """The labels of a page's offers and motifs: the current ones by their keys, the former
+    ones from their (offer or motif, until) index, never a table scan."""
+    from datetime import datetime
+
+    query = Demande.labels_query([1, 2], [3, 4], datetime(2026, 1, 1))
+    text = plan(query)
+    assert "offer_label_offer_id_until" in text, text
+    assert "motif_label_motif_id_until" in text, text
+    if db.is_sqlite():
+        assert "SCAN" not in text.replace("SCAN CONSTANT ROW", ""), text
+    else:
+        assert "offer_pkey" in text and "motif_pkey" in text, text
+
+
+def test_a_caisse_s_catalogue_reads_its_index(ids):
+    from ep import catalogue
+    from ep.models import Offer
+
+    text = plan(Offer.select().where(Offer.caisse == ids["caisse"]))
+    assert "offer_caisse_id_code" in text, text
+    catalogue.offers_of(ids["caisse"])  # runs
+    text = plan(Motif.select().where(Motif.offer.in_([1, 2])).order_by(Motif.position))
+    assert "motif_offer_id" in text, text
+
+
+def test_the_motifs_open_on_a_convention_read_their_indexes(ids):
+    """The request form's choices: the convention's activated offers, their proposed
+    motifs, less those switched off for it."""
+    from ep.models import Convention
+
+    convention = Convention.get(
+        (Convention.partner == ids["partner"]) & (Convention.caisse == ids["caisse"])
+    )
+    text = plan(convention.active_motifs())
+    assert "convention_offer_convention_id" in text, text
+    assert "convention_motif_off_convention_id_motif_id" in text, text
+    assert "motif_offer_id" in text, text
+
+
+def test_the_caisse_s_list_filtered_by_offer_finds_the_offer_by_its_index(ids):
+    agent = Account.get(Account.username == "caisse.demo")
+    text = plan(Demande.page_ids(agent, offer="document"))
+    assert "offer_caisse_id_code" in text, text

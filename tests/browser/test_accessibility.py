@@ -43,6 +43,11 @@ def ids(server):
         "SELECT c.id FROM contact c JOIN caisse k ON k.id = c.caisse_id "
         "WHERE k.name = 'CPAM de Démo' ORDER BY c.id"
     )
+    found["offer"] = one(
+        "SELECT o.id FROM offer o JOIN caisse k ON k.id = o.caisse_id "
+        "WHERE o.code = 'document' AND k.name = 'CPAM de Démo'"
+    )
+    found["motif"] = one(f"SELECT id FROM motif WHERE offer_id = {found['offer']}")
     db.close()
     return found
 
@@ -91,6 +96,9 @@ PAGES = {
         "/conventions/echeances",
         "/audit/?consultations=y",  # issue 14.4: the reads, one account's run as one line
         "/audit/?compte=personne&demande=x&du=2026-02-01&au=2026-01-01",  # errors by fields
+        "/catalogue/",
+        "/catalogue/offers/{offer}",
+        "/catalogue/motifs/{motif}",
     ],
     "gestionnaire.demo": [
         "/",
