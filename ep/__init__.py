@@ -220,6 +220,7 @@ def create_app(overrides=None):
     )
     from .blueprints import contacts as contacts_bp
     from .blueprints import conventions as conventions_bp
+    from .blueprints import rgpd as rgpd_bp
 
     for module in (
         auth,
@@ -240,6 +241,7 @@ def create_app(overrides=None):
         contacts_bp,
         conventions_bp,
         threads,
+        rgpd_bp,
     ):
         app.register_blueprint(module.bp)
     return app

@@ -30,10 +30,13 @@ from .models import (
 PUBLIC = "public"
 
 
-def allow(*profiles, setup=False):
-    """Restrict a view to logged-in users of these profiles, objects in their scope."""
+def allow(*profiles, setup=False, when=None, loaders=None):
+    """Restrict a view to logged-in users of these profiles, objects in their scope.
+    `when(user)`: a further condition on the user (e.g. `is_rgpd_referent`), 403 otherwise;
+    `loaders`: URL arguments this view loads with another scope than the common one."""
     if not profiles:
         raise ValueError("allow() needs at least one profile")
+    own = loaders or {}
 
     def decorator(view):
         @functools.wraps(view)
@@ -42,8 +45,10 @@ def allow(*profiles, setup=False):
                 return _to_login()
             if current_user.profile not in profiles:
                 abort(403)
+            if when is not None and not when(current_user):
+                abort(403)
             for name in list(kwargs):
-                loader = LOADERS.get(name)
+                loader = own.get(name) or LOADERS.get(name)
                 if loader:
                     kwargs[name[: -len("_id")]] = loader(current_user, kwargs.pop(name))
             if not setup:
@@ -53,6 +58,7 @@ def allow(*profiles, setup=False):
             return view(**kwargs)
 
         wrapper.access = frozenset(profiles)
+        wrapper.access_when = when
         return wrapper
 
     return decorator
@@ -177,6 +183,35 @@ LOADERS["evaluation_id"] = _loader(Evaluation, can_see_evaluation)
 LOADERS["evaluation_question_id"] = _loader(
     EvaluationQuestion, lambda u, q: u.profile == "caisse" and q.caisse_id == u.caisse_id
 )
+
+
+def is_rgpd_referent(user):
+    """The référent RGPD permission (issue 14.2): the "Données personnelles" space."""
+    return user.is_rgpd_referent
+
+
+def can_see_as_referent(user, demande):
+    """A référent RGPD's scope: the requests addressed to its caisse, or made by its
+    structure (a gestionnaire référent reads them there, and only there)."""
+    if user.profile == "caisse":
+        return demande.caisse_id == user.caisse_id
+    return user.profile == "gestionnaire" and demande.partner_id == user.partner_id
+
+
+def is_colleague(user, account):
+    """Whom `user` may designate référent RGPD: an agent of its caisse, a gestionnaire of
+    its structure (itself included: a structure may have one gestionnaire)."""
+    if account.state == "deleted" or account.profile != user.profile:
+        return False
+    if user.profile == "caisse":
+        return account.caisse_id == user.caisse_id
+    return user.profile == "gestionnaire" and account.partner_id == user.partner_id
+
+
+REFERENT_LOADERS = {
+    "demande_id": _loader(Demande, can_see_as_referent),
+    "account_id": _loader(Account, is_colleague),
+}
 
 
 def register_loader(name, model, check):

@@ -83,6 +83,15 @@ ACTIONS = {
     "catalogue_offer_updated": "Offre du catalogue modifiée",
     "catalogue_motif_added": "Motif ajouté au catalogue",
     "catalogue_motif_updated": "Motif du catalogue modifié",
+    # Issue 14.2: the référents RGPD and the persons' rights.
+    "rgpd_referent_granted": "Désigné référent RGPD",
+    "rgpd_referent_revoked": "Désignation de référent RGPD retirée",
+    "rgpd_searched": "Recherche des données d'une personne (référent RGPD)",
+    "rgpd_exported": "Données d'une demande exportées (droit d'accès)",
+    "rgpd_rectified": "Identité de l'assuré rectifiée",
+    "rgpd_erased": "Données effacées à la demande de la personne",
+    "rgpd_limited": "Traitement limité à la demande de la personne",
+    "rgpd_unlimited": "Limitation du traitement levée",
 }
 
 # An event about a request names it first in its detail ("demande 000123", "demande 000123,

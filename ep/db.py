@@ -664,6 +664,26 @@ def _v4_retention(migrator, migrate):
     models.install_triggers(replace=True)
 
 
+def _v4_rgpd(migrator, migrate):
+    """Schema 4 (issue 14.2): the référent RGPD permission of an account, the limitation of
+    a request's processing, a person's requests by date of birth and name, the limited
+    ones. Nullable columns and indexes: the demande table is read, not rewritten."""
+    import peewee as pw
+
+    migrate(
+        migrator.add_column("account", "rgpd_referent_at", pw.DateTimeField(null=True)),
+        migrator.add_column("demande", "limited_at", pw.DateTimeField(null=True)),
+    )
+    database.execute_sql(
+        'CREATE INDEX "demande_person" ON "demande" ("assure_date_naissance", "assure_search") '
+        'WHERE ("assure_date_naissance" IS NOT NULL)'
+    )
+    database.execute_sql(
+        'CREATE INDEX "demande_limited" ON "demande" ("limited_at", "id") '
+        'WHERE ("limited_at" IS NOT NULL)'
+    )
+
+
 def _v4(migrator, migrate):
     _v4_statistics(migrator, migrate)
     _v4_folding(migrator, migrate)
@@ -673,6 +693,7 @@ def _v4(migrator, migrate):
     _v4_evaluation(migrator, migrate)
     _v4_retention(migrator, migrate)
     _v4_catalogue(migrator, migrate)
+    _v4_rgpd(migrator, migrate)
 
 
 MIGRATIONS = {2: _v2_siret_pending_conventions_per_caisse_cut_off, 3: _v3, 4: _v4}

@@ -156,6 +156,7 @@ def load(password=None, today=None):
             created[username] = account
             audit.record("account_created", actor=creator, account=account, detail="démo")
     _demandes(created)
+    _referents_rgpd(created)
     _publications(created, today)
     _threads(created)
     _evaluations(created, today)
@@ -478,6 +479,15 @@ def _demandes(users):
         },
         [],
     )
+
+
+def _referents_rgpd(users):
+    """One référent RGPD on each side (issue 14.2): the CPAM's agent and the CCAS de Démo's
+    gestionnaire, each designated by itself (the only one of its profile there)."""
+    from . import rgpd
+
+    for username in ("caisse.demo", "gestionnaire.demo"):
+        rgpd.grant(users[username], users[username])
 
 
 def _publications(users, today):

@@ -854,3 +854,54 @@ class JournalFilterForm(FilterForm):
     consultations = BooleanField(
         "Afficher les consultations (demandes ouvertes, pièces téléchargées, exports)"
     )
+
+
+class PersonForm(Form):
+    """A person whose data a référent RGPD looks for (issue 14.2), and what to do with the
+    requests found: the chosen requests, the reason, the confirmation of an erasure."""
+
+    nom = StringField("Nom", [required(), Length(max=100)], filters=[strip_filter])
+    prenom = StringField("Prénom", [Optional(), Length(max=100)], filters=[strip_filter])
+    date_naissance = DateField("Date de naissance", [required()])
+    demandes = SelectMultipleField("Demandes concernées", choices=[], validate_choice=False)
+    motif = TextAreaField(
+        "Motif (demande de la personne, date, moyen)", [Optional(), Length(max=500)]
+    )
+    confirm_erase = BooleanField(
+        "Je confirme l'effacement définitif des données des demandes cochées."
+    )
+
+    def chosen_ids(self):
+        """The requests ticked, as ids (anything else is dropped)."""
+        return [i for i in (to_id(v) for v in self.demandes.data or []) if i is not None]
+
+
+class RectifyForm(Form):
+    """The corrected identity of the assuré of a request (issue 14.2)."""
+
+    civilite = RadioField("Civilité", choices=options(CIVILITES.items()), validate_choice=False)
+    nom = StringField("Nom de l'assuré", [required(), Length(max=100)], filters=[strip_filter])
+    prenom = StringField(
+        "Prénom de l'assuré", [required(), Length(max=100)], filters=[strip_filter]
+    )
+    date_naissance = DateField("Date de naissance", [required()])
+    departement = SelectField("Département de résidence", choices=[], validate_choice=False)
+
+    def __init__(self, *args, **kwargs):
+        from .departements import DEPARTEMENTS
+
+        super().__init__(*args, **kwargs)
+        self.departement.choices = options(
+            [(code, f"{code} – {name}") for code, name in DEPARTEMENTS]
+        )
+        self.civilite.flags.required = True
+        self.departement.flags.required = True
+
+    def data_for_rule(self):
+        return {
+            "civilite": self.civilite.data,
+            "nom": self.nom.data or "",
+            "prenom": self.prenom.data or "",
+            "date_naissance": self.date_naissance.data,
+            "departement": self.departement.data,
+        }

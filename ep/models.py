@@ -370,6 +370,9 @@ class Account(UserMixin, BaseModel):
     cgu_accepted_at = peewee.DateTimeField(null=True)
     # Rotated on logout, password change and inactivation: every copied cookie dies.
     session_token = peewee.CharField(max_length=64, default=lambda: secrets.token_hex(16))
+    # Since when the account is its caisse's or structure's référent RGPD (issue 14.2): it
+    # opens the "Données personnelles" space; given and taken back by a colleague (ep/rgpd.py).
+    rgpd_referent_at = peewee.DateTimeField(null=True)
 
     class Meta:
         # A structure's accounts by profile and state: quotas, the dashboard's counts, the
@@ -417,6 +420,15 @@ class Account(UserMixin, BaseModel):
     @property
     def organisation(self):
         return self.caisse if self.profile == "caisse" else self.partner
+
+    @property
+    def is_rgpd_referent(self):
+        """A caisse agent or a gestionnaire designated référent RGPD (issue 14.2)."""
+        return (
+            self.rgpd_referent_at is not None
+            and self.profile in ("caisse", "gestionnaire")
+            and self.state == "active"
+        )
 
     def rotate_session(self):
         self.session_token = secrets.token_hex(16)
@@ -666,7 +678,11 @@ class JournalPurgePermit(BaseModel):
     up_to = peewee.DateTimeField()
 
 
-PURGE_REASONS = {"convention": "fin de convention", "retention": "durée de conservation écoulée"}
+PURGE_REASONS = {
+    "convention": "fin de convention",
+    "retention": "durée de conservation écoulée",
+    "request": "à la demande de la personne",  # erased by a référent RGPD (issue 14.2)
+}
 
 DEMANDE_STATUSES = {
     "submitted": "Envoyée",
@@ -711,6 +727,9 @@ class Demande(BaseModel):
     last_partner_event = peewee.IntegerField(null=True)
     last_caisse_event = peewee.IntegerField(null=True)
     partner_reply_pending = peewee.BooleanField(default=False)
+    # Processing limited at the person's request (issue 14.2, RGPD art. 18): the data stays,
+    # but only the référents RGPD in scope read it; nobody works on the request any more.
+    limited_at = peewee.DateTimeField(null=True)
 
     OPEN = ("submitted", "in_progress", "waiting_partner")  # "not closed", as an index reads it
 
@@ -822,6 +841,8 @@ class Demande(BaseModel):
     def assure_label(self):
         if self.purged_at:
             return f"Données effacées ({PURGE_REASONS.get(self.purge_reason, 'fin de convention')})"
+        if self.limited_at:
+            return "Traitement limité (RGPD)"
         if not self.concerns_assure:
             return "Demande de partenariat (sans assuré)"
         return f"{self.assure_civilite} {self.assure_prenom} {self.assure_nom}".strip()
@@ -1099,6 +1120,7 @@ class Demande(BaseModel):
             & (cls.assure_search == nom_search)
             & (cls.assure_date_naissance == date_naissance)
             & cls.still_open()
+            & cls.limited_at.is_null()  # nobody works on a limited one any more
         )
 
 
@@ -1167,6 +1189,30 @@ Demande.add_index(
         Demande.caisse,
         where=(Demande.status == peewee.SQL("'closed'")) & Demande.purged_at.is_null(),
         name="demande_retention",
+    )
+)
+
+
+# A person's requests by date of birth, then name (issue 14.2): what a référent RGPD looks
+# up to answer a right of access; the partnership requests (no assuré) and the erased ones
+# have no date and stay out of it.
+Demande.add_index(
+    Demande.index(
+        Demande.assure_date_naissance,
+        Demande.assure_search,
+        where=Demande.assure_date_naissance.is_null(False),
+        name="demande_person",
+    )
+)
+
+# The requests whose processing is limited, few: listed to the référents so that none is
+# forgotten (issue 14.2).
+Demande.add_index(
+    Demande.index(
+        Demande.limited_at,
+        Demande.id,
+        where=Demande.limited_at.is_null(False),
+        name="demande_limited",
     )
 )
 

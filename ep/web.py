@@ -199,6 +199,8 @@ def init_app(app):
     @app.context_processor
     def _nav():
         items = NAV.get(current_user.profile, []) if current_user.is_authenticated else []
+        if current_user.is_authenticated and current_user.is_rgpd_referent:
+            items = [*items, ("rgpd.index", "Données personnelles")]  # issue 14.2
         from datetime import date
 
         from peewee import PeeweeException

@@ -65,6 +65,7 @@ THREAD_READERS = outcome(
     autre_gestionnaire=HIDDEN,
     autre_technicien=HIDDEN,
 )
+RGPD_REFERENTS = outcome(caisse=OK, autre_gestionnaire=OK)
 
 EXPECTED = {
     ("GET", "static"): PUBLIC,
@@ -238,6 +239,25 @@ EXPECTED = {
     ("POST", "catalogue.create_motif"): CAISSE_SCOPED,
     ("GET", "catalogue.edit_motif"): CAISSE_SCOPED,
     ("POST", "catalogue.edit_motif"): CAISSE_SCOPED,
+    # The référents RGPD (issue 14.2): caisse.demo and gestionnaire.demo are, in the demo;
+    # the others get 403. The request in the URL is Voisin's to the CPAM: in caisse.demo's
+    # scope, not in gestionnaire.demo's (another structure). The account in the URL is
+    # gestionnaire.voisin: only a gestionnaire of its structure designates it.
+    ("GET", "rgpd.index"): RGPD_REFERENTS,
+    ("POST", "rgpd.index"): RGPD_REFERENTS,
+    ("POST", "rgpd.export"): RGPD_REFERENTS,
+    ("POST", "rgpd.limit"): RGPD_REFERENTS,
+    ("POST", "rgpd.erase"): RGPD_REFERENTS,
+    ("GET", "rgpd.rectify"): outcome(caisse=OK, autre_gestionnaire=HIDDEN),
+    ("POST", "rgpd.rectify"): outcome(caisse=OK, autre_gestionnaire=HIDDEN),
+    ("POST", "rgpd.lift"): outcome(caisse=OK, autre_gestionnaire=HIDDEN),
+    ("GET", "rgpd.referents"): MANAGERS,
+    ("POST", "rgpd.grant"): outcome(
+        caisse=HIDDEN, autre_caisse=HIDDEN, gestionnaire=OK, autre_gestionnaire=HIDDEN
+    ),
+    ("POST", "rgpd.revoke"): outcome(
+        caisse=HIDDEN, autre_caisse=HIDDEN, gestionnaire=OK, autre_gestionnaire=HIDDEN
+    ),
 }
 
 

@@ -234,6 +234,7 @@ def test_schema_2_to_4_migrations_on_postgresql(app):
         )
 
     current, current_indexes = pg_columns(), pg_indexes()
+    _undo_v4_rgpd()  # schema 4's step of issue 14.2 (référents RGPD, limitation)
     _undo_v4_retention()  # schema 4's step of issue 14 (retention, the journal)
     ccas = Partner.get(Partner.name == "CCAS de Démo")
     carsat = Caisse.get(Caisse.name == "CARSAT de Démo")
@@ -739,3 +740,15 @@ def test_schema_4_names_the_request_of_each_journal_line_and_keeps_the_trail_clo
             AuditEvent.delete().where(AuditEvent.id == old_read.id).execute()
             JournalPurgePermit.delete().execute()
         assert not AuditEvent.select().where(AuditEvent.id == old_read.id).exists()
+
+
+# Schema 4, issue 14.2 (step `_v4_rgpd`).
+
+
+def _undo_v4_rgpd():
+    """Undo the schema-4 step of issue 14.2 (`_v4_rgpd`) by hand, on either engine."""
+    sql = db.database.execute_sql
+    for index in ("demande_person", "demande_limited"):
+        sql(f'DROP INDEX IF EXISTS "{index}"')
+    for table, column in (("account", "rgpd_referent_at"), ("demande", "limited_at")):
+        sql(f'ALTER TABLE "{table}" DROP COLUMN "{column}"')

@@ -570,6 +570,8 @@ def test_the_requests_waiting_for_a_structure_are_read_from_their_partial_index(
     )
     text = plan(query.where(Demande.id > 3).order_by(Demande.id).limit(10))
     assert "demande_waiting_partner" in text, text
+
+
 # Each caisse's catalogue (issue 12.3)
 
 

@@ -50,6 +50,7 @@ ACTIONS = {
     "closed": "Demande clôturée",
     "close_warned": "Structure prévenue de la clôture automatique sans réponse",
     "auto_closed": "Demande clôturée automatiquement (sans réponse du partenaire)",
+    "erased": "Données effacées à la demande de la personne (demande clôturée)",
 }
 
 
