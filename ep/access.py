@@ -146,7 +146,11 @@ def _loader(model, check):
 
 def can_see_demande(user, demande):
     """The caisse it is addressed to; the structure's techniciens. Gestionnaires manage
-    accounts and have no need to know the assurés (`002_…` annexe 2 §2.2)."""
+    accounts and have no need to know the assurés (`002_…` annexe 2 §2.2). A request whose
+    processing is limited (issue 14.2) is out of everyone's reach here: the référents RGPD
+    read it in their own space (`can_see_as_referent`)."""
+    if demande.limited_at is not None:
+        return False
     if user.profile == "caisse":
         return demande.caisse_id == user.caisse_id
     return user.profile == "technicien" and demande.partner_id == user.partner_id

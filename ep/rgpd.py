@@ -17,7 +17,7 @@ import peewee
 
 from . import attachments, audit
 from .db import checkpoint, write
-from .departements import CODES
+from .departements import DEPARTEMENTS
 from .housekeeping import erase_personal_data
 from .models import (
     CIVILITES,
@@ -254,6 +254,11 @@ def record_export(user, found):
             )
 
 
+def _departement(code):
+    name = dict(DEPARTEMENTS).get(code)
+    return f"{code} – {name}" if name else (code or "—")
+
+
 def _date(value):
     return value.strftime("%d/%m/%Y") if value else "—"
 
@@ -317,7 +322,7 @@ def summary_html(found, today=None):
             ("Nom", d.assure_nom or "—"),
             ("Prénom", d.assure_prenom or "—"),
             ("Date de naissance", _date(d.assure_date_naissance)),
-            ("Département de résidence", CODES.get(d.assure_departement, d.assure_departement)),
+            ("Département de résidence", _departement(d.assure_departement)),
         ]
         if d.limited_at:
             rows.append(("Traitement limité depuis le", _moment(d.limited_at)))

@@ -87,11 +87,8 @@ def export():
     if not found:
         return _results(form, RuleError("Cochez au moins une demande.", field="demandes"))
     rgpd.record_export(user, found)
-    return streamed_download(
-        rgpd.export_name(),
-        "application/zip",
-        stream_with_context(lambda: rgpd.zip_chunks(found)),
-    )
+    chunks = stream_with_context(rgpd.zip_chunks(found))  # made while the request is here
+    return streamed_download(rgpd.export_name(), "application/zip", lambda: chunks)
 
 
 @bp.route("/limit", methods=["POST"])
