@@ -123,6 +123,11 @@ FORMS = {
     "catalogue.edit_offer": (forms.OfferForm, []),
     "catalogue.create_motif": (forms.MotifForm, []),
     "catalogue.edit_motif": (forms.MotifForm, []),
+    "rgpd.index": (forms.PersonForm, []),
+    "rgpd.export": (forms.PersonForm, []),
+    "rgpd.limit": (forms.PersonForm, []),
+    "rgpd.erase": (forms.PersonForm, []),
+    "rgpd.rectify": (forms.RectifyForm, []),
 }
 # Read from the address even when the form is posted.
 QUERY_ARGS = {"auth.login": ["next"], "auth.cgu": ["next"], "partners.habilitate": ["request"]}
@@ -277,6 +282,17 @@ def baseline(endpoint, real):
         "catalogue.edit_offer": {"label": "Obtenir un document", "target_hours": "48"},
         "catalogue.create_motif": {"label": "Relevé de prestations", "concerns_assure": "y"},
         "catalogue.edit_motif": {"label": "CEAM", "concerns_assure": "y", "active": "y"},
+        # The person of build_world's request (the demo's Voisin request to the CPAM).
+        "rgpd.index": PERSON,
+        "rgpd.export": {**PERSON, "demandes": real["ids"][-1]},
+        "rgpd.limit": {**PERSON, "demandes": real["ids"][-1], "motif": "Courrier du 20/11."},
+        "rgpd.erase": {
+            **PERSON,
+            "demandes": real["ids"][-1],
+            "motif": "Courrier du 20/11.",
+            "confirm_erase": "y",
+        },
+        "rgpd.rectify": {**PERSON, "civilite": "M.", "departement": "68"},
     }.get(endpoint, {})
 
 
@@ -384,6 +400,9 @@ NEXTS = [
 # an encoded surrogate, overlong forms, a lone percent.
 RAW = ["%FF", "%ED%A0%80", "%C0%AF", "%", "%zz", "%E2%80"]
 
+# The demo's Voisin request to the CPAM (build_world's `demande_id`).
+PERSON = {"nom": "Exemplaire", "prenom": "Paul", "date_naissance": "1990-07-07"}
+
 ALLOWED_ON_REFUSAL = {
     "login_failed",
     "demande_viewed",
@@ -391,6 +410,9 @@ ALLOWED_ON_REFUSAL = {
     "users_exported",
     "review_exported",
     "journal_exported",
+    # A référent RGPD's search and export (issue 14.2) are reads traced in the journal.
+    "rgpd_searched",
+    "rgpd_exported",
 }
 
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"

@@ -619,3 +619,28 @@ def test_the_caisse_s_list_filtered_by_offer_finds_the_offer_by_its_index(ids):
     agent = Account.get(Account.username == "caisse.demo")
     text = plan(Demande.page_ids(agent, offer="document"))
     assert "offer_caisse_id_code" in text, text
+
+
+# The persons' rights (issue 14.2)
+
+
+@pytest.mark.parametrize("username", ["caisse.demo", "gestionnaire.demo"])
+def test_a_referent_finds_a_person_from_the_index_of_the_persons(ids, username):
+    """A person's requests by date of birth then folded name, whatever the référent's
+    scope: not the caisse's or the structure's whole history (1,000,000 requests)."""
+    from datetime import date
+
+    from ep import rgpd
+
+    user = Account.get(Account.username == username)
+    text = plan(rgpd.person_query(user, "Cœurdelion", "Hélène", date(1957, 3, 14)))
+    assert "demande_person" in text, text
+
+
+def test_the_limited_requests_are_read_from_their_partial_index(ids):
+    from ep import rgpd
+
+    agent = Account.get(Account.username == "caisse.demo")
+    query = Demande.select().where(Demande.limited_at.is_null(False) & rgpd.scope(agent))
+    text = plan(query.order_by(Demande.limited_at, Demande.id))
+    assert "demande_limited" in text, text
