@@ -99,6 +99,9 @@ PAGES = {
         "/catalogue/",
         "/catalogue/offers/{offer}",
         "/catalogue/motifs/{motif}",
+        "/rgpd/",  # issue 14.2: caisse.demo is the CPAM's référent RGPD
+        "/rgpd/referents",
+        "/rgpd/{demande_voisin}/rectify",
     ],
     "gestionnaire.demo": [
         "/",
@@ -113,6 +116,9 @@ PAGES = {
         "/preferences",
         "/contacts/",
         "/conventions/",
+        "/rgpd/",  # issue 14.2: gestionnaire.demo is the structure's référent RGPD
+        "/rgpd/referents",
+        "/rgpd/{demande}/rectify",
     ],
     "technicien.demo": [
         "/",
@@ -180,6 +186,7 @@ FORMS = [
     ("technicien.demo", "/demandes/new", "Envoyer la demande"),
     ("caisse.demo", "/partners/new", "Enregistrer la structure et la convention"),
     ("technicien.demo", "/password", "Changer mon mot de passe"),
+    ("gestionnaire.demo", "/rgpd/", "Rechercher"),
 ]
 
 
