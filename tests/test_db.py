@@ -234,11 +234,12 @@ def test_schema_2_to_4_migrations_on_postgresql(app):
         )
 
     current, current_indexes = pg_columns(), pg_indexes()
-    _undo_v4_rgpd()  # schema 4's step of issue 14.2 (référents RGPD, limitation)
-    _undo_v4_retention()  # schema 4's step of issue 14 (retention, the journal)
     ccas = Partner.get(Partner.name == "CCAS de Démo")
     carsat = Caisse.get(Caisse.name == "CARSAT de Démo")
+    # Read through the models, with every column of schema 4: before the steps below.
     shown = _catalogue_back_to_one()  # schema 4's catalogue per caisse (issue 12.3)
+    _undo_v4_rgpd()  # schema 4's step of issue 14.2 (référents RGPD, limitation)
+    _undo_v4_retention()  # schema 4's step of issue 14 (retention, the journal)
     sql = db.database.execute_sql
     for table, column in [
         ("partner", "siret"),
