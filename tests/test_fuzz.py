@@ -524,10 +524,16 @@ def world(tmp_path_factory):
         db.database.close()
         return found
 
+    # An erasure by a référent RGPD (issue 14.2) removes files: they are put back too.
+    kept_bytes = {file: file.read_bytes() for file in kept}
+
     def reset():
         restore()
         for file in set(uploads.iterdir()) - kept if uploads.exists() else ():
             file.unlink()
+        for file, data in kept_bytes.items():
+            if not file.exists():
+                file.write_bytes(data)
 
     reset()
     return app, values, ids, real, state, reset, state(), overlong
