@@ -218,6 +218,7 @@ def create_app(overrides=None):
         statistics,
         threads,
     )
+    from .blueprints import breaches as breaches_bp
     from .blueprints import contacts as contacts_bp
     from .blueprints import conventions as conventions_bp
 
@@ -240,6 +241,7 @@ def create_app(overrides=None):
         contacts_bp,
         conventions_bp,
         threads,
+        breaches_bp,
     ):
         app.register_blueprint(module.bp)
     return app

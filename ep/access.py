@@ -18,6 +18,8 @@ from flask_login import current_user
 from .models import (
     Account,
     Attachment,
+    Breach,
+    BreachCaisse,
     Convention,
     Demande,
     Evaluation,
@@ -30,8 +32,9 @@ from .models import (
 PUBLIC = "public"
 
 
-def allow(*profiles, setup=False):
-    """Restrict a view to logged-in users of these profiles, objects in their scope."""
+def allow(*profiles, setup=False, when=None):
+    """Restrict a view to logged-in users of these profiles, objects in their scope;
+    `when(user)`, if given, must also hold (403 otherwise): a permission within a profile."""
     if not profiles:
         raise ValueError("allow() needs at least one profile")
 
@@ -41,6 +44,8 @@ def allow(*profiles, setup=False):
             if not current_user.is_authenticated:
                 return _to_login()
             if current_user.profile not in profiles:
+                abort(403)
+            if when is not None and not when(current_user):
                 abort(403)
             for name in list(kwargs):
                 loader = LOADERS.get(name)
@@ -177,6 +182,27 @@ LOADERS["evaluation_id"] = _loader(Evaluation, can_see_evaluation)
 LOADERS["evaluation_question_id"] = _loader(
     EvaluationQuestion, lambda u, q: u.profile == "caisse" and q.caisse_id == u.caisse_id
 )
+
+
+def can_report_breach(user):
+    """Who reports a suspected breach to the caisses' DPO (issue 14.3): any gestionnaire of
+    a structure. The référents RGPD (issue 14.2) are to be added here, and only here."""
+    return user.profile == "gestionnaire" and user.partner_id is not None
+
+
+def can_see_breach(user, breach):
+    """A breach report: the structure's gestionnaires; the agents of a caisse it was
+    addressed to."""
+    if user.profile == "caisse":
+        return (
+            BreachCaisse.select()
+            .where((BreachCaisse.caisse == user.caisse_id) & (BreachCaisse.breach == breach.id))
+            .exists()
+        )
+    return user.profile == "gestionnaire" and breach.partner_id == user.partner_id
+
+
+LOADERS["breach_id"] = _loader(Breach, can_see_breach)
 
 
 def register_loader(name, model, check):

@@ -83,6 +83,7 @@ ACTIONS = {
     "catalogue_offer_updated": "Offre du catalogue modifiée",
     "catalogue_motif_added": "Motif ajouté au catalogue",
     "catalogue_motif_updated": "Motif du catalogue modifié",
+    "breach_reported": "Violation de données signalée au DPO de la caisse",
 }
 
 # An event about a request names it first in its detail ("demande 000123", "demande 000123,
