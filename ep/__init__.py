@@ -221,6 +221,7 @@ def create_app(overrides=None):
     from .blueprints import breaches as breaches_bp
     from .blueprints import contacts as contacts_bp
     from .blueprints import conventions as conventions_bp
+    from .blueprints import information as information_bp
 
     for module in (
         auth,
@@ -242,6 +243,7 @@ def create_app(overrides=None):
         conventions_bp,
         threads,
         breaches_bp,
+        information_bp,
     ):
         app.register_blueprint(module.bp)
     return app

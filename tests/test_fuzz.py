@@ -123,6 +123,7 @@ FORMS = {
     "catalogue.edit_offer": (forms.OfferForm, []),
     "catalogue.create_motif": (forms.MotifForm, []),
     "catalogue.edit_motif": (forms.MotifForm, []),
+    "breaches.create": (forms.BreachForm, ["refresh"]),
 }
 # Read from the address even when the form is posted.
 QUERY_ARGS = {"auth.login": ["next"], "auth.cgu": ["next"], "partners.habilitate": ["request"]}
@@ -277,6 +278,16 @@ def baseline(endpoint, real):
         "catalogue.edit_offer": {"label": "Obtenir un document", "target_hours": "48"},
         "catalogue.create_motif": {"label": "Relevé de prestations", "concerns_assure": "y"},
         "catalogue.edit_motif": {"label": "CEAM", "concerns_assure": "y", "active": "y"},
+        "breaches.create": {
+            "noticed_on": today.isoformat(),
+            "noticed_time": "00:05",
+            "happened_on": (today - timedelta(days=1)).isoformat(),
+            "happened_time": "22:00",
+            "description": "Un poste de la structure a été volé.",
+            "measures": "Mots de passe changés.",
+            "accounts": [str(i) for i in real["account_id"][:2]],
+            "caisses": real["ids"][0],
+        },
     }.get(endpoint, {})
 
 
