@@ -234,6 +234,13 @@ def _int(value):
         return None
 
 
+def check(actor, fields, at=None):
+    """Refuse (RuleError) what `report` would refuse, writing nothing: a form that fails
+    its own checks shows the rule's refusals too, all at once."""
+    at = at or now()
+    _clean(actor, fields, at, at.date())
+
+
 def report(actor, fields, at=None):
     """Record a structure's breach report and e-mail it to the DPO of each caisse concerned
     (or the fallback), with a copy to the structure's DPO. `fields`: description, measures,

@@ -77,18 +77,21 @@ def create():
         form.noticed_on.data, form.noticed_time.data = moment.date(), moment.time()
         if len(caisses) == 1:
             form.caisses.data = [str(next(iter(caisses)))]
-    if posted and "refresh" not in request.form and form.validate():
+    if posted and "refresh" not in request.form:
+        valid = form.validate()
         try:
-            breach = breaches.report(current_user, form.data_for_rule())
+            if not valid:  # the rule's refusals too, all at once; nothing written
+                breaches.check(current_user, form.data_for_rule())
+            else:
+                breach = breaches.report(current_user, form.data_for_rule())
+                flash(
+                    f"Le signalement n° {breach.reference} est enregistré et envoyé au DPO "
+                    "de chaque caisse concernée.",
+                    "success",
+                )
+                return redirect(url_for("breaches.show", breach_id=breach.id), 303)
         except RuleError as exc:
             refuse(form, exc)
-        else:
-            flash(
-                f"Le signalement n° {breach.reference} est enregistré et envoyé au DPO de "
-                "chaque caisse concernée.",
-                "success",
-            )
-            return redirect(url_for("breaches.show", breach_id=breach.id), 303)
     return render(
         "breaches/new.html",
         block="breach_facts",

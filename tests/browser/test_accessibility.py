@@ -48,6 +48,11 @@ def ids(server):
         "WHERE o.code = 'document' AND k.name = 'CPAM de Démo'"
     )
     found["motif"] = one(f"SELECT id FROM motif WHERE offer_id = {found['offer']}")
+    found["breach"] = one("SELECT min(id) FROM breach")  # the demo's (issue 14.3)
+    found["conv_ccas"] = one(
+        f"SELECT c.id FROM convention c JOIN caisse k ON k.id = c.caisse_id "
+        f"WHERE c.partner_id = {found['ccas']} AND k.name = 'CPAM de Démo'"
+    )
     db.close()
     return found
 
@@ -99,6 +104,8 @@ PAGES = {
         "/catalogue/",
         "/catalogue/offers/{offer}",
         "/catalogue/motifs/{motif}",
+        "/violations/",  # issue 14.3
+        "/violations/{breach}",
     ],
     "gestionnaire.demo": [
         "/",
@@ -113,6 +120,10 @@ PAGES = {
         "/preferences",
         "/contacts/",
         "/conventions/",
+        "/violations/",  # issue 14.3
+        "/violations/nouveau",
+        "/violations/{breach}",
+        "/information/{conv_ccas}",  # issue 14.5
     ],
     "technicien.demo": [
         "/",
@@ -124,6 +135,7 @@ PAGES = {
         "/preferences",
         "/password",
         "/conventions/",
+        "/information/{conv_ccas}",  # issue 14.5
     ],
     "technicien.voisin": ["/", "/demandes/", "/demandes/{demande_voisin}", "/set-password/x"],
 }
@@ -180,6 +192,7 @@ FORMS = [
     ("technicien.demo", "/demandes/new", "Envoyer la demande"),
     ("caisse.demo", "/partners/new", "Enregistrer la structure et la convention"),
     ("technicien.demo", "/password", "Changer mon mot de passe"),
+    ("gestionnaire.demo", "/violations/nouveau", "Envoyer le signalement"),
 ]
 
 
