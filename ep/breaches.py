@@ -138,50 +138,57 @@ def _stamp(value):
     return value.strftime("%d/%m/%Y à %H:%M")
 
 
+def account_facts(account, since, until):
+    """What the journal knows of one account between `since` and `until`: its logins,
+    failed logins and reads counted, and the latest FACT_LINES of them, as text lines that
+    do not name the account (kept with the report; the name is read from the account when
+    shown, and goes with it when the account is deleted)."""
+    mine = (
+        (AuditEvent.actor == account.id)
+        | ((AuditEvent.account == account.id) & AuditEvent.actor.is_null())
+    ) & AuditEvent.action.in_(FACT_ACTIONS)
+    period = (AuditEvent.at >= since) & (AuditEvent.at <= until)
+    counts = dict(
+        AuditEvent.select(AuditEvent.action, fn.COUNT(AuditEvent.id))
+        .where(mine & period)
+        .group_by(AuditEvent.action)
+        .tuples()
+    )
+    logins = counts.get("login", 0)
+    failed = counts.get("login_failed", 0) + counts.get("login_inactive", 0)
+    reads = sum(counts.get(a, 0) for a in READ_ACTIONS)
+    lines = [
+        f"Du {_stamp(since)} au {_stamp(until)} : {logins} connexion(s), {failed} échec(s) "
+        f"de connexion, {reads} consultation(s) ou export(s)."
+    ]
+    events = (
+        AuditEvent.select(AuditEvent.at, AuditEvent.action, AuditEvent.detail, AuditEvent.ip)
+        .where(mine & period)
+        .order_by(AuditEvent.at.desc(), AuditEvent.id.desc())
+        .limit(FACT_LINES)
+    )
+    for event in events:
+        what = audit.ACTIONS.get(event.action, event.action)
+        detail = f" ({event.detail})" if event.detail else ""
+        lines.append(f"  - {_stamp(event.at)} : {what}{detail}, adresse {event.ip or '?'}")
+    if sum(counts.values()) > FACT_LINES:
+        lines.append(f"  (les {FACT_LINES} plus récentes ; le journal de la structure a le reste)")
+    return "\n".join(lines)
+
+
+def named(account):
+    """An account as a report names it: username, name, profile."""
+    return f"{account.username} ({account.display_name}, {account.profile_label.lower()})"
+
+
 def facts(accounts, since, until):
-    """What the journal knows of each account between `since` and `until`: its logins,
-    failed logins and reads counted, and the latest FACT_LINES of them, as text lines."""
+    """The facts of every account, each under its name: for the e-mail and the form."""
     if not accounts:
-        return "Aucun compte désigné : pas de connexion ni de consultation à rapporter."
-    blocks = []
-    for account in accounts:
-        mine = (
-            (AuditEvent.actor == account.id)
-            | ((AuditEvent.account == account.id) & AuditEvent.actor.is_null())
-        ) & AuditEvent.action.in_(FACT_ACTIONS)
-        period = (AuditEvent.at >= since) & (AuditEvent.at <= until)
-        counts = dict(
-            AuditEvent.select(AuditEvent.action, fn.COUNT(AuditEvent.id))
-            .where(mine & period)
-            .group_by(AuditEvent.action)
-            .tuples()
-        )
-        logins = counts.get("login", 0)
-        failed = counts.get("login_failed", 0) + counts.get("login_inactive", 0)
-        reads = sum(counts.get(a, 0) for a in READ_ACTIONS)
-        head = (
-            f"Compte {account.username} ({account.display_name}, {account.profile_label.lower()}"
-            f", {account.state_label.lower()}) du {_stamp(since)} au {_stamp(until)} : "
-            f"{logins} connexion(s), {failed} échec(s) de connexion, {reads} consultation(s) "
-            "ou export(s)."
-        )
-        lines = [head]
-        events = (
-            AuditEvent.select(AuditEvent.at, AuditEvent.action, AuditEvent.detail, AuditEvent.ip)
-            .where(mine & period)
-            .order_by(AuditEvent.at.desc(), AuditEvent.id.desc())
-            .limit(FACT_LINES)
-        )
-        for event in events:
-            what = audit.ACTIONS.get(event.action, event.action)
-            detail = f" ({event.detail})" if event.detail else ""
-            lines.append(f"  - {_stamp(event.at)} : {what}{detail}, adresse {event.ip or '?'}")
-        if sum(counts.values()) > FACT_LINES:
-            lines.append(
-                f"  (les {FACT_LINES} plus récentes ; le journal de la structure a le reste)"
-            )
-        blocks.append("\n".join(lines))
-    return "\n\n".join(blocks)
+        return NO_ACCOUNT
+    return "\n\n".join(f"Compte {named(a)}\n{account_facts(a, since, until)}" for a in accounts)
+
+
+NO_ACCOUNT = "Aucun compte désigné : pas de connexion ni de consultation à rapporter."
 
 
 def _clean(actor, fields, at, today):
@@ -253,7 +260,7 @@ def report(actor, fields, at=None):
     partner = Partner.get_by_id(actor.partner_id)
     since = facts_since(clean["noticed_at"], clean["happened_at"])
     with write():
-        found = facts(clean["accounts"], since, at)
+        found = {a.id: account_facts(a, since, at) for a in clean["accounts"]}
         breach = Breach.create(
             partner=partner.id,
             reported_by=actor.id,
@@ -262,11 +269,11 @@ def report(actor, fields, at=None):
             happened_at=clean["happened_at"],
             description=clean["description"],
             measures=clean["measures"],
-            facts=found,
+            facts=f"Du {_stamp(since)} au {_stamp(at)}",
         )
         for account in clean["accounts"]:
-            BreachAccount.create(breach=breach.id, account=account.id)
-        context = _context(breach, actor, partner, clean["accounts"], at)
+            BreachAccount.create(breach=breach.id, account=account.id, facts=found[account.id])
+        context = _context(breach, actor, partner, clean["accounts"], found, at)
         for caisse in clean["caisses"]:
             sent = recipients(caisse.id)
             BreachCaisse.create(
@@ -289,7 +296,7 @@ def report(actor, fields, at=None):
     return breach
 
 
-def _context(breach, actor, partner, accounts, at):
+def _context(breach, actor, partner, accounts, found, at):
     """What the e-mail says: plain values, the structure's staff by username and name, and
     the journal's facts (request numbers, never an assuré)."""
     c = clock(breach.noticed_at, at)
@@ -308,10 +315,8 @@ def _context(breach, actor, partner, accounts, at):
         "in_time": not c.overdue,
         "description": breach.description,
         "measures": breach.measures,
-        "accounts": [
-            f"{a.username} ({a.display_name}, {a.profile_label.lower()})" for a in accounts
-        ],
-        "facts": breach.facts,
+        "accounts": [named(a) for a in accounts],
+        "facts": "\n\n".join(f"Compte {named(a)}\n{found[a.id]}" for a in accounts) or NO_ACCOUNT,
     }
 
 
@@ -355,10 +360,10 @@ def for_caisse(caisse_id):
 
 
 def details(breach):
-    """(accounts, caisse links) of a report, for its page."""
+    """(accounts with their facts, caisse links) of a report, for its page."""
     accounts = list(
-        Account.select()
-        .join(BreachAccount, on=(BreachAccount.account == Account.id))
+        BreachAccount.select(BreachAccount, Account)
+        .join(Account)
         .where(BreachAccount.breach == breach.id)
         .order_by(Account.username)
     )

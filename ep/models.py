@@ -1716,8 +1716,7 @@ class ConventionMotifOff(BaseModel):
 class Breach(BaseModel):
     """A suspected personal data breach a structure reports to the DPO of each caisse
     concerned, within 24 hours of noticing it (`002_…` annexe 3; issue 14.3; schema 4).
-    `facts` keeps the journal's facts as they were sent (logins and reads of the accounts
-    concerned: usernames and request numbers, never an assuré)."""
+    `facts`: the period the journal's facts cover (each account's are on its line)."""
 
     DEADLINE = timedelta(hours=24)
 
@@ -1743,10 +1742,13 @@ class Breach(BaseModel):
 
 
 class BreachAccount(BaseModel):
-    """An account of the structure a breach report concerns."""
+    """An account of the structure a breach report concerns, and the journal's facts on it
+    as they were sent (logins and reads: times, addresses, request numbers; never an assuré,
+    nor the account's name, read from the account so that its deletion erases it)."""
 
     breach = peewee.ForeignKeyField(Breach, backref="account_links", on_delete="CASCADE")
     account = peewee.ForeignKeyField(Account, backref="+")
+    facts = peewee.TextField(default="")
 
     class Meta:
         indexes = ((("breach", "account"), True),)
