@@ -30,6 +30,7 @@ from .models import (
     now,
 )
 from .rules import RuleError
+from .text import plural
 
 LOGIN_ACTIONS = ("login", "login_failed", "login_inactive", "logout")
 FACT_ACTIONS = LOGIN_ACTIONS + READ_ACTIONS
@@ -158,8 +159,8 @@ def account_facts(account, since, until):
     failed = counts.get("login_failed", 0) + counts.get("login_inactive", 0)
     reads = sum(counts.get(a, 0) for a in READ_ACTIONS)
     lines = [
-        f"Du {_stamp(since)} au {_stamp(until)} : {logins} connexion(s), {failed} échec(s) "
-        f"de connexion, {reads} consultation(s) ou export(s)."
+        f"Du {_stamp(since)} au {_stamp(until)} : {plural(logins, 'connexion')}, "
+        f"{plural(failed, 'échec')} de connexion, {plural(reads, 'consultation ou export', 'consultations ou exports')}."
     ]
     events = (
         AuditEvent.select(AuditEvent.at, AuditEvent.action, AuditEvent.detail, AuditEvent.ip)
