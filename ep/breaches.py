@@ -160,7 +160,8 @@ def account_facts(account, since, until):
     reads = sum(counts.get(a, 0) for a in READ_ACTIONS)
     lines = [
         f"Du {_stamp(since)} au {_stamp(until)} : {plural(logins, 'connexion')}, "
-        f"{plural(failed, 'échec')} de connexion, {plural(reads, 'consultation ou export', 'consultations ou exports')}."
+        f"{plural(failed, 'échec')} de connexion, "
+        f"{plural(reads, 'consultation ou export', 'consultations ou exports')}."
     ]
     events = (
         AuditEvent.select(AuditEvent.at, AuditEvent.action, AuditEvent.detail, AuditEvent.ip)
