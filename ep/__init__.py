@@ -218,9 +218,11 @@ def create_app(overrides=None):
         statistics,
         threads,
     )
+    from .blueprints import breaches as breaches_bp
     from .blueprints import contacts as contacts_bp
     from .blueprints import conventions as conventions_bp
     from .blueprints import rgpd as rgpd_bp
+    from .blueprints import information as information_bp
 
     for module in (
         auth,
@@ -242,6 +244,8 @@ def create_app(overrides=None):
         conventions_bp,
         threads,
         rgpd_bp,
+        breaches_bp,
+        information_bp,
     ):
         app.register_blueprint(module.bp)
     return app

@@ -18,6 +18,8 @@ from flask_login import current_user
 from .models import (
     Account,
     Attachment,
+    Breach,
+    BreachCaisse,
     Convention,
     Demande,
     Evaluation,
@@ -216,6 +218,26 @@ REFERENT_LOADERS = {
     "demande_id": _loader(Demande, can_see_as_referent),
     "account_id": _loader(Account, is_colleague),
 }
+def can_report_breach(user):
+    """Who reports a suspected breach to the caisses' DPO (issue 14.3): any gestionnaire of
+    a structure, its référents RGPD among them (issue 14.2: a structure's référent is one
+    of its gestionnaires). A caisse's référent receives reports; it does not send them."""
+    return user.profile == "gestionnaire" and user.partner_id is not None
+
+
+def can_see_breach(user, breach):
+    """A breach report: the structure's gestionnaires; the agents of a caisse it was
+    addressed to."""
+    if user.profile == "caisse":
+        return (
+            BreachCaisse.select()
+            .where((BreachCaisse.caisse == user.caisse_id) & (BreachCaisse.breach == breach.id))
+            .exists()
+        )
+    return user.profile == "gestionnaire" and breach.partner_id == user.partner_id
+
+
+LOADERS["breach_id"] = _loader(Breach, can_see_breach)
 
 
 def register_loader(name, model, check):

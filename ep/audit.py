@@ -92,6 +92,7 @@ ACTIONS = {
     "rgpd_erased": "Données effacées à la demande de la personne",
     "rgpd_limited": "Traitement limité à la demande de la personne",
     "rgpd_unlimited": "Limitation du traitement levée",
+    "breach_reported": "Violation de données signalée au DPO de la caisse",
 }
 
 # An event about a request names it first in its detail ("demande 000123", "demande 000123,

@@ -682,6 +682,12 @@ def _v4_rgpd(migrator, migrate):
         'CREATE INDEX "demande_limited" ON "demande" ("limited_at", "id") '
         'WHERE ("limited_at" IS NOT NULL)'
     )
+def _v4_breach(migrator, migrate):
+    """Schema 4 (issue 14.3): breach reports, the accounts and caisses each concerns. New
+    tables only."""
+    from .models import Breach, BreachAccount, BreachCaisse
+
+    database.create_tables([Breach, BreachAccount, BreachCaisse])
 
 
 def _v4(migrator, migrate):
@@ -694,6 +700,7 @@ def _v4(migrator, migrate):
     _v4_retention(migrator, migrate)
     _v4_catalogue(migrator, migrate)
     _v4_rgpd(migrator, migrate)
+    _v4_breach(migrator, migrate)
 
 
 MIGRATIONS = {2: _v2_siret_pending_conventions_per_caisse_cut_off, 3: _v3, 4: _v4}

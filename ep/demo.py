@@ -161,7 +161,29 @@ def load(password=None, today=None):
     _threads(created)
     _evaluations(created, today)
     _carsat_catalogue(created["carsat.demo"])
+    _breaches(created)
     return password, True
+
+
+def _breaches(users):
+    """A breach report of CCAS de Démo to CPAM de Démo, noticed a few hours ago (issue
+    14.3), so that both sides' lists show one."""
+    from . import breaches
+
+    noticed = now() - timedelta(hours=5)
+    breaches.report(
+        users["gestionnaire.demo"],
+        {
+            "description": "Un ordinateur portable du CCAS, sur lequel la session de "
+            "technicien.demo était ouverte, a été oublié dans un train ; il a été retrouvé "
+            "le lendemain. Nous ne savons pas s'il a été utilisé entre-temps.",
+            "measures": "Mot de passe de technicien.demo changé, sessions fermées.",
+            "noticed_at": noticed,
+            "happened_at": noticed - timedelta(hours=16),
+            "accounts": [users["technicien.demo"].id],
+            "caisses": [users["caisse.demo"].caisse_id],
+        },
+    )
 
 
 def _carsat_catalogue(agent):

@@ -904,4 +904,44 @@ class RectifyForm(Form):
             "prenom": self.prenom.data or "",
             "date_naissance": self.date_naissance.data,
             "departement": self.departement.data,
+class BreachForm(Form):
+    """A suspected personal data breach, reported to the caisses' DPO (issue 14.3). The
+    accounts and caisses are checked by the rule (breaches.report)."""
+
+    noticed_on = DateField("Constatée le", [required()])
+    noticed_time = wtforms.TimeField("à (heure)", [required()])
+    happened_on = DateField("Survenue le (si vous le savez)", [Optional()])
+    happened_time = wtforms.TimeField("à (heure, si vous la savez)", [Optional()])
+    description = TextAreaField("Ce qui s'est passé", [Optional(), Length(max=5000)])
+    measures = TextAreaField("Mesures déjà prises (facultatif)", [Optional(), Length(max=3000)])
+    accounts = MultiCheckboxField("Comptes concernés", validate_choice=False)
+    caisses = MultiCheckboxField("Caisses à prévenir", validate_choice=False)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for name in ("description", "caisses"):  # checked by the rule, marked for the user
+            self[name].flags.required = True
+
+    def moments(self):
+        """(noticed_at, happened_at) as datetimes; None where a date is missing (a time
+        alone says nothing; a date without a time counts from midnight)."""
+        from datetime import datetime, time
+
+        def at(day, hour):
+            return datetime.combine(day, hour or time.min) if day else None
+
+        return (
+            at(self.noticed_on.data, self.noticed_time.data),
+            at(self.happened_on.data, self.happened_time.data),
+        )
+
+    def data_for_rule(self):
+        noticed_at, happened_at = self.moments()
+        return {
+            "description": self.description.data or "",
+            "measures": self.measures.data or "",
+            "noticed_at": noticed_at,
+            "happened_at": happened_at,
+            "accounts": self.accounts.data or [],
+            "caisses": self.caisses.data or [],
         }

@@ -1759,6 +1759,73 @@ class ConventionMotifOff(BaseModel):
         indexes = ((("convention", "motif"), True),)
 
 
+class Breach(BaseModel):
+    """A suspected personal data breach a structure reports to the DPO of each caisse
+    concerned, within 24 hours of noticing it (`002_…` annexe 3; issue 14.3; schema 4).
+    `facts`: the period the journal's facts cover (each account's are on its line)."""
+
+    DEADLINE = timedelta(hours=24)
+
+    partner = peewee.ForeignKeyField(Partner, backref="+", on_delete="CASCADE", index=False)
+    reported_by = peewee.ForeignKeyField(Account, backref="+")
+    created_at = peewee.DateTimeField(default=now)
+    noticed_at = peewee.DateTimeField()
+    happened_at = peewee.DateTimeField(null=True)  # when it happened, if known
+    description = peewee.TextField()
+    measures = peewee.TextField(default="")
+    facts = peewee.TextField(default="")
+
+    class Meta:
+        indexes = ((("partner", "created_at"), False),)
+
+    @property
+    def reference(self):
+        return f"{self.id:06d}"
+
+    @property
+    def deadline(self):
+        return self.noticed_at + self.DEADLINE
+
+
+class BreachAccount(BaseModel):
+    """An account of the structure a breach report concerns, and the journal's facts on it
+    as they were sent (logins and reads: times, addresses, request numbers; never an assuré,
+    nor the account's name, read from the account so that its deletion erases it)."""
+
+    breach = peewee.ForeignKeyField(Breach, backref="account_links", on_delete="CASCADE")
+    account = peewee.ForeignKeyField(Account, backref="+")
+    facts = peewee.TextField(default="")
+
+    class Meta:
+        indexes = ((("breach", "account"), True),)
+
+
+BREACH_SENT_TO = {
+    "dpo": "DPO de la caisse",
+    "referent": "référents de la caisse (aucun DPO joignable par e-mail)",
+    "agents": "agents de la caisse (ni DPO ni référent joignable par e-mail)",
+    "none": "personne : la caisse n'a aucune adresse connue",
+}
+
+
+class BreachCaisse(BaseModel):
+    """A caisse a breach report is addressed to, and who it was e-mailed to (its DPO, or
+    the fallback chosen when it has none: docs/decisions.md)."""
+
+    breach = peewee.ForeignKeyField(Breach, backref="caisse_links", on_delete="CASCADE")
+    caisse = peewee.ForeignKeyField(Caisse, backref="+", index=False)
+    sent_to = peewee.CharField(max_length=10)  # BREACH_SENT_TO
+    recipients = peewee.TextField(default="")  # the addresses, one a line
+
+    class Meta:
+        # A caisse's reports, newest first; one line per breach and caisse.
+        indexes = ((("caisse", "breach"), True), (("breach", "caisse"), True))
+
+    @property
+    def sent_to_label(self):
+        return BREACH_SENT_TO.get(self.sent_to, self.sent_to)
+
+
 ALL_MODELS = [
     Caisse,
     Partner,
@@ -1799,6 +1866,9 @@ ALL_MODELS = [
     OfferLabel,
     MotifLabel,
     ConventionMotifOff,
+    Breach,
+    BreachAccount,
+    BreachCaisse,
 ]
 
 

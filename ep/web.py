@@ -147,6 +147,7 @@ NAV = {
         ("threads.index", "Échanges"),
         ("main.help", "Aide et contacts"),
         ("contacts.index", "Contacts de la caisse"),
+        ("breaches.index", "Violations de données"),
     ],
     "gestionnaire": [
         ("main.index", "Accueil"),
@@ -159,6 +160,7 @@ NAV = {
         ("threads.index", "Échanges"),
         ("main.help", "Aide et contacts"),
         ("conventions.index", "Conventions"),
+        ("breaches.index", "Violations de données"),
     ],
     "technicien": [
         ("main.index", "Accueil"),

@@ -1,11 +1,11 @@
 """Every registered route, walked with every profile and with users of another partner and
 another caisse, against one table of expected outcomes. A route missing from the table fails."""
 
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 import pytest
 
-from ep import db, evaluations, reviews, threads
+from ep import breaches, db, evaluations, reviews, threads
 from ep.accounts import accept_cgu
 from ep.models import (
     Account,
@@ -258,6 +258,14 @@ EXPECTED = {
     ("POST", "rgpd.revoke"): outcome(
         caisse=HIDDEN, autre_caisse=HIDDEN, gestionnaire=OK, autre_gestionnaire=HIDDEN
     ),
+    # Breach reports (issue 14.3): any gestionnaire reports (access.can_report_breach); the
+    # report in the URL is CCAS Voisin's to CPAM de Démo.
+    ("GET", "breaches.index"): MANAGERS,
+    ("GET", "breaches.create"): GESTIONNAIRES,
+    ("POST", "breaches.create"): GESTIONNAIRES,
+    ("GET", "breaches.show"): SAME_PARTNER,
+    # The notice handed to the assuré (issue 14.5): Voisin's convention with CPAM de Démo.
+    ("GET", "information.notice"): THREAD_READERS,
 }
 
 
@@ -327,6 +335,15 @@ def build_world(tmp):
         values["evaluation_question_id"] = evaluations.questions(agent.caisse_id)[0].id
         values["offer_id"] = Offer.of(convention.caisse_id, "document").id
         values["motif_id"] = Motif.of(convention.caisse_id, "document", "ceam").id
+        values["breach_id"] = breaches.report(
+            account("gestionnaire.voisin"),
+            {
+                "description": "Identifiants de technicien.voisin vus sur un post-it.",
+                "noticed_at": datetime.now() - timedelta(hours=2),
+                "accounts": [account("technicien.voisin").id],
+                "caisses": [convention.caisse_id],
+            },
+        ).id
         for username in filter(None, USERS.values()):
             accept_cgu(account(username), app.config["EP_CGU_VERSION"])
         ids = {name: account(u).get_id() if u else None for name, u in USERS.items()}

@@ -319,6 +319,8 @@ def test_schema_2_to_4_migrations_on_postgresql(app):
     sql('DROP INDEX "demande_offer_id_partner_id_updated_at_id"')  # schema 4's (issue 12.2)
     for table in ("evaluation_item", "evaluation", "evaluation_question"):  # 4's (issue 13.4)
         sql(f'DROP TABLE "{table}"')
+    for table in ("breach_caisse", "breach_account", "breach"):  # 4's (issue 14.3)
+        sql(f'DROP TABLE "{table}"')
     sql('DROP INDEX IF EXISTS "partner_name"')
     sql('CREATE UNIQUE INDEX "partner_name" ON "partner" ("name")')
     sql('ALTER TABLE "partner" ADD COLUMN "cut_off_at" TIMESTAMP')

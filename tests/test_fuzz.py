@@ -128,6 +128,7 @@ FORMS = {
     "rgpd.limit": (forms.PersonForm, []),
     "rgpd.erase": (forms.PersonForm, []),
     "rgpd.rectify": (forms.RectifyForm, []),
+    "breaches.create": (forms.BreachForm, ["refresh"]),
 }
 # Read from the address even when the form is posted.
 QUERY_ARGS = {"auth.login": ["next"], "auth.cgu": ["next"], "partners.habilitate": ["request"]}
@@ -293,6 +294,16 @@ def baseline(endpoint, real):
             "confirm_erase": "y",
         },
         "rgpd.rectify": {**PERSON, "civilite": "M.", "departement": "68"},
+        "breaches.create": {
+            "noticed_on": today.isoformat(),
+            "noticed_time": "00:05",
+            "happened_on": (today - timedelta(days=1)).isoformat(),
+            "happened_time": "22:00",
+            "description": "Un poste de la structure a été volé.",
+            "measures": "Mots de passe changés.",
+            "accounts": [str(i) for i in real["account_id"][:2]],
+            "caisses": real["ids"][0],
+        },
     }.get(endpoint, {})
 
 

@@ -215,6 +215,8 @@ RULE_MODULES = [
     "retention",
     "journal",
     "catalogue",
+    "breaches",
+    "information",
 ]
 
 

@@ -85,6 +85,7 @@ def _choices(form, partner):
         if demandes.is_document_request(offer)
         else None,
         "caisse_name": convention.caisse.name if convention is not None else "",
+        "convention_id": convention.id if convention is not None else None,
     }
 
 

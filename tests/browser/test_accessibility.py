@@ -48,6 +48,11 @@ def ids(server):
         "WHERE o.code = 'document' AND k.name = 'CPAM de Démo'"
     )
     found["motif"] = one(f"SELECT id FROM motif WHERE offer_id = {found['offer']}")
+    found["breach"] = one("SELECT min(id) FROM breach")  # the demo's (issue 14.3)
+    found["conv_ccas"] = one(
+        f"SELECT c.id FROM convention c JOIN caisse k ON k.id = c.caisse_id "
+        f"WHERE c.partner_id = {found['ccas']} AND k.name = 'CPAM de Démo'"
+    )
     db.close()
     return found
 
@@ -102,6 +107,8 @@ PAGES = {
         "/rgpd/",  # issue 14.2: caisse.demo is the CPAM's référent RGPD
         "/rgpd/referents",
         "/rgpd/{demande_voisin}/rectify",
+        "/violations/",  # issue 14.3
+        "/violations/{breach}",
     ],
     "gestionnaire.demo": [
         "/",
@@ -119,6 +126,10 @@ PAGES = {
         "/rgpd/",  # issue 14.2: gestionnaire.demo is the structure's référent RGPD
         "/rgpd/referents",
         "/rgpd/{demande}/rectify",
+        "/violations/",  # issue 14.3
+        "/violations/nouveau",
+        "/violations/{breach}",
+        "/information/{conv_ccas}",  # issue 14.5
     ],
     "technicien.demo": [
         "/",
@@ -130,6 +141,7 @@ PAGES = {
         "/preferences",
         "/password",
         "/conventions/",
+        "/information/{conv_ccas}",  # issue 14.5
     ],
     "technicien.voisin": ["/", "/demandes/", "/demandes/{demande_voisin}", "/set-password/x"],
 }
@@ -187,6 +199,7 @@ FORMS = [
     ("caisse.demo", "/partners/new", "Enregistrer la structure et la convention"),
     ("technicien.demo", "/password", "Changer mon mot de passe"),
     ("gestionnaire.demo", "/rgpd/", "Rechercher"),
+    ("gestionnaire.demo", "/violations/nouveau", "Envoyer le signalement"),
 ]
 
 
