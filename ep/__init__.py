@@ -221,8 +221,8 @@ def create_app(overrides=None):
     from .blueprints import breaches as breaches_bp
     from .blueprints import contacts as contacts_bp
     from .blueprints import conventions as conventions_bp
-    from .blueprints import rgpd as rgpd_bp
     from .blueprints import information as information_bp
+    from .blueprints import rgpd as rgpd_bp
 
     for module in (
         auth,

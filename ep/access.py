@@ -218,6 +218,8 @@ REFERENT_LOADERS = {
     "demande_id": _loader(Demande, can_see_as_referent),
     "account_id": _loader(Account, is_colleague),
 }
+
+
 def can_report_breach(user):
     """Who reports a suspected breach to the caisses' DPO (issue 14.3): any gestionnaire of
     a structure, its référents RGPD among them (issue 14.2: a structure's référent is one

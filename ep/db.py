@@ -682,6 +682,8 @@ def _v4_rgpd(migrator, migrate):
         'CREATE INDEX "demande_limited" ON "demande" ("limited_at", "id") '
         'WHERE ("limited_at" IS NOT NULL)'
     )
+
+
 def _v4_breach(migrator, migrate):
     """Schema 4 (issue 14.3): breach reports, the accounts and caisses each concerns. New
     tables only."""

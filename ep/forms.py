@@ -904,6 +904,9 @@ class RectifyForm(Form):
             "prenom": self.prenom.data or "",
             "date_naissance": self.date_naissance.data,
             "departement": self.departement.data,
+        }
+
+
 class BreachForm(Form):
     """A suspected personal data breach, reported to the caisses' DPO (issue 14.3). The
     accounts and caisses are checked by the rule (breaches.report)."""
