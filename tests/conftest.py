@@ -1,6 +1,7 @@
 """Shared fixtures: the app on a real SQLite file in a temp folder, demo data built by the
 rule functions, a test client, and helpers to log in."""
 
+import contextlib
 import logging
 import os
 import re
@@ -85,6 +86,39 @@ _FINGERPRINT = """SELECT md5(string_agg(x, ',' ORDER BY x)) FROM (
     WHERE connamespace = 'public'::regnamespace) AS s"""
 
 
+def serial_sequences(cur):
+    """(sequence, table) of every table's id on PostgreSQL."""
+    cur.execute(
+        "SELECT pg_get_serial_sequence(quote_ident(table_name), 'id'), table_name"
+        " FROM information_schema.columns WHERE table_schema = 'public' AND column_name = 'id'"
+    )
+    return [(s, t) for s, t in cur.fetchall() if s]
+
+
+def put_rows_back(cur, rows, sequences):
+    """On PostgreSQL, in the cursor's transaction: every table of `rows` ({table: (columns,
+    rows)}) holds those rows again, its id sequence after them. DELETE, not TRUNCATE: on
+    tables this small, TRUNCATE's new files cost ten times more (0.25 s against 0.02 s)."""
+    import psycopg2.extras
+
+    cur.execute("SET LOCAL session_replication_role = replica")  # no FK order, no triggers
+    cur.execute("; ".join(f'DELETE FROM "{t}"' for t in rows))
+    for table, (columns, values) in rows.items():
+        if values:
+            names = ", ".join(f'"{c}"' for c in columns)
+            psycopg2.extras.execute_values(
+                cur, f'INSERT INTO "{table}" ({names}) VALUES %s', values
+            )
+    if sequences:
+        cur.execute(
+            "SELECT "
+            + ", ".join(
+                f"setval('{s}', coalesce((SELECT max(id) FROM \"{t}\"), 0) + 1, false)"
+                for s, t in sequences
+            )
+        )
+
+
 class Pristine:
     def __init__(self, folder):
         self.instance = folder / "instance"
@@ -106,19 +140,13 @@ class Pristine:
                     for (table,) in sorted(cur.fetchall()):
                         cur.execute(f'SELECT * FROM "{table}" ORDER BY 1')
                         self.rows[table] = ([d[0] for d in cur.description], cur.fetchall())
-                    cur.execute(
-                        "SELECT pg_get_serial_sequence(quote_ident(table_name), 'id'), table_name"
-                        " FROM information_schema.columns"
-                        " WHERE table_schema = 'public' AND column_name = 'id'"
-                    )
-                    self.sequences = [(s, t) for s, t in cur.fetchall() if s]
+                    self.sequences = serial_sequences(cur)
             finally:
                 conn.close()
 
     def _restore_rows(self):
         """Put the demo rows back if the schema is the pristine one; False if it is not."""
         import psycopg2
-        import psycopg2.extras
 
         conn = psycopg2.connect(TEST_DATABASE_URL)
         try:
@@ -126,21 +154,7 @@ class Pristine:
                 cur.execute(_FINGERPRINT)
                 if cur.fetchone()[0] != self.fingerprint:
                     return False
-                cur.execute("SET LOCAL session_replication_role = replica")  # no FK order
-                cur.execute("; ".join(f'DELETE FROM "{t}"' for t in self.rows))
-                for table, (columns, rows) in self.rows.items():
-                    if rows:
-                        names = ", ".join(f'"{c}"' for c in columns)
-                        psycopg2.extras.execute_values(
-                            cur, f'INSERT INTO "{table}" ({names}) VALUES %s', rows
-                        )
-                cur.execute(
-                    "SELECT "
-                    + ", ".join(
-                        f"setval('{s}', coalesce((SELECT max(id) FROM \"{t}\"), 0) + 1, false)"
-                        for s, t in self.sequences
-                    )
-                )
+                put_rows_back(cur, self.rows, self.sequences)
             conn.commit()
             return True
         finally:
@@ -286,6 +300,20 @@ def free_port():
         return s.getsockname()[1]
 
 
+@contextlib.contextmanager
+def connected():
+    """The thread's connection for a test's own reads: opened if needed, closed after on
+    SQLite only (a file copy must find it closed); kept on PostgreSQL, where a new connection
+    is a new server process (14 ms, more than most requests)."""
+    if db.database.is_closed():
+        db.database.connect()
+    try:
+        yield
+    finally:
+        if db.is_sqlite():
+            db.database.close()
+
+
 def table_names():
     """The database's tables, whatever the engine (the app's database handle)."""
     if db.is_sqlite():
@@ -326,28 +354,12 @@ def pristine_copy(app, folder):
 
     with db.database.connection_context():
         dump = {t: table_rows(t) for t in table_names()}
+        sequences = serial_sequences(db.database.cursor())
     db.database.close()
 
     def restore():
         notices.wait_after_response()
-        db.database.close()
-        with db.database.connection_context():
-            with db.database.atomic():
-                sql = db.database.execute_sql
-                sql("SET LOCAL session_replication_role = replica")  # no FK order to follow
-                sql("TRUNCATE " + ", ".join(f'"{t}"' for t in dump) + " RESTART IDENTITY")
-                for table, (columns, rows) in dump.items():
-                    if not rows:
-                        continue
-                    names = ", ".join(f'"{c}"' for c in columns)
-                    marks = ", ".join(["%s"] * len(columns))
-                    cursor = db.database.cursor()
-                    cursor.executemany(f'INSERT INTO "{table}" ({names}) VALUES ({marks})', rows)
-                    if "id" in columns:
-                        sql(
-                            f"SELECT setval(pg_get_serial_sequence('\"{table}\"', 'id'), "
-                            f'(SELECT max(id) FROM "{table}"))'
-                        )
-        db.database.close()
+        with connected(), db.database.atomic():
+            put_rows_back(db.database.cursor(), dump, sequences)
 
     return restore
