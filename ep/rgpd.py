@@ -33,7 +33,7 @@ from .models import (
     pinned,
 )
 from .rules import RuleError
-from .text import fold, search_words
+from .text import fold, plural, search_words
 
 MAX_FOUND = 200  # a person's requests; more means the search is too broad
 MAX_REASON = 500
@@ -151,7 +151,7 @@ def find(user, nom, prenom, date_naissance):
         )
     found = held(user, ids)
     numbers = ", ".join(h.demande.reference for h in found)
-    detail = f"{len(found)} demande(s) trouvée(s)" + (f" : {numbers}" if numbers else "")
+    detail = plural(len(found), "demande trouvée") + (f" : {numbers}" if numbers else "")
     with write():
         audit.record("rgpd_searched", actor=user, partner=user.partner_id, detail=detail[:1000])
     return found
@@ -298,8 +298,8 @@ def summary_html(found, today=None):
         "<title>Vos données dans l'Espace Partenaires</title></head><body>",
         "<h1>Données personnelles détenues dans l'Espace Partenaires</h1>",
         f"<p>Extraction du {_date(today)} en réponse à une demande de droit d'accès. "
-        f"{len(found)} demande(s) vous concerne(nt). Les documents joints figurent dans le "
-        "dossier « documents » de cette archive.</p>",
+        f"{plural(len(found), 'demande vous concerne', 'demandes vous concernent')}. "
+        "Les documents joints figurent dans le dossier « documents » de cette archive.</p>",
         "<p>Finalité : signaler votre situation à votre caisse d'assurance maladie par "
         "l'intermédiaire de la structure qui vous accompagne (convention de partenariat). "
         "Destinataires : la structure et la caisse nommées pour chaque demande.</p>",

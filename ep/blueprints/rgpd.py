@@ -10,6 +10,7 @@ from ..access import REFERENT_LOADERS, allow, is_rgpd_referent
 from ..forms import EmptyForm, PersonForm, RectifyForm
 from ..models import Account
 from ..rules import RuleError
+from ..text import plural
 from ..web import refuse, render, streamed_download
 
 bp = Blueprint("rgpd", __name__, url_prefix="/rgpd")
@@ -104,7 +105,10 @@ def limit():
         n = rgpd.limit(current_user._get_current_object(), form.chosen_ids(), form.motif.data)
     except RuleError as exc:
         return _results(form, exc)
-    flash(f"Traitement limité : {n} demande(s). Seuls les référents RGPD y ont accès.", "success")
+    flash(
+        f"Traitement limité : {plural(n, 'demande')}. Seuls les référents RGPD y ont accès.",
+        "success",
+    )
     return redirect(url_for("rgpd.index"), 303)
 
 
@@ -124,7 +128,7 @@ def erase():
         n = rgpd.erase(current_user._get_current_object(), form.chosen_ids(), form.motif.data)
     except RuleError as exc:
         return _results(form, exc)
-    flash(f"Données personnelles effacées : {n} demande(s).", "success")
+    flash(f"Données personnelles effacées : {plural(n, 'demande')}.", "success")
     return redirect(url_for("rgpd.index"), 303)
 
 
