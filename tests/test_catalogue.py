@@ -362,9 +362,9 @@ def test_the_caisse_renames_adds_and_sets_defaults_all_audited(client, login_as,
     assert "« Demander un document », jusqu'au" in page
     actions = [
         (e.action, e.detail, e.caisse_id)
-        for e in AuditEvent.select().where(
-            AuditEvent.action.startswith("catalogue_") & (AuditEvent.caisse == cpam())
-        )
+        for e in AuditEvent.select()
+        .where(AuditEvent.action.startswith("catalogue_") & (AuditEvent.caisse == cpam()))
+        .order_by(AuditEvent.id)
     ]
     assert [a for a, _, _ in actions] == [
         "catalogue_offer_updated",

@@ -837,6 +837,16 @@ SWEEP = {
         "01" + " ." * 40 + "02030405",  # a valid phone number, 90 characters long
     ],
 }
+if on_postgresql():
+    # There, the values whose fate could depend on the engine: lengths (decomposed ones
+    # too), extreme dates and numbers. Blanks, control characters and the redirect targets
+    # test our input handling, the same on both engines: swept in the SQLite run.
+    ENGINE_FREE = {"", " ", "\r\n", "\u202e", "\x7f"}
+    SWEEP = {
+        **SWEEP,
+        None: [v for v in SWEEP[None] if v not in ENGINE_FREE],
+        "next": NEXTS[-2:],
+    }
 
 
 @pytest.mark.parametrize("method, endpoint", FORM_ROUTES, ids=ids_of(FORM_ROUTES))

@@ -11,6 +11,8 @@ import pytest
 from ep import db
 from ep.models import Account, Caisse, Demande, Motif, Partner
 
+from .conftest import demo_app
+
 
 def plan(query):
     sql, params = query.sql()
@@ -21,6 +23,14 @@ def plan(query):
         db.database.execute_sql("SET LOCAL enable_seqscan = off")
         rows = db.database.execute_sql("EXPLAIN " + sql, params).fetchall()
     return "\n".join(r[0] for r in rows)
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory):
+    """One app for the module, whose tests only ask for plans, built on tables made afresh:
+    on PostgreSQL, tables that carried other tests' rows (dead ones, autovacuum's analyses)
+    have statistics that choose plans of their own."""
+    return demo_app(tmp_path_factory.mktemp("plans"))
 
 
 @pytest.fixture
