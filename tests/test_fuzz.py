@@ -872,6 +872,11 @@ def test_each_odd_value_in_each_field_of_a_valid_submission(world, method, endpo
                 send_and_check(world, method, user, f"{url}?{encode(in_url)}", {}, form, body)
 
 
+# With and without htmx: the same rows written, a page or a fragment answered; on PostgreSQL
+# the rows are what matters (the SQLite run checks both answers).
+CONTEXT_HEADERS = ({},) if on_postgresql() else ({}, {"HX-Request": "true"})
+
+
 @pytest.mark.parametrize("method, endpoint", FORM_ROUTES, ids=ids_of(FORM_ROUTES))
 def test_a_valid_submission_in_every_context(world, method, endpoint):
     """The valid submission by every user, on every real object of the URL, with and without
@@ -885,7 +890,7 @@ def test_a_valid_submission_in_every_context(world, method, endpoint):
     for combination in itertools.product(*(real.get(a, [values[a]]) for a in rule.arguments)):
         path = rule.build(dict(zip(rule.arguments, combination, strict=True)))[1]
         for user in USERS:
-            for headers in ({}, {"HX-Request": "true"}):
+            for headers in CONTEXT_HEADERS:
                 if method == "GET":
                     url = f"{path}?{encode(pairs)}"
                     send_and_check(world, method, user, url, headers, None, None)
