@@ -36,7 +36,7 @@ def build(instance):
         db.upgrade()
         demo.load(PASSWORD)
         cpam = Convention.select().first().caisse
-        offers = list(Offer.select())
+        offers = list(Offer.select().where(Offer.caisse == cpam).order_by(Offer.position))
         motif = Motif.select().where(Motif.offer == offers[1]).first()
         now = datetime.now()
         with db.database.atomic():

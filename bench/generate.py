@@ -98,8 +98,16 @@ def generate(n_partners, n_accounts, n_requests, rng):
             start = now - timedelta(days=365 * YEARS)
             cpam = Caisse.get(Caisse.name == "CPAM de Démo")
             carsat = Caisse.get(Caisse.name == "CARSAT de Démo")
-            offers = list(Offer.select().order_by(Offer.position))
-            motifs = {o.id: list(Motif.select().where(Motif.offer == o)) for o in offers}
+            # Each caisse its own catalogue (schema 4), the reference one as the demo has it.
+            offers = {
+                c.id: list(Offer.select().where(Offer.caisse == c.id).order_by(Offer.position))
+                for c in (cpam, carsat)
+            }
+            motifs = {
+                o.id: list(Motif.select().where(Motif.offer == o).order_by(Motif.position))
+                for listed in offers.values()
+                for o in listed
+            }
             hashed = passwords.hash_password(PASSWORD)
             caisse_agents = {
                 cpam.id: Account.get(Account.username == "caisse.demo").id,
@@ -139,8 +147,10 @@ def generate(n_partners, n_accounts, n_requests, rng):
                     ],
                     conventions,
                 )
-                for c in Convention.select(Convention.id).where(Convention.partner >= first_id):
-                    links += [(c.id, o.id) for o in offers]
+                for c in Convention.select(Convention.id, Convention.caisse).where(
+                    Convention.partner >= first_id
+                ):
+                    links += [(c.id, o.id) for o in offers[c.caisse_id]]
                 insert(ConventionOffer, [ConventionOffer.convention, ConventionOffer.offer], links)
 
                 # Accounts: a few gestionnaires and up to 25 working techniciens a structure,
@@ -237,7 +247,8 @@ def generate(n_partners, n_accounts, n_requests, rng):
                         else rng.choice(caisses)
                     )
                     author = rng.choice(authors[pid])
-                    offer = rng.choice(offers[1:]) if rng.random() < 0.93 else offers[0]
+                    catalogue = offers[caisse]
+                    offer = rng.choice(catalogue[1:]) if rng.random() < 0.93 else catalogue[0]
                     motif = rng.choice(motifs[offer.id])
                     created = start + timedelta(seconds=int(i * step))
                     age = (now - created).days
@@ -270,7 +281,7 @@ def generate(n_partners, n_accounts, n_requests, rng):
                         messages.append((mid, did, agent, "close", "Demande traitée.", closed))
                         last_caisse, eid, mid = eid, eid + 1, mid + 1
                     events += evs
-                    concerns = offer.concerns_assure
+                    concerns = motif.concerns_assure
                     prenom, nom = rng.choice(PRENOMS), rng.choice(NOMS)
                     purged = age > 365 * 3 and rng.random() < 0.5
                     identity = concerns and not purged
@@ -294,7 +305,7 @@ def generate(n_partners, n_accounts, n_requests, rng):
                             bool(identity),
                             fold(f"{nom} {prenom}") if identity else "",
                             "Demande fictive générée pour le banc d'essai." if not purged else "",
-                            48 if offer.code == "signalement" else 120,
+                            offer.target_hours,
                             taken,
                             created,
                             closed or first_answer or created,

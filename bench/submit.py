@@ -90,7 +90,7 @@ def main(argv=None):
     login(client, "technicien.demo")
     with app.app_context():
         caisse_id = Caisse.get(Caisse.name == "CPAM de Démo").id
-        assert Offer.get_or_none(Offer.code == "rendez_vous"), "catalogue codes changed"
+        assert Offer.of(caisse_id, "rendez_vous"), "catalogue codes changed"
     stamp = int(time.time()) % 100000 * 1000
 
     counter = Counter()

@@ -49,6 +49,15 @@ DEFAULTS = {
     # The journal traces a read of a request or a document once per account, object and
     # address within this many minutes (0: every read); exports are traced every time.
     "EP_READ_TRACE_MINUTES": 10,
+    # Personal data for as long as needed (issue 14; docs/decisions.md); 0 turns a rule off.
+    # A closed request loses its personal data this many days after its closing.
+    "EP_RETENTION_CLOSED_DAYS": 365,
+    # A request waiting this many days for the structure's answer is closed, the structure
+    # told this many days before.
+    "EP_WAITING_PARTNER_CLOSE_DAYS": 60,
+    "EP_WAITING_PARTNER_NOTICE_DAYS": 15,
+    # The journal's access traces (reads, exports) are kept this many days.
+    "EP_JOURNAL_RETENTION_DAYS": 365,
     # `ep serve` (waitress): open connections at most, and seconds before an idle one closes.
     "EP_CONNECTION_LIMIT": 500,
     "EP_CHANNEL_TIMEOUT": 30,
@@ -195,6 +204,7 @@ def create_app(overrides=None):
         accounts,
         audit,
         auth,
+        catalogue,
         demandes,
         errors,
         evaluations,
@@ -208,8 +218,11 @@ def create_app(overrides=None):
         statistics,
         threads,
     )
+    from .blueprints import breaches as breaches_bp
     from .blueprints import contacts as contacts_bp
     from .blueprints import conventions as conventions_bp
+    from .blueprints import information as information_bp
+    from .blueprints import rgpd as rgpd_bp
 
     for module in (
         auth,
@@ -224,11 +237,15 @@ def create_app(overrides=None):
         statistics,
         publications,
         evaluations,
+        catalogue,
         errors,
         legal,
         contacts_bp,
         conventions_bp,
         threads,
+        rgpd_bp,
+        breaches_bp,
+        information_bp,
     ):
         app.register_blueprint(module.bp)
     return app

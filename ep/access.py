@@ -18,6 +18,8 @@ from flask_login import current_user
 from .models import (
     Account,
     Attachment,
+    Breach,
+    BreachCaisse,
     Convention,
     Demande,
     Evaluation,
@@ -30,10 +32,13 @@ from .models import (
 PUBLIC = "public"
 
 
-def allow(*profiles, setup=False):
-    """Restrict a view to logged-in users of these profiles, objects in their scope."""
+def allow(*profiles, setup=False, when=None, loaders=None):
+    """Restrict a view to logged-in users of these profiles, objects in their scope.
+    `when(user)`: a further condition on the user (e.g. `is_rgpd_referent`), 403 otherwise;
+    `loaders`: URL arguments this view loads with another scope than the common one."""
     if not profiles:
         raise ValueError("allow() needs at least one profile")
+    own = loaders or {}
 
     def decorator(view):
         @functools.wraps(view)
@@ -42,8 +47,10 @@ def allow(*profiles, setup=False):
                 return _to_login()
             if current_user.profile not in profiles:
                 abort(403)
+            if when is not None and not when(current_user):
+                abort(403)
             for name in list(kwargs):
-                loader = LOADERS.get(name)
+                loader = own.get(name) or LOADERS.get(name)
                 if loader:
                     kwargs[name[: -len("_id")]] = loader(current_user, kwargs.pop(name))
             if not setup:
@@ -53,6 +60,7 @@ def allow(*profiles, setup=False):
             return view(**kwargs)
 
         wrapper.access = frozenset(profiles)
+        wrapper.access_when = when
         return wrapper
 
     return decorator
@@ -140,7 +148,11 @@ def _loader(model, check):
 
 def can_see_demande(user, demande):
     """The caisse it is addressed to; the structure's techniciens. Gestionnaires manage
-    accounts and have no need to know the assurés (`002_…` annexe 2 §2.2)."""
+    accounts and have no need to know the assurés (`002_…` annexe 2 §2.2). A request whose
+    processing is limited (issue 14.2) is out of everyone's reach here: the référents RGPD
+    read it in their own space (`can_see_as_referent`)."""
+    if demande.limited_at is not None:
+        return False
     if user.profile == "caisse":
         return demande.caisse_id == user.caisse_id
     return user.profile == "technicien" and demande.partner_id == user.partner_id
@@ -177,6 +189,57 @@ LOADERS["evaluation_id"] = _loader(Evaluation, can_see_evaluation)
 LOADERS["evaluation_question_id"] = _loader(
     EvaluationQuestion, lambda u, q: u.profile == "caisse" and q.caisse_id == u.caisse_id
 )
+
+
+def is_rgpd_referent(user):
+    """The référent RGPD permission (issue 14.2): the "Données personnelles" space."""
+    return user.is_rgpd_referent
+
+
+def can_see_as_referent(user, demande):
+    """A référent RGPD's scope: the requests addressed to its caisse, or made by its
+    structure (a gestionnaire référent reads them there, and only there)."""
+    if user.profile == "caisse":
+        return demande.caisse_id == user.caisse_id
+    return user.profile == "gestionnaire" and demande.partner_id == user.partner_id
+
+
+def is_colleague(user, account):
+    """Whom `user` may designate référent RGPD: an agent of its caisse, a gestionnaire of
+    its structure (itself included: a structure may have one gestionnaire)."""
+    if account.state == "deleted" or account.profile != user.profile:
+        return False
+    if user.profile == "caisse":
+        return account.caisse_id == user.caisse_id
+    return user.profile == "gestionnaire" and account.partner_id == user.partner_id
+
+
+REFERENT_LOADERS = {
+    "demande_id": _loader(Demande, can_see_as_referent),
+    "account_id": _loader(Account, is_colleague),
+}
+
+
+def can_report_breach(user):
+    """Who reports a suspected breach to the caisses' DPO (issue 14.3): any gestionnaire of
+    a structure, its référents RGPD among them (issue 14.2: a structure's référent is one
+    of its gestionnaires). A caisse's référent receives reports; it does not send them."""
+    return user.profile == "gestionnaire" and user.partner_id is not None
+
+
+def can_see_breach(user, breach):
+    """A breach report: the structure's gestionnaires; the agents of a caisse it was
+    addressed to."""
+    if user.profile == "caisse":
+        return (
+            BreachCaisse.select()
+            .where((BreachCaisse.caisse == user.caisse_id) & (BreachCaisse.breach == breach.id))
+            .exists()
+        )
+    return user.profile == "gestionnaire" and breach.partner_id == user.partner_id
+
+
+LOADERS["breach_id"] = _loader(Breach, can_see_breach)
 
 
 def register_loader(name, model, check):

@@ -1,6 +1,7 @@
 """The audit trail (§4.1, `002_…` annexe 3): who did what, on whom, when, from where."""
 
 import contextvars
+import re
 import threading
 import time
 
@@ -72,7 +73,31 @@ ACTIONS = {
     "evaluation_overdue": "Évaluation annuelle en retard",
     "evaluation_question_added": "Question de l'évaluation annuelle ajoutée",
     "evaluation_question_updated": "Question de l'évaluation annuelle modifiée",
+    # Issue 14: personal data for as long as needed, the journal as an investigation tool.
+    "demande_close_warned": "Prévenu de la clôture automatique (sans réponse)",
+    "demande_auto_closed": "Demande clôturée automatiquement (sans réponse du partenaire)",
+    "demandes_purged": "Données personnelles des demandes clôturées effacées",
+    "journal_exported": "Journal exporté",
+    "journal_purged": "Traces de consultation anciennes effacées",
+    "catalogue_offer_added": "Offre ajoutée au catalogue",
+    "catalogue_offer_updated": "Offre du catalogue modifiée",
+    "catalogue_motif_added": "Motif ajouté au catalogue",
+    "catalogue_motif_updated": "Motif du catalogue modifié",
+    # Issue 14.2: the référents RGPD and the persons' rights.
+    "rgpd_referent_granted": "Désigné référent RGPD",
+    "rgpd_referent_revoked": "Désignation de référent RGPD retirée",
+    "rgpd_searched": "Recherche des données d'une personne (référent RGPD)",
+    "rgpd_exported": "Données d'une demande exportées (droit d'accès)",
+    "rgpd_rectified": "Identité de l'assuré rectifiée",
+    "rgpd_erased": "Données effacées à la demande de la personne",
+    "rgpd_limited": "Traitement limité à la demande de la personne",
+    "rgpd_unlimited": "Limitation du traitement levée",
+    "breach_reported": "Violation de données signalée au DPO de la caisse",
 }
+
+# An event about a request names it first in its detail ("demande 000123", "demande 000123,
+# pièce 4"): `record` keeps its number in a column of its own for the journal's filter.
+_NAMES_A_DEMANDE = re.compile(r"demande ([0-9]{1,9})(?![0-9])")
 
 
 # Outside a request: the command line says so (cli.py); otherwise it is the server's own
@@ -88,12 +113,16 @@ def client_ip():
     return ORIGIN.get()
 
 
-def record(action, actor=None, account=None, partner=None, caisse=None, detail=""):
-    """Append one event. Never put an assuré's data in `detail`."""
+def record(action, actor=None, account=None, partner=None, caisse=None, detail="", demande=None):
+    """Append one event. Never put an assuré's data in `detail`. `demande`: the request's
+    id, found in the detail ("demande 000123…") when not given."""
     if partner is None and account is not None:
         partner = account.partner_id
     if caisse is None and actor is not None and actor.profile == "caisse":
         caisse = actor.caisse_id
+    if demande is None:
+        named = _NAMES_A_DEMANDE.match(detail or "")
+        demande = int(named.group(1)) if named else None
     return AuditEvent.create(
         action=action,
         actor=actor,
@@ -102,6 +131,7 @@ def record(action, actor=None, account=None, partner=None, caisse=None, detail="
         caisse=caisse,
         detail=detail,
         ip=client_ip(),
+        demande_id=demande,
     )
 
 

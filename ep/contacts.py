@@ -105,7 +105,12 @@ def _clean(actor, fields):
         )
     offer = fields.get("offer")
     if role == "theme":
-        offer = Offer.get_or_none(Offer.id == offer) if offer else None
+        # The caisse's own catalogue only (issue 12.3): another caisse's offer is no offer.
+        offer = (
+            Offer.get_or_none((Offer.id == offer) & (Offer.caisse == actor.caisse_id))
+            if offer
+            else None
+        )
         clean["offer"] = offer.id if offer else None
         if not clean["theme"] and offer is None:
             raise RuleError("Indiquez le thème de ce contact, ou l'offre qu'il suit.", "theme")

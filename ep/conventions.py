@@ -8,7 +8,7 @@ from datetime import date, timedelta
 
 from . import audit, quotas, reviews
 from .db import write
-from .models import Caisse, Convention, ConventionOffer, Motif, Offer, Partner, Training
+from .models import Caisse, Convention, Offer, Partner, Training
 from .rules import RuleError
 
 # `002_…` art. 11 (and `001_…` art. 9): concluded for a year, tacitly renewed at each
@@ -120,20 +120,10 @@ class OfferView:
 
 
 def offers_of(convention):
-    """The offers active under the convention, each with its motifs, in catalogue order.
-    (Issue 12.3 activates motifs per convention: this is the one place to follow it.)"""
-    offers = list(
-        Offer.select()
-        .join(ConventionOffer)
-        .where(ConventionOffer.convention == convention)
-        .order_by(Offer.position)
-    )
-    motifs = {}
-    for motif in (
-        Motif.select().where(Motif.offer.in_([o.id for o in offers])).order_by(Motif.position)
-    ):
-        motifs.setdefault(motif.offer_id, []).append(motif)
-    return [OfferView(o, motifs.get(o.id, [])) for o in offers]
+    """The offers active under the convention, each with the motifs open to the structure,
+    in catalogue order (issue 12.3: `Convention.active_catalogue`; an activated offer with no
+    motif left, or withdrawn from the caisse's catalogue, is not listed)."""
+    return [OfferView(offer, motifs) for offer, motifs in convention.active_catalogue()]
 
 
 @dataclass

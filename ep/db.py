@@ -343,6 +343,139 @@ def _v3(migrator, migrate):
     _v3_nightly_run(migrator, migrate)
 
 
+def _v4_catalogue(migrator, migrate):
+    """Schema 4 (issue 12.3): each caisse its own catalogue of offers and motifs, former
+    labels kept for the requests sent under them, motifs switched off per convention,
+    whether a motif (no longer an offer) concerns an assuré, each offer's default target
+    time.
+
+    The requests are not rewritten for the caisse that has the most of them: the existing
+    offers and motifs become its catalogue. Every other caisse gets a copy (same codes,
+    labels, order) and its requests and convention links are pointed at it, one statement
+    per caisse through the caisse's index (at 1,000,000 requests, the CARSAT's 42,000)."""
+    import peewee as pw
+
+    from .catalogue import FORMER_AMELI_LABEL, OFFERS, TARGET_HOURS
+    from .models import Caisse, ConventionMotifOff, MotifLabel, OfferLabel, now
+
+    migrate(
+        migrator.add_column(
+            "offer",
+            "caisse_id",
+            pw.ForeignKeyField(Caisse, null=True, index=False, field=Caisse.id),
+        ),
+        migrator.add_column("offer", "target_hours", pw.IntegerField(default=120)),
+        migrator.add_column("offer", "active", pw.BooleanField(default=True)),
+        migrator.add_column("motif", "concerns_assure", pw.BooleanField(default=True)),
+        migrator.add_column("motif", "active", pw.BooleanField(default=True)),
+        migrator.drop_index("offer", "offer_code"),  # a code is unique per caisse now
+    )
+    database.create_tables([OfferLabel, MotifLabel, ConventionMotifOff])
+    sql = database.execute_sql
+    p = database.param
+    # What concerned an assuré was the offer: each of its motifs now says it.
+    sql(
+        "UPDATE motif SET concerns_assure = (SELECT o.concerns_assure FROM offer o "
+        "WHERE o.id = motif.offer_id)"
+    )
+    for code, hours in TARGET_HOURS.items():
+        sql(f"UPDATE offer SET target_hours = {p} WHERE code = {p}", (hours, code))
+
+    # The tables as this step finds them (the models describe the latest schema).
+    class Step(pw.Model):
+        class Meta:
+            database = database
+
+    class OldOffer(Step):
+        caisse_id = pw.IntegerField(null=True)
+        code = pw.CharField()
+        label = pw.CharField()
+        position = pw.IntegerField()
+        concerns_assure = pw.BooleanField()
+        target_hours = pw.IntegerField()
+        active = pw.BooleanField()
+
+        class Meta:
+            table_name = "offer"
+
+    class OldMotif(Step):
+        offer_id = pw.IntegerField()
+        code = pw.CharField()
+        label = pw.CharField()
+        position = pw.IntegerField()
+        concerns_assure = pw.BooleanField()
+        active = pw.BooleanField()
+
+        class Meta:
+            table_name = "motif"
+
+    counts = dict(sql("SELECT caisse_id, count(*) FROM demande GROUP BY caisse_id").fetchall())
+    caisses = sorted(
+        (row[0] for row in sql("SELECT id FROM caisse").fetchall()),
+        key=lambda c: (-counts.get(c, 0), c),
+    )
+    if not caisses:  # no caisse, hence no convention nor request: the catalogue waits for one
+        sql("DELETE FROM motif")
+        sql("DELETE FROM offer")
+    else:
+        owner, others = caisses[0], caisses[1:]
+        sql(f"UPDATE offer SET caisse_id = {p}", (owner,))
+        offers = list(OldOffer.select().order_by(OldOffer.id))
+        motifs = list(OldMotif.select().order_by(OldMotif.id))
+        for caisse in others:
+            offer_ids, motif_ids = {}, {}
+            for o in offers:
+                copy = {f: getattr(o, f) for f in OldOffer._meta.fields if f != "id"}
+                offer_ids[o.id] = OldOffer.create(**dict(copy, caisse_id=caisse)).id
+            for m in motifs:
+                copy = {f: getattr(m, f) for f in OldMotif._meta.fields if f != "id"}
+                motif_ids[m.id] = OldMotif.create(**dict(copy, offer_id=offer_ids[m.offer_id])).id
+            if not offer_ids:
+                continue
+
+            def case(column, ids):
+                whens = " ".join(f"WHEN {int(a)} THEN {int(b)}" for a, b in ids.items())
+                return f"CASE {column} {whens} ELSE {column} END"
+
+            sql(
+                f"UPDATE convention_offer SET offer_id = {case('offer_id', offer_ids)} "
+                f"WHERE convention_id IN (SELECT id FROM convention WHERE caisse_id = {p})",
+                (caisse,),
+            )
+            if counts.get(caisse):
+                sql(
+                    f"UPDATE demande SET offer_id = {case('offer_id', offer_ids)}, "
+                    f"motif_id = {case('motif_id', motif_ids)} WHERE caisse_id = {p}",
+                    (caisse,),
+                )
+        # The annexe-3 motif about an assuré's code AMELI was taken for a partnership one:
+        # it concerns an assuré, and says so; the requests sent before keep their label.
+        reference = {code: {m[0]: m for m in motifs} for code, _, motifs in OFFERS}
+        fixed = [
+            motif_id
+            for (motif_id,) in OldMotif.select(OldMotif.id)
+            .join(OldOffer, on=(OldMotif.offer_id == OldOffer.id))
+            .where(
+                (OldOffer.code == "contact")
+                & (OldMotif.code == "autre")
+                & (OldMotif.label == FORMER_AMELI_LABEL)
+            )
+            .tuples()
+        ]
+        at = now()
+        for motif_id in fixed:
+            MotifLabel.insert(motif=motif_id, label=FORMER_AMELI_LABEL, until=at).execute()
+        if fixed:
+            OldMotif.update(label=reference["contact"]["autre"][1], concerns_assure=True).where(
+                OldMotif.id.in_(fixed)
+            ).execute()
+    migrate(
+        migrator.drop_column("offer", "concerns_assure"),
+        migrator.add_not_null("offer", "caisse_id"),
+        migrator.add_index("offer", ("caisse_id", "code"), True),
+    )
+
+
 def _v4_statistics(migrator, migrate):
     """Schema 4 (issue 13): the caisse's requests by day sent, for its figures."""
     migrate(migrator.add_index("demande", ("caisse_id", "created_at"), False))
@@ -472,6 +605,93 @@ def _v4_evaluation(migrator, migrate):
         evaluations.ensure_questionnaire(caisse_id)
 
 
+def _v4_retention(migrator, migrate):
+    """Schema 4 (issue 14.1, 14.4): why a request's personal data was erased and when the
+    structure was told it would be closed unanswered, the closed requests to purge by
+    closing time; the journal's request column (filled from each event's detail) and the
+    indexes of its filters; the permit of the sanctioned purge of old access traces, which
+    the trigger now recognises. Nothing rewrites the requests (nullable columns added)."""
+    import peewee as pw
+
+    from . import models
+
+    migrate(
+        migrator.add_column("demande", "purge_reason", pw.CharField(max_length=20, null=True)),
+        migrator.add_column("demande", "close_warned_at", pw.DateTimeField(null=True)),
+        migrator.add_column("audit_event", "demande_id", pw.IntegerField(null=True)),
+    )
+    database.execute_sql(
+        'CREATE INDEX "demande_retention" ON "demande" ("closed_at", "id", "caisse_id") '
+        'WHERE (("status" = \'closed\') AND ("purged_at" IS NULL))'
+    )
+    # The request an event names, as `audit.record` finds it from now on: "demande NNNNNN"
+    # at the start of its detail. The trail is append-only: its trigger is lifted for this
+    # one statement, inside the migration's transaction.
+    if is_sqlite():
+        database.execute_sql("DROP TRIGGER IF EXISTS audit_event_no_update")
+        database.execute_sql(
+            "UPDATE audit_event SET demande_id = CAST(substr(detail, 9, CASE WHEN "
+            "instr(detail, ',') > 0 THEN instr(detail, ',') - 9 ELSE 10 END) AS INTEGER) "
+            "WHERE detail GLOB 'demande [0-9]*'"
+        )
+    else:
+        database.execute_sql("ALTER TABLE audit_event DISABLE TRIGGER audit_event_append_only")
+        database.execute_sql(
+            "UPDATE audit_event SET demande_id = "
+            "CAST(substring(detail from '^demande ([0-9]{1,9})') AS INTEGER) "
+            "WHERE detail ~ '^demande [0-9]'"
+        )
+        database.execute_sql("ALTER TABLE audit_event ENABLE TRIGGER audit_event_append_only")
+    migrate(
+        migrator.drop_index("audit_event", "audit_event_actor_id"),
+        migrator.drop_index("audit_event", "audit_event_account_id"),
+        migrator.add_index("audit_event", ("caisse_id", "action", "at", "id"), False),
+        migrator.add_index("audit_event", ("partner_id", "action", "at", "id"), False),
+        migrator.add_index("audit_event", ("actor_id", "at", "id"), False),
+        migrator.add_index("audit_event", ("account_id", "at", "id"), False),
+        migrator.add_index("audit_event", ("demande_id", "at", "id"), False),
+    )
+    for column, name in (
+        ("caisse_id", "audit_event_caisse_acts"),
+        ("partner_id", "audit_event_partner_acts"),
+        ("actor_id", "audit_event_actor_acts"),
+    ):
+        database.execute_sql(
+            f'CREATE INDEX "{name}" ON "audit_event" ("{column}", "at", "id") '
+            f'WHERE ("action" NOT IN {models.READS_SQL})'
+        )
+    database.create_tables([models.JournalPurgePermit])
+    models.install_triggers(replace=True)
+
+
+def _v4_rgpd(migrator, migrate):
+    """Schema 4 (issue 14.2): the référent RGPD permission of an account, the limitation of
+    a request's processing, a person's requests by date of birth and name, the limited
+    ones. Nullable columns and indexes: the demande table is read, not rewritten."""
+    import peewee as pw
+
+    migrate(
+        migrator.add_column("account", "rgpd_referent_at", pw.DateTimeField(null=True)),
+        migrator.add_column("demande", "limited_at", pw.DateTimeField(null=True)),
+    )
+    database.execute_sql(
+        'CREATE INDEX "demande_person" ON "demande" ("assure_date_naissance", "assure_search") '
+        'WHERE ("assure_date_naissance" IS NOT NULL)'
+    )
+    database.execute_sql(
+        'CREATE INDEX "demande_limited" ON "demande" ("limited_at", "id") '
+        'WHERE ("limited_at" IS NOT NULL)'
+    )
+
+
+def _v4_breach(migrator, migrate):
+    """Schema 4 (issue 14.3): breach reports, the accounts and caisses each concerns. New
+    tables only."""
+    from .models import Breach, BreachAccount, BreachCaisse
+
+    database.create_tables([Breach, BreachAccount, BreachCaisse])
+
+
 def _v4(migrator, migrate):
     _v4_statistics(migrator, migrate)
     _v4_folding(migrator, migrate)
@@ -479,6 +699,10 @@ def _v4(migrator, migrate):
     _v4_contacts(migrator, migrate)
     _v4_threads(migrator, migrate)
     _v4_evaluation(migrator, migrate)
+    _v4_retention(migrator, migrate)
+    _v4_catalogue(migrator, migrate)
+    _v4_rgpd(migrator, migrate)
+    _v4_breach(migrator, migrate)
 
 
 MIGRATIONS = {2: _v2_siret_pending_conventions_per_caisse_cut_off, 3: _v3, 4: _v4}

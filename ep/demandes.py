@@ -2,8 +2,10 @@
 
 from datetime import date
 
+import peewee
+
 from . import attachments, audit, nir, notices
-from .catalogue import TARGET_HOURS, URGENT_MOTIFS
+from .catalogue import DOCUMENT_OFFER, URGENT_MOTIFS
 from .db import write
 from .departements import CODES
 from .health_words import suggests_health_data
@@ -12,6 +14,7 @@ from .models import (
     Account,
     Caisse,
     Convention,
+    ConventionMotifOff,
     ConventionOffer,
     Demande,
     DemandeEvent,
@@ -50,15 +53,42 @@ def available_caisses(partner, today=None):
 
 
 def available_offers(partner, caisse_id, today=None):
+    """The offers the structure may ask this caisse for: activated on its convention, in the
+    caisse's catalogue, with at least one motif open to it."""
     convention = active_convention(partner, caisse_id, today) if caisse_id else None
     if convention is None:
         return []
-    return list(
-        Offer.select()
-        .join(ConventionOffer)
-        .where(ConventionOffer.convention == convention)
-        .order_by(Offer.position)
-    )
+    return [offer for offer, _ in convention.active_catalogue()]
+
+
+def available_motifs(partner, caisse_id, offer, today=None):
+    """The motifs of `offer` open to the structure with this caisse (issue 12.3)."""
+    convention = active_convention(partner, caisse_id, today) if caisse_id else None
+    if convention is None or offer is None:
+        return []
+    return list(convention.active_motifs(offer))
+
+
+def needs_identity(offer, motif, motifs):
+    """Whether the form asks for the assuré's identity: the chosen motif says so (`004_…`
+    annexe 3: the partnership motifs (*) do not); before a motif is chosen, when every motif
+    the offer proposes concerns an assuré (or no offer is chosen yet)."""
+    if motif is not None:
+        return motif.concerns_assure
+    if offer is None or not motifs:
+        return True
+    return all(m.concerns_assure for m in motifs)
+
+
+def document_destination(convention):
+    """Where the caisse sends a document asked for (`002_…` annexe 2 §1.3, §3.1):
+    "structure" when the convention allows the structure to receive documents, otherwise
+    "assure" (the assuré's known address)."""
+    return "structure" if convention is not None and convention.may_receive_documents else "assure"
+
+
+def is_document_request(offer):
+    return offer is not None and offer.code == DOCUMENT_OFFER
 
 
 def check_free_text(text, field, health_confirmed):
@@ -124,23 +154,67 @@ def submit(author, data, files, today=None, kept=None):
                 "Choisissez une caisse avec laquelle votre structure a une convention en vigueur.",
             )
         )
-    offer = Offer.get_or_none(Offer.code == data.get("offer"))
-    motif = link = None
-    if offer is not None and convention is not None:
-        link = ConventionOffer.get_or_none(
-            (ConventionOffer.convention == convention) & (ConventionOffer.offer == offer)
+    offer = link = motif = None
+    if convention is not None:
+        offer = (
+            Offer.select(Offer, ConventionOffer)
+            .join(
+                ConventionOffer,
+                peewee.JOIN.LEFT_OUTER,
+                on=(ConventionOffer.offer == Offer.id)
+                & (ConventionOffer.convention == convention.id),
+                attr="link",
+            )
+            .where((Offer.caisse == convention.caisse_id) & (Offer.code == data.get("offer")))
+            .first()
         )
+        link = getattr(offer, "link", None)
+        if link is not None and link.id is None:  # no row on the LEFT JOIN's side
+            link = None
     if offer is None:
-        errors.append(("offer", "Choisissez une offre de service."))
-    elif convention is not None and link is None:
+        if convention is not None:
+            errors.append(("offer", "Choisissez une offre de service."))
+    elif link is None or not offer.active:
         errors.append(
             ("offer", "Cette offre n'est pas activée pour votre structure auprès de cette caisse.")
         )
     else:
-        motif = Motif.get_or_none((Motif.offer == offer) & (Motif.code == data.get("motif")))
+        motif = (
+            Motif.select(Motif, ConventionMotifOff.id.alias("switched_off"))
+            .join(
+                ConventionMotifOff,
+                peewee.JOIN.LEFT_OUTER,
+                on=(ConventionMotifOff.motif == Motif.id)
+                & (ConventionMotifOff.convention == convention.id),
+            )
+            .where((Motif.offer == offer.id) & (Motif.code == data.get("motif")))
+            .objects()
+            .first()
+        )
         if motif is None:
             errors.append(("motif", "Choisissez un motif de cette offre."))
-    if offer is None or offer.concerns_assure:
+        elif not motif.active:
+            errors.append(
+                ("motif", "Ce motif n'est plus proposé par la caisse : choisissez-en un autre.")
+            )
+            motif = None
+        elif motif.switched_off:
+            errors.append(
+                (
+                    "motif",
+                    "Ce motif n'est pas ouvert à votre structure par cette caisse : "
+                    "choisissez-en un autre.",
+                )
+            )
+            motif = None
+    identity_needed = (
+        motif.concerns_assure
+        if motif is not None
+        else needs_identity(
+            offer, None, available_motifs(partner, data.get("caisse"), offer, today)
+        )
+    )
+    if identity_needed:
         errors += _identity_errors(data, today)
         errors += [(k, NIR_REFUSED) for k in ("nom", "prenom") if nir.contains_nir(data.get(k))]
     comment = (data.get("commentaire") or "").strip()
@@ -152,7 +226,7 @@ def submit(author, data, files, today=None, kept=None):
     if errors:
         raise RuleError(errors[0][1], field=errors[0][0], errors=errors)
     identity = {}
-    if offer.concerns_assure:
+    if motif.concerns_assure:
         # What a name folds into may be longer than the name ('ﷺ' gives 18 characters).
         search = fold(f"{data['nom'].strip()} {data['prenom'].strip()}")
         identity = {
@@ -178,7 +252,7 @@ def submit(author, data, files, today=None, kept=None):
                 confirm="confirm_duplicate",
                 demande_id=existing.id,
             )
-    target = link.target_hours or TARGET_HOURS.get(offer.code, 120)
+    target = link.target_hours or offer.target_hours
     with write():
         demande = Demande.create(
             partner=partner,
@@ -212,6 +286,7 @@ def _change(demande, actor, action, status=None):
     if status:
         demande.status = status
     demande.updated_at = now()
+    demande.close_warned_at = None  # a new step: a warning of closing no longer holds (14.1)
     if actor.profile == "caisse" and action in ("answered", "asked", "closed"):
         demande.first_answer_at = demande.first_answer_at or now()
         demande.partner_reply_pending = False  # the caisse has answered

@@ -89,7 +89,6 @@ def load(password=None, today=None):
         ccas = Partner.create(name="CCAS de Démo", siret="26800000700016", headcount=12)
         voisin = Partner.create(name="CCAS Voisin", siret="26800001500019", headcount=5)
         start = today - timedelta(days=200)
-        offers = list(Offer.select())
         # Signed at different dates, so that the caisse's dashboard has a notice deadline
         # (CCAS de Démo) and a tacit renewal (CCAS Voisin) to remind within 60 days.
         conventions = {}
@@ -107,7 +106,7 @@ def load(password=None, today=None):
                 habilitation_deadline_days=5 if caisse == cpam else 10,
             )
             conventions[partner.name, caisse.name] = convention
-            for offer in offers:
+            for offer in caisse.catalogue_offers():
                 ConventionOffer.create(convention=convention, offer=offer)
         _contacts(cpam, carsat, ccas, voisin)
         Training.create(
@@ -157,15 +156,57 @@ def load(password=None, today=None):
             created[username] = account
             audit.record("account_created", actor=creator, account=account, detail="démo")
     _demandes(created)
+    _referents_rgpd(created)
     _publications(created, today)
     _threads(created)
     _evaluations(created, today)
+    _carsat_catalogue(created["carsat.demo"])
+    _breaches(created)
     return password, True
+
+
+def _breaches(users):
+    """A breach report of CCAS de Démo to CPAM de Démo, noticed a few hours ago (issue
+    14.3), so that both sides' lists show one."""
+    from . import breaches
+
+    noticed = now() - timedelta(hours=5)
+    breaches.report(
+        users["gestionnaire.demo"],
+        {
+            "description": "Un ordinateur portable du CCAS, sur lequel la session de "
+            "technicien.demo était ouverte, a été oublié dans un train ; il a été retrouvé "
+            "le lendemain. Nous ne savons pas s'il a été utilisé entre-temps.",
+            "measures": "Mot de passe de technicien.demo changé, sessions fermées.",
+            "noticed_at": noticed,
+            "happened_at": noticed - timedelta(hours=16),
+            "accounts": [users["technicien.demo"].id],
+            "caisses": [users["caisse.demo"].caisse_id],
+        },
+    )
+
+
+def _carsat_catalogue(agent):
+    """The CARSAT adapts its copy of the reference catalogue (issue 12.3): its social
+    service's appointments, a motif of its own. Its request sent before keeps the former
+    label."""
+    from . import catalogue
+
+    offer = Offer.of(agent.caisse_id, "rendez_vous")
+    catalogue.update_offer(
+        agent,
+        offer,
+        "Demander un rendez-vous avec le service social",
+        offer.target_hours,
+        True,
+        at=now() + timedelta(seconds=1),
+    )
+    catalogue.add_motif(agent, offer, "Prévention de la désinsertion professionnelle", True)
 
 
 def _contacts(cpam, carsat, ccas, voisin):
     """Each owner's contacts (issue 12.4): invented names, 01 99 00 00 xx numbers."""
-    signalement = Offer.get(Offer.code == "signalement")
+    signalement = Offer.of(cpam, "signalement")
     for owner, role, name, function, phone, email, theme, offer in (
         (
             cpam,
@@ -460,6 +501,15 @@ def _demandes(users):
         },
         [],
     )
+
+
+def _referents_rgpd(users):
+    """One référent RGPD on each side (issue 14.2): the CPAM's agent and the CCAS de Démo's
+    gestionnaire, each designated by itself (the only one of its profile there)."""
+    from . import rgpd
+
+    for username in ("caisse.demo", "gestionnaire.demo"):
+        rgpd.grant(users[username], users[username])
 
 
 def _publications(users, today):

@@ -21,7 +21,6 @@ from .models import (
     QUESTION_KINDS,
     Account,
     Convention,
-    ConventionOffer,
     Evaluation,
     EvaluationItem,
     EvaluationQuestion,
@@ -222,12 +221,9 @@ def open_evaluation(agent, partner, year, due_on, today=None):
 
 
 def _offers(convention):
-    return list(
-        Offer.select()
-        .join(ConventionOffer)
-        .where(ConventionOffer.convention == convention)
-        .order_by(Offer.position)
-    )
+    """The offers rated: those active under the convention, from its caisse's catalogue
+    (issue 12.3)."""
+    return list(convention.active_offers())
 
 
 def _copy_questions(evaluation, asked, offers):

@@ -215,10 +215,6 @@ class MultiCheckboxField(SelectMultipleField):
     option_widget = CheckboxInput()
 
 
-def offer_choices():
-    return options((o.code, o.label) for o in Offer.select().order_by(Offer.position))
-
-
 class ConventionForm(Form):
     # Only shown for a structure recorded before SIRETs were asked (schema 2).
     siret = StringField(
@@ -246,10 +242,35 @@ class ConventionForm(Form):
         "La structure peut recevoir des documents de la caisse (tutelle, ASE…)"
     )
     offers = MultiCheckboxField("Offres de service activées")
+    # "offer:motif" of the motifs open to the structure; `motifs_listed` says the page
+    # showed them (a post without it leaves the motifs as they are).
+    motifs = MultiCheckboxField("Motifs ouverts à la structure")
+    motifs_listed = BooleanField()  # a hidden "1" on the page
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, caisse=None, **kwargs):
+        """`caisse`: the id of the caisse whose catalogue the offers and motifs come from."""
+        from .partners import convention_motifs
+
         super().__init__(*args, **kwargs)
-        self.offers.choices = offer_choices()
+        self.catalogue = convention_motifs(caisse) if caisse else []
+        self.offers.choices = options((o.code, o.label) for o, _ in self.catalogue)
+        self.motifs.choices = options(
+            (m.key, m.label) for _, motifs in self.catalogue for m in motifs
+        )
+
+    def grouped(self):
+        """[(offer checkbox, [its motifs' checkboxes])], in the catalogue's order."""
+        offers = {option.data: option for option in self.offers}
+        motifs = {option.data: option for option in self.motifs}
+        return [
+            (offers[o.code], [motifs[m.key] for m in ms if m.key in motifs])
+            for o, ms in self.catalogue
+            if o.code in offers
+        ]
+
+    def motif_keys(self):
+        """The motifs ticked, or None when the page did not list them."""
+        return list(self.motifs.data or []) if self.motifs_listed.data else None
 
     def convention_fields(self):
         return {
@@ -259,6 +280,32 @@ class ConventionForm(Form):
             "habilitation_deadline_days": self.habilitation_deadline_days.data,
             "may_receive_documents": self.may_receive_documents.data,
         }
+
+
+class OfferForm(Form):
+    """An offer of the caisse's catalogue (issue 12.3)."""
+
+    label = StringField("Libellé de l'offre", [required(), Length(max=200)], filters=[strip_filter])
+    target_hours = IntegerField(
+        "Délai cible de première réponse (heures)",
+        [required(), NumberRange(min=1, max=2000, message="Entre 1 et 2000 heures.")],
+        default=120,
+    )
+    active = BooleanField(
+        "Proposée aux structures (décochez pour la retirer des nouvelles demandes)"
+    )
+
+
+class MotifForm(Form):
+    """A motif of one of the caisse's offers (issue 12.3)."""
+
+    label = StringField("Libellé du motif", [required(), Length(max=200)], filters=[strip_filter])
+    concerns_assure = BooleanField(
+        "Ce motif concerne un assuré (le formulaire demande son identité)", default=True
+    )
+    active = BooleanField(
+        "Proposé aux structures (décochez pour le retirer des nouvelles demandes)"
+    )
 
 
 class PartnerForm(ConventionForm):
@@ -595,12 +642,18 @@ class ReferentForm(Form):
     )
     email = StringField("E-mail", [Optional(), Length(max=254)], filters=[strip_filter])
 
-    def __init__(self, *args, roles=Contact.CAISSE_ROLES, **kwargs):
+    def __init__(self, *args, roles=Contact.CAISSE_ROLES, caisse=None, **kwargs):
+        """`caisse`: the id of the caisse whose catalogue's offers a thematic contact may
+        follow (issue 12.3)."""
         super().__init__(*args, **kwargs)
         self.role.choices = options((r, Contact.ROLES[r]) for r in roles)
+        offers = (
+            Offer.select().where(Offer.caisse == caisse).order_by(Offer.position, Offer.id)
+            if caisse
+            else []
+        )
         self.offer.choices = options(
-            [("", "Aucune en particulier")]
-            + [(str(o.id), o.label) for o in Offer.select().order_by(Offer.position)]
+            [("", "Aucune en particulier")] + [(str(o.id), o.label) for o in offers]
         )
 
     def validate_email(self, field):
@@ -787,3 +840,111 @@ class EvaluationAnswerForm(Form):
             else:
                 found[item.id] = value or ""
         return found
+
+
+class JournalFilterForm(FilterForm):
+    """The journal's filters (issue 14.4), in the address: an account (as author or as the
+    account concerned), an action, a request, a period, and the access traces shown or not."""
+
+    compte = StringField("Compte (identifiant)", [Optional(), Length(max=60)])
+    action = SelectField("Action", validate_choice=False)
+    demande = StringField("N° de demande", [Optional(), Length(max=12)])
+    du = DateField("Du", [Optional()])
+    au = DateField("Au (inclus)", [Optional()])
+    consultations = BooleanField(
+        "Afficher les consultations (demandes ouvertes, pièces téléchargées, exports)"
+    )
+
+
+class PersonForm(Form):
+    """A person whose data a référent RGPD looks for (issue 14.2), and what to do with the
+    requests found: the chosen requests, the reason, the confirmation of an erasure."""
+
+    nom = StringField("Nom", [required(), Length(max=100)], filters=[strip_filter])
+    prenom = StringField("Prénom", [Optional(), Length(max=100)], filters=[strip_filter])
+    date_naissance = DateField("Date de naissance", [required()])
+    demandes = SelectMultipleField("Demandes concernées", choices=[], validate_choice=False)
+    motif = TextAreaField(
+        "Motif (demande de la personne, date, moyen)", [Optional(), Length(max=500)]
+    )
+    confirm_erase = BooleanField(
+        "Je confirme l'effacement définitif des données des demandes cochées."
+    )
+
+    def chosen_ids(self):
+        """The requests ticked, as ids (anything else is dropped)."""
+        return [i for i in (to_id(v) for v in self.demandes.data or []) if i is not None]
+
+
+class RectifyForm(Form):
+    """The corrected identity of the assuré of a request (issue 14.2)."""
+
+    civilite = RadioField("Civilité", choices=options(CIVILITES.items()), validate_choice=False)
+    nom = StringField("Nom de l'assuré", [required(), Length(max=100)], filters=[strip_filter])
+    prenom = StringField(
+        "Prénom de l'assuré", [required(), Length(max=100)], filters=[strip_filter]
+    )
+    date_naissance = DateField("Date de naissance", [required()])
+    departement = SelectField("Département de résidence", choices=[], validate_choice=False)
+
+    def __init__(self, *args, **kwargs):
+        from .departements import DEPARTEMENTS
+
+        super().__init__(*args, **kwargs)
+        self.departement.choices = options(
+            [(code, f"{code} – {name}") for code, name in DEPARTEMENTS]
+        )
+        self.civilite.flags.required = True
+        self.departement.flags.required = True
+
+    def data_for_rule(self):
+        return {
+            "civilite": self.civilite.data,
+            "nom": self.nom.data or "",
+            "prenom": self.prenom.data or "",
+            "date_naissance": self.date_naissance.data,
+            "departement": self.departement.data,
+        }
+
+
+class BreachForm(Form):
+    """A suspected personal data breach, reported to the caisses' DPO (issue 14.3). The
+    accounts and caisses are checked by the rule (breaches.report)."""
+
+    noticed_on = DateField("Constatée le", [required()])
+    noticed_time = wtforms.TimeField("à (heure)", [required()])
+    happened_on = DateField("Survenue le (si vous le savez)", [Optional()])
+    happened_time = wtforms.TimeField("à (heure, si vous la savez)", [Optional()])
+    description = TextAreaField("Ce qui s'est passé", [Optional(), Length(max=5000)])
+    measures = TextAreaField("Mesures déjà prises (facultatif)", [Optional(), Length(max=3000)])
+    accounts = MultiCheckboxField("Comptes concernés", validate_choice=False)
+    caisses = MultiCheckboxField("Caisses à prévenir", validate_choice=False)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for name in ("description", "caisses"):  # checked by the rule, marked for the user
+            self[name].flags.required = True
+
+    def moments(self):
+        """(noticed_at, happened_at) as datetimes; None where a date is missing (a time
+        alone says nothing; a date without a time counts from midnight)."""
+        from datetime import datetime, time
+
+        def at(day, hour):
+            return datetime.combine(day, hour or time.min) if day else None
+
+        return (
+            at(self.noticed_on.data, self.noticed_time.data),
+            at(self.happened_on.data, self.happened_time.data),
+        )
+
+    def data_for_rule(self):
+        noticed_at, happened_at = self.moments()
+        return {
+            "description": self.description.data or "",
+            "measures": self.measures.data or "",
+            "noticed_at": noticed_at,
+            "happened_at": happened_at,
+            "accounts": self.accounts.data or [],
+            "caisses": self.caisses.data or [],
+        }

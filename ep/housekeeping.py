@@ -11,6 +11,9 @@ a day across all the server processes that share the database: `nightly`).
 - files kept for a form that was never sent leave after a day;
 - the structures are reminded of a yearly evaluation to answer, before its date and once
   it has passed (issue 13.4).
+- personal data for as long as needed (`ep/retention.py`, issue 14): requests unanswered by
+  the structure closed after a notice, closed requests purged after EP_RETENTION_CLOSED_DAYS,
+  the journal's access traces after EP_JOURNAL_RETENTION_DAYS.
 Each rule is idempotent: running twice the same day changes nothing more.
 
 Each family commits in short batches (issue 11): on SQLite a write transaction blocks every
@@ -25,7 +28,18 @@ from datetime import date, datetime, timedelta
 
 from peewee import fn
 
-from . import accounts, attachments, audit, drafts, evaluations, login, notices, reviews, settings
+from . import (
+    accounts,
+    attachments,
+    audit,
+    drafts,
+    evaluations,
+    login,
+    notices,
+    retention,
+    reviews,
+    settings,
+)
 from .db import checkpoint, database, serialise, timed_writes, write
 from .models import (
     Account,
@@ -286,7 +300,16 @@ FAMILIES = [
     ("drafts", _at_once(lambda today: drafts.purge(today))),
     ("abandoned_uploads", _at_once(_abandoned_uploads)),
     ("evaluations", _evaluations),
+    # Issue 14: personal data for as long as it is needed (ep/retention.py).
+    ("waiting_warned", lambda today: retention.warn_before_closing(today)),
+    ("auto_closed", lambda today: retention.close_unanswered(today)),
+    ("retention_purged", lambda today: retention.purge_closed(today)),
+    ("journal_purged", lambda today: retention.purge_journal(today)),
 ]
+
+# Families that erase personal data: the WAL is folded into the database file after them,
+# so that what they erased leaves the WAL too.
+ERASING = ("deleted", "purged", "retention_purged", "journal_purged")
 
 
 def run(today=None, log=None):
@@ -308,6 +331,10 @@ def run(today=None, log=None):
         "deleted": 0,
         "abandoned_uploads": 0,
         "evaluations_reminded": 0,
+        "waiting_warned": 0,
+        "auto_closed": 0,
+        "retention_purged": 0,
+        "journal_purged": 0,
         "failed": [],
     }
     with timed_writes(yielding=True) as holds:
@@ -323,7 +350,7 @@ def run(today=None, log=None):
             elif name in counts:
                 counts[name] = done
     counts["transactions"], counts["longest_hold"] = holds.count, holds.longest
-    if counts["deleted"] or counts["purged"]:
+    if any(counts[name] for name in ERASING):
         checkpoint()
     notices.wake()
     return counts
@@ -356,35 +383,38 @@ def _purge_ended_conventions(today):
 def purge_convention(convention, today):
     """Erase the assuré's identity, comments, messages and documents of the requests made
     under this convention; the requests stay as anonymous records (dates, offers, statuses).
-    A batch of requests per statement and per transaction; their files go once it committed."""
+    Who was trained under it goes too: it is staff data (issue 12.5)."""
     from .conventions import erase_trainees
 
+    n = purge_requests(
+        lambda after, size: Demande.to_purge(convention, after).limit(size),
+        today,
+        "convention",
+        first=lambda: erase_trainees(convention),
+    )
+    _purge_threads(convention)
+    return n
+
+
+def purge_requests(batch_of, today, reason, counted=None, first=None):
+    """Erase the personal data of requests (`erase_personal_data`), a batch per statement
+    and per transaction; their files go once it committed. `batch_of(after, size)`: a query
+    of rows (id, key, …) of requests still to purge, in key order, after (key, id) `after`;
+    `counted(rows)` sees each batch's rows; `first()` runs in the first batch's transaction.
+    Returns how many requests were purged."""
     n, size, after = 0, 20, None
     while True:
         start = time.monotonic()
         with _batch():
-            if after is None:  # who was trained is staff data: it goes too (issue 12.5)
-                erase_trainees(convention)
-            rows = list(Demande.to_purge(convention, after).limit(size).tuples())
-            ids = [i for i, _ in rows]
-            files = list(Attachment.select().where(Attachment.demande.in_(ids))) if ids else []
-            if ids:
-                Attachment.delete().where(Attachment.demande.in_(ids)).execute()
-                Message.update(body="").where(Message.demande.in_(ids)).execute()
-                Demande.update(
-                    assure_civilite="",
-                    assure_nom="",
-                    assure_prenom="",
-                    assure_date_naissance=None,
-                    assure_departement="",
-                    assure_search="",
-                    commentaire="",
-                    purged_at=datetime.combine(today, datetime.min.time()),
-                ).where(Demande.id.in_(ids)).execute()
+            if after is None and first is not None:
+                first()
+            rows = list(batch_of(after, size).tuples())
+            files = erase_personal_data([row[0] for row in rows], today, reason)
+            if counted is not None:
+                counted(rows)
         attachments.erase_files(files)
-        n += len(ids)
-        if len(ids) < size:
-            _purge_threads(convention)
+        n += len(rows)
+        if len(rows) < size:
             return n
         after = (rows[-1][1], rows[-1][0])
         size = _next_size(size, time.monotonic() - start)
@@ -399,6 +429,31 @@ def _purge_threads(convention):
     with _batch():
         _, files = threads.purge(convention)
     attachments.erase_files(files)
+
+
+def erase_personal_data(ids, today, reason):
+    """Inside a transaction: the requests `ids` lose the assuré's identity, the comments,
+    the messages' text and the documents (rows here, files returned for the caller to
+    remove once committed); they keep what the statistics count (dates, caisse, structure,
+    offer, motif, status, urgency, target). `reason`: "convention", "retention"."""
+    if not ids:
+        return []
+    files = list(Attachment.select().where(Attachment.demande.in_(ids)))
+    if files:
+        Attachment.delete().where(Attachment.demande.in_(ids)).execute()
+    Message.update(body="").where(Message.demande.in_(ids)).execute()
+    Demande.update(
+        assure_civilite="",
+        assure_nom="",
+        assure_prenom="",
+        assure_date_naissance=None,
+        assure_departement="",
+        assure_search="",
+        commentaire="",
+        purged_at=datetime.combine(today, datetime.min.time()),
+        purge_reason=reason,
+    ).where(Demande.id.in_(ids)).execute()
+    return files
 
 
 # A night's run takes seconds; a process that dies in the middle of one leaves the day to

@@ -1,5 +1,7 @@
 """Tables, their invariants and named queries."""
 
+import functools
+import operator
 import secrets
 from datetime import date, datetime, timedelta
 
@@ -50,6 +52,25 @@ class Caisse(BaseModel):
         """The caisse's data protection officers, as its agents keep them (a suspected
         breach is reported to them within 24 hours, `002_…` annexe 3)."""
         return Contact.owned_by(caisse=self).where(Contact.role == "dpo")
+
+    def save(self, *args, **kwargs):
+        """A new caisse starts with its own copy of the reference catalogue (issue 12.3),
+        which it then adapts: whoever creates it (`ep create-user`, the demo, a test)."""
+        new = self.id is None
+        result = super().save(*args, **kwargs)
+        if new:
+            from .catalogue import install_reference
+
+            install_reference(self)
+        return result
+
+    def catalogue_offers(self):
+        """The offers its catalogue proposes (not withdrawn), in its order."""
+        return (
+            Offer.select()
+            .where((Offer.caisse == self.id) & (Offer.active == True))  # noqa: E712 (SQL)
+            .order_by(Offer.position, Offer.id)
+        )
 
 
 class Partner(BaseModel):
@@ -157,19 +178,74 @@ class Convention(BaseModel):
         return cls.in_force(today) & cls.cut_off_at.is_null()
 
     def offer_codes(self):
-        return {
-            co.offer.code
-            for co in ConventionOffer.select(ConventionOffer, Offer)
+        """The codes of the offers the caisse activated for this convention (among those
+        its catalogue still proposes)."""
+        return {offer.code for offer in self.active_offers()}
+
+    def active_offers(self):
+        """The offers the caisse activated for this convention and still proposes, in the
+        catalogue's order (§1.2: "activables, ou pas, par la caisse")."""
+        return (
+            Offer.select()
+            .join(ConventionOffer)
+            .where((ConventionOffer.convention == self.id) & (Offer.active == True))  # noqa: E712
+            .order_by(Offer.position, Offer.id)
+        )
+
+    def active_motifs(self, offer=None):
+        """The motifs the structure may choose with this caisse (of `offer`, or of every
+        offer), each with its offer loaded: of an activated offer, proposed by the catalogue,
+        and not switched off by the caisse for this convention (issue 12.3)."""
+        off = ConventionMotifOff.select(ConventionMotifOff.motif).where(
+            ConventionMotifOff.convention == self.id
+        )
+        query = (
+            Motif.select(Motif, Offer)
             .join(Offer)
-            .where(ConventionOffer.convention == self)
-        }
+            .join(
+                ConventionOffer,
+                on=(ConventionOffer.offer == Offer.id) & (ConventionOffer.convention == self.id),
+            )
+            .where(
+                (Motif.active == True)  # noqa: E712 (SQL)
+                & (Offer.active == True)  # noqa: E712 (SQL)
+                & Motif.id.not_in(off)
+            )
+        )
+        if offer is not None:
+            query = query.where(Motif.offer == offer)
+        return query.order_by(Offer.position, Offer.id, Motif.position, Motif.id)
+
+    def active_catalogue(self):
+        """[(offer, [motifs])]: what the structure may ask this caisse, in the catalogue's
+        order; an activated offer with no motif left is not listed."""
+        grouped = {}
+        for motif in self.active_motifs():
+            grouped.setdefault(motif.offer.id, (motif.offer, []))[1].append(motif)
+        return list(grouped.values())
 
 
 class Offer(BaseModel):
-    code = peewee.CharField(max_length=40, unique=True)
+    """An offer of a caisse's own catalogue (schema 4, issue 12.3): a CARSAT does not offer
+    what a CPAM does. Its code is stable (copied from the reference catalogue, or made from
+    the first label); its label is the caisse's, the former ones kept in `OfferLabel`."""
+
+    # Its index is the catalogue's, (caisse, code) (Meta).
+    caisse = peewee.ForeignKeyField(Caisse, backref="offers", index=False)
+    code = peewee.CharField(max_length=40)
     label = peewee.CharField(max_length=200)
     position = peewee.IntegerField()
-    concerns_assure = peewee.BooleanField(default=True)
+    # The caisse's target for a first answer (hours); a convention may set its own.
+    target_hours = peewee.IntegerField(default=120)
+    active = peewee.BooleanField(default=True)  # False: withdrawn, no new request
+
+    class Meta:
+        indexes = ((("caisse", "code"), True),)
+
+    @classmethod
+    def of(cls, caisse, code):
+        """The caisse's offer with this code (None when it has none)."""
+        return cls.get_or_none((cls.caisse == caisse) & (cls.code == code))
 
 
 class Motif(BaseModel):
@@ -177,9 +253,28 @@ class Motif(BaseModel):
     code = peewee.CharField(max_length=40)
     label = peewee.CharField(max_length=200)
     position = peewee.IntegerField()
+    # Whether a request for this motif identifies an assuré (`004_…` annexe 3: the contact
+    # offer's motifs marked (*) concern the partnership, "code AMELI" an assuré).
+    concerns_assure = peewee.BooleanField(default=True)
+    active = peewee.BooleanField(default=True)  # False: no new request for it
 
     class Meta:
         indexes = ((("offer", "code"), True),)
+
+    @classmethod
+    def of(cls, caisse, offer_code, code):
+        """The caisse's motif `code` of its offer `offer_code` (None when there is none)."""
+        return (
+            cls.select(cls, Offer)
+            .join(Offer)
+            .where((Offer.caisse == caisse) & (Offer.code == offer_code) & (cls.code == code))
+            .first()
+        )
+
+    @property
+    def key(self):
+        """The codes that name it in a form: "offer:motif"."""
+        return f"{self.offer.code}:{self.code}"
 
 
 class ConventionOffer(BaseModel):
@@ -275,6 +370,9 @@ class Account(UserMixin, BaseModel):
     cgu_accepted_at = peewee.DateTimeField(null=True)
     # Rotated on logout, password change and inactivation: every copied cookie dies.
     session_token = peewee.CharField(max_length=64, default=lambda: secrets.token_hex(16))
+    # Since when the account is its caisse's or structure's référent RGPD (issue 14.2): it
+    # opens the "Données personnelles" space; given and taken back by a colleague (ep/rgpd.py).
+    rgpd_referent_at = peewee.DateTimeField(null=True)
 
     class Meta:
         # A structure's accounts by profile and state: quotas, the dashboard's counts, the
@@ -323,6 +421,15 @@ class Account(UserMixin, BaseModel):
     def organisation(self):
         return self.caisse if self.profile == "caisse" else self.partner
 
+    @property
+    def is_rgpd_referent(self):
+        """A caisse agent or a gestionnaire designated référent RGPD (issue 14.2)."""
+        return (
+            self.rgpd_referent_at is not None
+            and self.profile in ("caisse", "gestionnaire")
+            and self.state == "active"
+        )
+
     def rotate_session(self):
         self.session_token = secrets.token_hex(16)
 
@@ -364,26 +471,53 @@ class Training(BaseModel):
     created_at = peewee.DateTimeField(default=now)
 
 
+# Access traces: the reads of personal data the journal keeps EP_JOURNAL_RETENTION_DAYS only
+# (issue 14.4), the only lines the sanctioned purge may delete (install_triggers). Changing
+# this list needs a schema step that installs the triggers and the partial indexes again.
+READ_ACTIONS = (
+    "demande_viewed",
+    "attachment_downloaded",
+    "users_exported",
+    "review_exported",
+    "journal_exported",
+)
+READS_SQL = "(" + ", ".join(f"'{action}'" for action in READ_ACTIONS) + ")"
+
+
 class AuditEvent(BaseModel):
-    """Append-only: triggers refuse UPDATE and DELETE on this table."""
+    """Append-only: triggers refuse UPDATE and DELETE on this table, except the deletion of
+    old access traces by the sanctioned purge (`JournalPurgePermit`)."""
 
     at = peewee.DateTimeField(default=now, index=True)
-    actor = peewee.ForeignKeyField(Account, null=True, backref="+")
+    # Their indexes are the account's events in time order (Meta).
+    actor = peewee.ForeignKeyField(Account, null=True, backref="+", index=False)
     action = peewee.CharField(max_length=60)
-    account = peewee.ForeignKeyField(Account, null=True, backref="+")
+    account = peewee.ForeignKeyField(Account, null=True, backref="+", index=False)
     partner = peewee.ForeignKeyField(
         Partner, null=True, backref="+", on_delete="SET NULL", index=False
     )
     caisse = peewee.ForeignKeyField(Caisse, null=True, backref="+", index=False)
     detail = peewee.TextField(default="")
     ip = peewee.CharField(max_length=45, default="")
+    # The request the event is about (its detail names it "demande NNNNNN"), for the
+    # journal's filter; no foreign key: nothing may cascade into the trail (schema 4).
+    demande_id = peewee.IntegerField(null=True)
 
     PER_PAGE = 50
 
     class Meta:
         # The journal, newest first: a caisse's events, a structure's (issue 11;
-        # tests/test_query_plans.py). They also serve the foreign keys' own look-ups.
-        indexes = ((("caisse", "at", "id"), False), (("partner", "at", "id"), False))
+        # tests/test_query_plans.py). They also serve the foreign keys' own look-ups. Then
+        # its filters (issue 14.4): an action, an account (author or concerned), a request.
+        indexes = (
+            (("caisse", "at", "id"), False),
+            (("partner", "at", "id"), False),
+            (("caisse", "action", "at", "id"), False),
+            (("partner", "action", "at", "id"), False),
+            (("actor", "at", "id"), False),
+            (("account", "at", "id"), False),
+            (("demande_id", "at", "id"), False),
+        )
 
     @classmethod
     def _scope(cls, user):
@@ -398,18 +532,67 @@ class AuditEvent(BaseModel):
         return [cls.partner == user.partner_id]
 
     @classmethod
-    def page_ids(cls, user, before=None, after=None, size=PER_PAGE):
+    def in_scope(cls, user):
+        """SQL condition: the event is in `user`'s journal, written so that no index serves
+        it ("+ 0"): it filters what another condition's index reads (an account's events,
+        a request's), which SQLite otherwise read through the structure's whole journal."""
+        if user.profile == "caisse":
+            partners = Convention.select(Convention.partner).where(
+                (Convention.caisse == user.caisse_id) & Convention.in_force()
+            )
+            return ((cls.caisse + 0) == user.caisse_id) | (
+                cls.caisse.is_null() & (cls.partner + 0).in_(partners)
+            )
+        return (cls.partner + 0) == user.partner_id
+
+    @classmethod
+    def _parts(cls, user, filters):
+        """The conditions of the journal's page under `filters` (JournalFilters), each read
+        in time order from one index (issue 14.4): a request's events; an account's, as
+        author or as the account concerned; otherwise each part of the scope, of one action
+        or of every action but the access traces."""
+        extra = []
+        if filters.since is not None:
+            extra.append(cls.at >= filters.since)
+        if filters.until is not None:
+            extra.append(cls.at < filters.until)
+        if filters.action:
+            extra.append(cls.action == filters.action)
+        if not filters.reads or (filters.action and filters.action not in READ_ACTIONS):
+            # Written as the partial indexes' WHERE says it, even when one action implies
+            # it: SQLite sees only the same words.
+            extra.append(cls.action.not_in(peewee.SQL(READS_SQL)))
+        if filters.demande is not None:
+            drivers = [cls.demande_id == filters.demande]
+        elif filters.account is not None:
+            account = filters.account
+            drivers = [
+                cls.actor == account,
+                (cls.account == account) & (cls.actor.is_null() | (cls.actor != account)),
+            ]
+        else:
+            drivers = None
+        if drivers:
+            scope = cls.in_scope(user)
+            parts = [driver & scope for driver in drivers]
+        else:
+            parts = cls._scope(user)
+        return [functools.reduce(operator.and_, [part, *extra]) for part in parts]
+
+    @classmethod
+    def page_ids(cls, user, before=None, after=None, size=PER_PAGE, filters=None):
         """(id, at) of a page of `user`'s journal: newest first, older than the position
         `before` (at, id); or, with `after`, the oldest first of those newer than it. Each
         part of the scope is read in order from its index and the parts are merged (UNION
-        ALL): the page costs the same at the first line and at the millionth."""
+        ALL): the page costs the same at the first line and at the millionth. `filters`
+        (JournalFilters) narrow it; without them, every event is listed."""
         position = peewee.Tuple(cls.at, cls.id)
 
         def ordered(at, key):
             return (at.asc(), key.asc()) if after is not None else (at.desc(), key.desc())
 
         parts = []
-        for condition in cls._scope(user):
+        for condition in cls._parts(user, filters or JournalFilters()):
             if before is not None:
                 condition &= position < peewee.Tuple(*before)
             if after is not None:
@@ -457,6 +640,50 @@ class AuditEvent(BaseModel):
         )
 
 
+class JournalFilters:
+    """What the journal shows (issue 14.4): an account (as author or as the account
+    concerned, an Account id), an action, a request (its id), a period [since, until), and
+    whether the access traces are shown (`reads`)."""
+
+    def __init__(self, account=None, action=None, demande=None, since=None, until=None, reads=True):
+        self.account, self.action, self.demande = account, action, demande
+        self.since, self.until, self.reads = since, until, reads
+
+
+# The journal without its access traces, a caisse's, a structure's, an account's: the page
+# shown by default reads them in time order (the traces may be most of the trail: at
+# 1,000,000 requests, an agent's 600,000 reads took 1 s to skip through its own index).
+for _column, _name in (
+    ("caisse", "audit_event_caisse_acts"),
+    ("partner", "audit_event_partner_acts"),
+    ("actor", "audit_event_actor_acts"),
+):
+    AuditEvent.add_index(
+        AuditEvent.index(
+            getattr(AuditEvent, _column),
+            AuditEvent.at,
+            AuditEvent.id,
+            where=AuditEvent.action.not_in(peewee.SQL(READS_SQL)),
+            name=_name,
+        )
+    )
+
+
+class JournalPurgePermit(BaseModel):
+    """The sanctioned purge of old access traces (issue 14.4): within the transaction that
+    deletes them, one row says up to when; the trigger lets a DELETE through only for an
+    access trace older than that, and the row is gone before the transaction commits, so
+    that no other transaction ever sees one."""
+
+    up_to = peewee.DateTimeField()
+
+
+PURGE_REASONS = {
+    "convention": "fin de convention",
+    "retention": "durée de conservation écoulée",
+    "request": "à la demande de la personne",  # erased by a référent RGPD (issue 14.2)
+}
+
 DEMANDE_STATUSES = {
     "submitted": "Envoyée",
     "in_progress": "En cours de traitement",
@@ -489,12 +716,20 @@ class Demande(BaseModel):
     updated_at = peewee.DateTimeField(default=now)
     first_answer_at = peewee.DateTimeField(null=True)
     closed_at = peewee.DateTimeField(null=True)
-    purged_at = peewee.DateTimeField(null=True)  # personal data erased (end of convention)
+    purged_at = peewee.DateTimeField(null=True)  # personal data erased
+    # Why: "convention" (its end), "retention" (closed long ago); schema 4.
+    purge_reason = peewee.CharField(max_length=20, null=True)
+    # When the structure was told that the request, waiting for its answer, will be closed
+    # (issue 14.1); a warning older than the request's last change no longer counts.
+    close_warned_at = peewee.DateTimeField(null=True)
     # The last event (DemandeEvent id) of each side, for the unread markers, and whether a
     # reply of the partner waits for the caisse's answer (issue 10.5).
     last_partner_event = peewee.IntegerField(null=True)
     last_caisse_event = peewee.IntegerField(null=True)
     partner_reply_pending = peewee.BooleanField(default=False)
+    # Processing limited at the person's request (issue 14.2, RGPD art. 18): the data stays,
+    # but only the référents RGPD in scope read it; nobody works on the request any more.
+    limited_at = peewee.DateTimeField(null=True)
 
     OPEN = ("submitted", "in_progress", "waiting_partner")  # "not closed", as an index reads it
 
@@ -523,9 +758,91 @@ class Demande(BaseModel):
         return bool(self.assure_nom)
 
     @property
+    def offer_label(self):
+        """The offer's label when the request was sent (issue 12.3)."""
+        return self._labels()[0]
+
+    @property
+    def motif_label(self):
+        """The motif's label when the request was sent (issue 12.3)."""
+        return self._labels()[1]
+
+    def _labels(self):
+        labels = self.__dict__.get("_labels_in_force")
+        if labels is None:
+            Demande.with_labels([self])
+            labels = self.__dict__["_labels_in_force"]
+        return labels
+
+    @classmethod
+    def labels_query(cls, offers, motifs, oldest):
+        """(kind 'o' or 'm', id, label, until) of the offers and motifs `offers`, `motifs`:
+        their current label (until NULL) and those they had until after `oldest`, each read
+        through its index (tests/test_query_plans.py)."""
+        # The versions first: their column gives the union its type (PostgreSQL types a
+        # union of NULLs as text, which no date matches).
+        parts = [
+            OfferLabel.select(
+                peewee.SQL("'o'"), OfferLabel.offer, OfferLabel.label, OfferLabel.until
+            ).where(OfferLabel.offer.in_(offers) & (OfferLabel.until > oldest)),
+            MotifLabel.select(
+                peewee.SQL("'m'"), MotifLabel.motif, MotifLabel.label, MotifLabel.until
+            ).where(MotifLabel.motif.in_(motifs) & (MotifLabel.until > oldest)),
+            Offer.select(peewee.SQL("'o'"), Offer.id, Offer.label, peewee.SQL("NULL")).where(
+                Offer.id.in_(offers)
+            ),
+            Motif.select(peewee.SQL("'m'"), Motif.id, Motif.label, peewee.SQL("NULL")).where(
+                Motif.id.in_(motifs)
+            ),
+        ]
+        query = parts[0]
+        for part in parts[1:]:
+            query = query + part  # UNION ALL
+        return query
+
+    @classmethod
+    def with_labels(cls, rows):
+        """The rows, each knowing the labels of its offer and motif in force when it was
+        sent (`offer_label`, `motif_label`): the current ones, unless the caisse renamed
+        them since (`OfferLabel`, `MotifLabel`). One query for the whole page, whatever its
+        size; the versions read are those ended after the page's oldest request."""
+        rows = list(rows)
+        if not rows:
+            return rows
+        offers = sorted({d.offer_id for d in rows})
+        motifs = sorted({d.motif_id for d in rows})
+        oldest = min(d.created_at for d in rows)
+        query = cls.labels_query(offers, motifs, oldest)
+        current, former = {}, {}
+        for which, key, label, until in query.tuples():
+            if until is None:
+                current[which, key] = label
+            else:
+                if isinstance(until, str):  # SQLite hands a UNION's dates back as text
+                    until = datetime.fromisoformat(until)
+                former.setdefault((which, key), []).append((until, label))
+        for versions in former.values():
+            versions.sort()
+
+        def label(which, key, at):
+            for until, text in former.get((which, key), ()):
+                if at < until:
+                    return text
+            return current.get((which, key), "")
+
+        for d in rows:
+            d.__dict__["_labels_in_force"] = (
+                label("o", d.offer_id, d.created_at),
+                label("m", d.motif_id, d.created_at),
+            )
+        return rows
+
+    @property
     def assure_label(self):
         if self.purged_at:
-            return "Données effacées (fin de convention)"
+            return f"Données effacées ({PURGE_REASONS.get(self.purge_reason, 'fin de convention')})"
+        if self.limited_at:
+            return "Traitement limité (RGPD)"
         if not self.concerns_assure:
             return "Demande de partenariat (sans assuré)"
         return f"{self.assure_civilite} {self.assure_prenom} {self.assure_nom}".strip()
@@ -654,8 +971,11 @@ class Demande(BaseModel):
             query = query.where(cls.still_open())
         elif status:
             query = query.where(cls.status == status)
-        if offer:
-            query = query.where(cls.offer.in_(Offer.select(Offer.id).where(Offer.code == offer)))
+        if offer:  # a code: the same offer in each caisse's catalogue
+            offers = Offer.select(Offer.id).where(Offer.code == offer)
+            if user.profile == "caisse":
+                offers = offers.where(Offer.caisse == user.caisse_id)
+            query = query.where(cls.offer.in_(offers))
         if unread:  # a correlated look-up, not a join: the query stays on one table
             seen = DemandeRead.select(DemandeRead.seen_event).where(
                 (DemandeRead.account == user.id) & (DemandeRead.demande == cls.id)
@@ -773,14 +1093,16 @@ class Demande(BaseModel):
         else:
             scope = (cls.partner + 0) == account.partner_id
         loaded = {d.id: d for d in query.where(cls.id.in_(ids) & scope)}
-        return [loaded[i] for i in ids if i in loaded]
+        return cls.with_labels(loaded[i] for i in ids if i in loaded)
 
     @classmethod
     def to_purge(cls, convention, after=None):
         """(id, created_at) of the requests made under a convention whose personal data is
         still there, oldest first, after (created_at, id) `after`: the structure's history
-        index, which SQLite left for the caisse's (all its requests) without the order."""
-        query = cls.select(cls.id, cls.created_at).where(
+        index, which SQLite left for the caisse's (all its requests) without the order, and
+        for the caisse's by day sent (the statistics' index) even with it."""
+        query = pinned(cls.select(cls.id, cls.created_at), "demande_partner_id_created_at_id")
+        query = query.where(
             (cls.partner == convention.partner_id)
             & ((cls.caisse + 0) == convention.caisse_id)  # not the caisse's index by date
             & cls.purged_at.is_null()
@@ -798,6 +1120,7 @@ class Demande(BaseModel):
             & (cls.assure_search == nom_search)
             & (cls.assure_date_naissance == date_naissance)
             & cls.still_open()
+            & cls.limited_at.is_null()  # nobody works on a limited one any more
         )
 
 
@@ -853,6 +1176,43 @@ Demande.add_index(
         Demande.id,
         where=Demande.status == peewee.SQL("'waiting_partner'"),
         name="demande_waiting_partner",
+    )
+)
+
+
+# The closed requests whose personal data is still there, by closing time: the nightly
+# retention purge reads its batches from here (issue 14.1); a purged request leaves it.
+Demande.add_index(
+    Demande.index(
+        Demande.closed_at,
+        Demande.id,
+        Demande.caisse,
+        where=(Demande.status == peewee.SQL("'closed'")) & Demande.purged_at.is_null(),
+        name="demande_retention",
+    )
+)
+
+
+# A person's requests by date of birth, then name (issue 14.2): what a référent RGPD looks
+# up to answer a right of access; the partnership requests (no assuré) and the erased ones
+# have no date and stay out of it.
+Demande.add_index(
+    Demande.index(
+        Demande.assure_date_naissance,
+        Demande.assure_search,
+        where=Demande.assure_date_naissance.is_null(False),
+        name="demande_person",
+    )
+)
+
+# The requests whose processing is limited, few: listed to the référents so that none is
+# forgotten (issue 14.2).
+Demande.add_index(
+    Demande.index(
+        Demande.limited_at,
+        Demande.id,
+        where=Demande.limited_at.is_null(False),
+        name="demande_limited",
     )
 )
 
@@ -1364,6 +1724,108 @@ class ThreadRead(BaseModel):
 Demande.add_index(Demande.index(Demande.offer, Demande.partner, Demande.updated_at, Demande.id))
 
 
+class OfferLabel(BaseModel):
+    """A label an offer had until `until`, when its caisse renamed it: the requests sent
+    before show it (issue 12.3). The current label is the offer's own."""
+
+    offer = peewee.ForeignKeyField(Offer, backref="+", on_delete="CASCADE", index=False)
+    label = peewee.CharField(max_length=200)
+    until = peewee.DateTimeField()
+
+    class Meta:
+        indexes = ((("offer", "until"), False),)
+
+
+class MotifLabel(BaseModel):
+    """A label a motif had until `until` (as `OfferLabel`)."""
+
+    motif = peewee.ForeignKeyField(Motif, backref="+", on_delete="CASCADE", index=False)
+    label = peewee.CharField(max_length=200)
+    until = peewee.DateTimeField()
+
+    class Meta:
+        indexes = ((("motif", "until"), False),)
+
+
+class ConventionMotifOff(BaseModel):
+    """A motif the caisse does not open to this structure, though it activated the offer
+    (issue 12.3). Stored as an exception: a motif the caisse adds to an offer is open to
+    every structure that has the offer, until it says otherwise."""
+
+    convention = peewee.ForeignKeyField(Convention, backref="+", on_delete="CASCADE", index=False)
+    motif = peewee.ForeignKeyField(Motif, backref="+", index=False)
+
+    class Meta:
+        indexes = ((("convention", "motif"), True),)
+
+
+class Breach(BaseModel):
+    """A suspected personal data breach a structure reports to the DPO of each caisse
+    concerned, within 24 hours of noticing it (`002_…` annexe 3; issue 14.3; schema 4).
+    `facts`: the period the journal's facts cover (each account's are on its line)."""
+
+    DEADLINE = timedelta(hours=24)
+
+    partner = peewee.ForeignKeyField(Partner, backref="+", on_delete="CASCADE", index=False)
+    reported_by = peewee.ForeignKeyField(Account, backref="+")
+    created_at = peewee.DateTimeField(default=now)
+    noticed_at = peewee.DateTimeField()
+    happened_at = peewee.DateTimeField(null=True)  # when it happened, if known
+    description = peewee.TextField()
+    measures = peewee.TextField(default="")
+    facts = peewee.TextField(default="")
+
+    class Meta:
+        indexes = ((("partner", "created_at"), False),)
+
+    @property
+    def reference(self):
+        return f"{self.id:06d}"
+
+    @property
+    def deadline(self):
+        return self.noticed_at + self.DEADLINE
+
+
+class BreachAccount(BaseModel):
+    """An account of the structure a breach report concerns, and the journal's facts on it
+    as they were sent (logins and reads: times, addresses, request numbers; never an assuré,
+    nor the account's name, read from the account so that its deletion erases it)."""
+
+    breach = peewee.ForeignKeyField(Breach, backref="account_links", on_delete="CASCADE")
+    account = peewee.ForeignKeyField(Account, backref="+")
+    facts = peewee.TextField(default="")
+
+    class Meta:
+        indexes = ((("breach", "account"), True),)
+
+
+BREACH_SENT_TO = {
+    "dpo": "DPO de la caisse",
+    "referent": "référents de la caisse (aucun DPO joignable par e-mail)",
+    "agents": "agents de la caisse (ni DPO ni référent joignable par e-mail)",
+    "none": "personne : la caisse n'a aucune adresse connue",
+}
+
+
+class BreachCaisse(BaseModel):
+    """A caisse a breach report is addressed to, and who it was e-mailed to (its DPO, or
+    the fallback chosen when it has none: docs/decisions.md)."""
+
+    breach = peewee.ForeignKeyField(Breach, backref="caisse_links", on_delete="CASCADE")
+    caisse = peewee.ForeignKeyField(Caisse, backref="+", index=False)
+    sent_to = peewee.CharField(max_length=10)  # BREACH_SENT_TO
+    recipients = peewee.TextField(default="")  # the addresses, one a line
+
+    class Meta:
+        # A caisse's reports, newest first; one line per breach and caisse.
+        indexes = ((("caisse", "breach"), True), (("breach", "caisse"), True))
+
+    @property
+    def sent_to_label(self):
+        return BREACH_SENT_TO.get(self.sent_to, self.sent_to)
+
+
 ALL_MODELS = [
     Caisse,
     Partner,
@@ -1400,23 +1862,46 @@ ALL_MODELS = [
     EvaluationQuestion,
     Evaluation,
     EvaluationItem,
+    JournalPurgePermit,
+    OfferLabel,
+    MotifLabel,
+    ConventionMotifOff,
+    Breach,
+    BreachAccount,
+    BreachCaisse,
 ]
 
 
-def install_triggers():
-    """Make the audit trail append-only at the database level."""
+# A DELETE the triggers let through: an access trace older than the permit of the purge
+# running in the same transaction (issue 14.4). Nothing else, ever; no UPDATE at all.
+SANCTIONED_DELETE = (
+    f"OLD.action IN {READS_SQL} AND EXISTS (SELECT 1 FROM journal_purge_permit p "
+    "WHERE OLD.at < p.up_to)"
+)
+
+
+def install_triggers(replace=False):
+    """Make the audit trail append-only at the database level, but for the sanctioned purge
+    of old access traces. `replace`: the triggers exist already (a schema step changes them)."""
     if is_sqlite():
-        for op in ("UPDATE", "DELETE"):
-            database.execute_sql(
-                f"CREATE TRIGGER IF NOT EXISTS audit_event_no_{op.lower()} "
-                f"BEFORE {op} ON audit_event "
-                "BEGIN SELECT RAISE(ABORT, 'audit trail is append-only'); END"
-            )
-    else:
+        if replace:
+            database.execute_sql("DROP TRIGGER IF EXISTS audit_event_no_delete")
         database.execute_sql(
-            "CREATE OR REPLACE FUNCTION audit_event_append_only() RETURNS trigger AS $$ "
-            "BEGIN RAISE EXCEPTION 'audit trail is append-only'; END; $$ LANGUAGE plpgsql"
+            "CREATE TRIGGER IF NOT EXISTS audit_event_no_update BEFORE UPDATE ON audit_event "
+            "BEGIN SELECT RAISE(ABORT, 'audit trail is append-only'); END"
         )
+        database.execute_sql(
+            "CREATE TRIGGER IF NOT EXISTS audit_event_no_delete BEFORE DELETE ON audit_event "
+            f"WHEN NOT ({SANCTIONED_DELETE}) "
+            "BEGIN SELECT RAISE(ABORT, 'audit trail is append-only'); END"
+        )
+        return
+    database.execute_sql(
+        "CREATE OR REPLACE FUNCTION audit_event_append_only() RETURNS trigger AS $$ "
+        f"BEGIN IF TG_OP = 'DELETE' AND {SANCTIONED_DELETE} THEN RETURN OLD; END IF; "
+        "RAISE EXCEPTION 'audit trail is append-only'; END; $$ LANGUAGE plpgsql"
+    )
+    if not replace:
         database.execute_sql(
             "CREATE TRIGGER audit_event_append_only BEFORE UPDATE OR DELETE ON audit_event "
             "FOR EACH ROW EXECUTE FUNCTION audit_event_append_only()"
@@ -1424,14 +1909,12 @@ def install_triggers():
 
 
 def seed_reference_data():
-    """Insert the offer catalogue; existing rows are kept (a caisse may have edited labels)."""
-    from .catalogue import OFFERS
+    """A caisse without a catalogue (one recorded by other means than the app) gets the
+    reference one; a catalogue a caisse has is never touched (issue 12.3)."""
+    from .catalogue import install_reference
 
-    for position, (code, label, motifs, concerns) in enumerate(OFFERS, start=1):
-        offer, _ = Offer.get_or_create(
-            code=code, defaults={"label": label, "position": position, "concerns_assure": concerns}
-        )
-        for mpos, (mcode, mlabel) in enumerate(motifs, start=1):
-            Motif.get_or_create(
-                offer=offer, code=mcode, defaults={"label": mlabel, "position": mpos}
-            )
+    if "caisse_id" not in {c.name for c in database.get_columns("offer")}:
+        return  # a database kept at an older schema (tests): its catalogue is not per caisse
+    owners = Offer.select(Offer.caisse)
+    for caisse in Caisse.select().where(Caisse.id.not_in(owners)).order_by(Caisse.id):
+        install_reference(caisse)

@@ -11,9 +11,11 @@ from .models import (
     Account,
     Caisse,
     Convention,
+    ConventionMotifOff,
     ConventionOffer,
     Demande,
     HabilitationRequest,
+    Motif,
     Offer,
     Partner,
     Review,
@@ -41,8 +43,12 @@ def normalise_siret(raw):
         ) from exc
 
 
-def create_partner(actor, name, siret, headcount, convention_fields, offer_codes, today=None):
-    """A caisse agent records a structure, identified by its SIRET, and its convention.
+def create_partner(
+    actor, name, siret, headcount, convention_fields, offer_codes, today=None, motif_keys=None
+):
+    """A caisse agent records a structure, identified by its SIRET, and its convention, with
+    the offers it activates and, of their motifs, those open to the structure (`motif_keys`,
+    "offer:motif"; None: all of them).
 
     A structure may be conventioned with several caisses. When one with this SIRET already
     exists, the convention waits for one of its gestionnaires to accept it: until then the
@@ -56,7 +62,9 @@ def create_partner(actor, name, siret, headcount, convention_fields, offer_codes
         if partner is None:
             partner = Partner.create(name=name, siret=siret, headcount=headcount)
             audit.record("partner_created", actor=actor, partner=partner, detail=siret)
-            convention = _create_convention(actor, partner, convention_fields, offer_codes)
+            convention = _create_convention(
+                actor, partner, convention_fields, offer_codes, motif_keys=motif_keys
+            )
             return partner, convention
         existing = Convention.get_or_none(
             (Convention.partner == partner) & (Convention.caisse == actor.caisse_id)
@@ -79,7 +87,7 @@ def create_partner(actor, name, siret, headcount, convention_fields, offer_codes
             purge_convention(existing, today)  # the old one's personal data goes first
             existing.delete_instance()
         convention = _create_convention(
-            actor, partner, convention_fields, offer_codes, state="pending"
+            actor, partner, convention_fields, offer_codes, state="pending", motif_keys=motif_keys
         )
         notify_partner(
             partner.id,
@@ -162,29 +170,119 @@ def _check_dates(fields):
         raise RuleError("La date de fin doit suivre la date d'effet.", field="ends_on")
 
 
-def _create_convention(actor, partner, fields, offer_codes, state="accepted"):
+def _create_convention(actor, partner, fields, offer_codes, state="accepted", motif_keys=None):
     _check_dates(fields)
     convention = Convention.create(
         partner=partner, caisse=actor.caisse_id, state=state, proposed_by_id=actor.id, **fields
     )
     _set_offers(convention, offer_codes)
+    _check_motifs(convention, offer_codes, motif_keys)
+    _set_motifs(convention, motif_keys)
     audit.record("convention_created", actor=actor, partner=partner)
     return convention
 
 
 def _set_offers(convention, offer_codes, target_hours=None):
-    ConventionOffer.delete().where(ConventionOffer.convention == convention).execute()
-    for offer in Offer.select().where(Offer.code.in_(list(offer_codes))):
-        hours = (target_hours or {}).get(offer.code)
-        ConventionOffer.create(convention=convention, offer=offer, target_hours=hours)
+    """The offers of the caisse's catalogue activated for this convention, with their target
+    time if the convention sets its own (None: the catalogue's). The links to offers the
+    catalogue withdrew stay: proposed again, they are active again where they were."""
+    offers = list(convention_catalogue(convention.caisse_id))
+    ConventionOffer.delete().where(
+        (ConventionOffer.convention == convention)
+        & ConventionOffer.offer.in_([o.id for o in offers])
+    ).execute()
+    for offer in offers:
+        if offer.code in offer_codes:
+            hours = (target_hours or {}).get(offer.code)
+            ConventionOffer.create(convention=convention, offer=offer, target_hours=hours)
+
+
+def convention_catalogue(caisse_id):
+    """The offers a convention of this caisse may activate: its catalogue's, in order."""
+    return (
+        Offer.select()
+        .where((Offer.caisse == caisse_id) & (Offer.active == True))  # noqa: E712 (SQL)
+        .order_by(Offer.position, Offer.id)
+    )
+
+
+def convention_motifs(caisse_id):
+    """The motifs a convention of this caisse may open, with their offer: [(offer,
+    [motifs])] of the catalogue's proposed offers and motifs."""
+    grouped = {o.id: (o, []) for o in convention_catalogue(caisse_id)}
+    motifs = (
+        Motif.select()
+        .where(Motif.offer.in_(list(grouped)) & (Motif.active == True))  # noqa: E712 (SQL)
+        .order_by(Motif.position, Motif.id)
+    )
+    for motif in motifs:
+        motif.offer = grouped[motif.offer_id][0]
+        grouped[motif.offer_id][1].append(motif)
+    return list(grouped.values())
+
+
+def motif_keys_on(convention):
+    """The keys ("offer:motif") of the proposed motifs the caisse has not switched off for
+    this convention, whether their offer is activated or not."""
+    off = {
+        row.motif_id
+        for row in ConventionMotifOff.select().where(ConventionMotifOff.convention == convention)
+    }
+    return {
+        m.key
+        for _, motifs in convention_motifs(convention.caisse_id)
+        for m in motifs
+        if m.id not in off
+    }
+
+
+def _check_motifs(convention, offer_codes, motif_keys):
+    """An activated offer opens at least one of its motifs."""
+    if motif_keys is None:
+        return
+    for offer, motifs in convention_motifs(convention.caisse_id):
+        if offer.code in offer_codes and motifs and not any(m.key in motif_keys for m in motifs):
+            raise RuleError(
+                f"Cochez au moins un motif de l'offre « {offer.label} », ou ne l'activez pas.",
+                field="motifs",
+            )
+
+
+def _set_motifs(convention, motif_keys):
+    """The proposed motifs not in `motif_keys` are switched off for this convention (those
+    the catalogue withdrew keep their setting); None leaves the setting as it is. Returns
+    the keys switched off and on."""
+    if motif_keys is None:
+        return set(), set()
+    motifs = [m for _, ms in convention_motifs(convention.caisse_id) for m in ms]
+    before = motif_keys_on(convention)
+    ConventionMotifOff.delete().where(
+        (ConventionMotifOff.convention == convention)
+        & ConventionMotifOff.motif.in_([m.id for m in motifs])
+    ).execute()
+    off = [m for m in motifs if m.key not in motif_keys]
+    if off:
+        ConventionMotifOff.insert_many(
+            [{"convention": convention.id, "motif": m.id} for m in off]
+        ).execute()
+    keys = {m.key for m in motifs}
+    return before - set(motif_keys), (set(motif_keys) & keys) - before
 
 
 def update_convention(
-    actor, convention, fields, offer_codes, headcount=None, target_hours=None, siret=None
+    actor,
+    convention,
+    fields,
+    offer_codes,
+    headcount=None,
+    target_hours=None,
+    siret=None,
+    motif_keys=None,
 ):
-    """Change a convention's dates, activated offers, documents flag, deadline, and the
-    caisse's target time for a first answer per offer (hours). A structure recorded before
-    SIRETs were asked gets its SIRET here, once."""
+    """Change a convention's dates, activated offers and, of their motifs, those open to the
+    structure (`motif_keys`, "offer:motif"; None leaves them as they are), documents flag,
+    deadline, and the caisse's target time for a first answer per offer (hours; None: the
+    catalogue's). A structure recorded before SIRETs were asked gets its SIRET here, once."""
     target_hours = target_hours or {}
     partner = convention.partner
     if siret and partner.siret is None:
@@ -199,14 +297,23 @@ def update_convention(
             raise RuleError("Le délai cible s'exprime en heures, entre 1 et 2000.", field="offers")
     with write():
         _check_dates(fields)
+        _check_motifs(convention, offer_codes, motif_keys)
         for key, value in fields.items():
             setattr(convention, key, value)
         convention.save()
         _set_offers(convention, offer_codes, target_hours)
+        switched_off, switched_on = _set_motifs(convention, motif_keys)
         if headcount is not None:
             partner.headcount = headcount
         partner.save()
-        audit.record("convention_updated", actor=actor, partner=convention.partner_id)
+        detail = "offres : " + (", ".join(sorted(offer_codes)) or "aucune")
+        if switched_off:
+            detail += " ; motifs fermés : " + ", ".join(sorted(switched_off))
+        if switched_on:
+            detail += " ; motifs ouverts : " + ", ".join(sorted(switched_on))
+        audit.record(
+            "convention_updated", actor=actor, partner=convention.partner_id, detail=detail
+        )
     return convention
 
 

@@ -420,12 +420,20 @@ def exchange_parts(user, caisse=None, partner=None, unread=False):
         threads = threads.where(Thread.unread_for(user))
     parts = [threads]
     if user.profile == "technicien" or (user.profile == "caisse" and partner):
-        offers = [o for (o,) in Offer.select(Offer.id).where(Offer.code == CONTACT_OFFER).tuples()]
-        if offers:
-            offer = Demande.offer == offers[0] if len(offers) == 1 else Demande.offer.in_(offers)
+        # Each caisse has its own "contact" offer (issue 12.3): one part per offer, each read
+        # in order from its index (offer, structure, time), then merged with the others.
+        offers = Offer.select(Offer.id).where(Offer.code == CONTACT_OFFER)
+        if user.profile == "caisse":
+            offers = offers.where(Offer.caisse == user.caisse_id)
+        else:
+            mine = Convention.select(Convention.caisse).where(Convention.partner == user.partner_id)
+            offers = offers.where(Offer.caisse.in_(mine))
+        if caisse:
+            offers = offers.where(Offer.caisse == caisse)
+        for (offer,) in offers.order_by(Offer.id).tuples():
             requests = Demande.select(
                 peewee.SQL("'demande'").alias("kind"), Demande.id, Demande.updated_at.alias("at")
-            ).where(Demande.seen_by(user) & offer)
+            ).where(Demande.seen_by(user) & (Demande.offer == offer))
             if partner:
                 requests = requests.where(Demande.partner == partner)
             if caisse:

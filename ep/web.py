@@ -138,6 +138,7 @@ NAV = {
         ("main.index", "Accueil"),
         ("demandes.queue", "Demandes reçues"),
         ("partners.index", "Partenaires"),
+        ("catalogue.index", "Catalogue"),
         ("exports.index", "Exports"),
         ("statistics.index", "Statistiques"),
         ("evaluations.index", "Évaluations"),
@@ -146,6 +147,7 @@ NAV = {
         ("threads.index", "Échanges"),
         ("main.help", "Aide et contacts"),
         ("contacts.index", "Contacts de la caisse"),
+        ("breaches.index", "Violations de données"),
     ],
     "gestionnaire": [
         ("main.index", "Accueil"),
@@ -158,6 +160,7 @@ NAV = {
         ("threads.index", "Échanges"),
         ("main.help", "Aide et contacts"),
         ("conventions.index", "Conventions"),
+        ("breaches.index", "Violations de données"),
     ],
     "technicien": [
         ("main.index", "Accueil"),
@@ -198,6 +201,8 @@ def init_app(app):
     @app.context_processor
     def _nav():
         items = NAV.get(current_user.profile, []) if current_user.is_authenticated else []
+        if current_user.is_authenticated and current_user.is_rgpd_referent:
+            items = [*items, ("rgpd.index", "Données personnelles")]  # issue 14.2
         from datetime import date
 
         from peewee import PeeweeException

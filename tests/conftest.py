@@ -60,7 +60,7 @@ def make_app(tmp_path, **overrides):
     return app
 
 
-def _demo_app(tmp_path):
+def demo_app(tmp_path):
     """The app with the demo loaded, built the long way: migrations, then the demo."""
     app = make_app(tmp_path)
     with app.test_request_context(base_url="http://ep.test"):
@@ -75,15 +75,21 @@ def _demo_app(tmp_path):
 
 # The demo state is built once per session (migrations and demo take 0.2 s on SQLite, 0.6 s on
 # PostgreSQL), then copied into each test: the instance folder (SQLite file, uploads, outbox)
-# by a file copy; on PostgreSQL, the rows, put back into the unchanged schema.
+# by a file copy; on PostgreSQL, the rows, put back into the unchanged schema. "Unchanged":
+# the catalogue rows of the schema's tables, columns, triggers and constraints are the very
+# ones (same transaction ids, same files; 2 ms to check, against 18 ms for a comparison of
+# their definitions); after a test that changed it, the state is built again.
 _FINGERPRINT = """SELECT md5(string_agg(x, ',' ORDER BY x)) FROM (
-  SELECT table_name || '.' || column_name || ':' || data_type || ':' || is_nullable || ':'
-         || coalesce(column_default, '') AS x
-    FROM information_schema.columns WHERE table_schema = 'public'
-  UNION ALL SELECT indexdef FROM pg_indexes WHERE schemaname = 'public'
-  UNION ALL SELECT tgname || ':' || tgrelid::regclass::text FROM pg_trigger WHERE NOT tgisinternal
-  UNION ALL SELECT conname || ':' || pg_get_constraintdef(oid) FROM pg_constraint
-    WHERE connamespace = 'public'::regnamespace) AS s"""
+  SELECT c.oid::text || ':' || c.xmin::text || ':' || c.relfilenode::text AS x
+    FROM pg_class c WHERE c.relnamespace = 'public'::regnamespace
+  UNION ALL SELECT a.attrelid::text || '.' || a.attnum || ':' || a.xmin::text
+    FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
+    WHERE c.relnamespace = 'public'::regnamespace AND a.attnum > 0
+  UNION ALL SELECT t.oid::text || ':' || t.xmin::text
+    FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
+    WHERE c.relnamespace = 'public'::regnamespace
+  UNION ALL SELECT o.oid::text || ':' || o.xmin::text FROM pg_constraint o
+    WHERE o.connamespace = 'public'::regnamespace) AS s"""
 
 
 def serial_sequences(cur):
@@ -123,7 +129,7 @@ class Pristine:
     def __init__(self, folder):
         self.instance = folder / "instance"
         self.rows = self.fingerprint = None
-        _demo_app(folder)
+        demo_app(folder)
         if TEST_DATABASE_URL:
             import psycopg2
 
@@ -166,8 +172,8 @@ class Pristine:
         if TEST_DATABASE_URL:
             if db.database.obj is not None and not db.database.is_closed():
                 db.database.close()
-            if not self._restore_rows():
-                return _demo_app(tmp_path)  # a test changed the schema: the long way
+            if not self._restore_rows():  # a test changed the schema: built again
+                self.__init__(tmp_path / "pristine")
         shutil.copytree(self.instance, tmp_path / "instance")
         if TEST_DATABASE_URL:
             return make_app(tmp_path, EP_DATABASE_URL=TEST_DATABASE_URL)

@@ -1,11 +1,11 @@
 """Every registered route, walked with every profile and with users of another partner and
 another caisse, against one table of expected outcomes. A route missing from the table fails."""
 
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 import pytest
 
-from ep import db, evaluations, reviews, threads
+from ep import breaches, db, evaluations, reviews, threads
 from ep.accounts import accept_cgu
 from ep.models import (
     Account,
@@ -13,7 +13,9 @@ from ep.models import (
     Contact,
     Convention,
     Demande,
+    Motif,
     Notice,
+    Offer,
     Partner,
     ThreadAttachment,
     Training,
@@ -63,6 +65,7 @@ THREAD_READERS = outcome(
     autre_gestionnaire=HIDDEN,
     autre_technicien=HIDDEN,
 )
+RGPD_REFERENTS = outcome(caisse=OK, autre_gestionnaire=OK)
 
 EXPECTED = {
     ("GET", "static"): PUBLIC,
@@ -228,6 +231,41 @@ EXPECTED = {
     ("POST", "evaluations.questions"): CAISSE_ONLY,
     ("GET", "evaluations.edit_question"): CAISSE_SCOPED,
     ("POST", "evaluations.edit_question"): CAISSE_SCOPED,
+    # Each caisse's own catalogue (issue 12.3): the offer and motif in URLs are the CPAM's.
+    ("GET", "catalogue.index"): CAISSE_ONLY,
+    ("POST", "catalogue.create_offer"): CAISSE_ONLY,
+    ("GET", "catalogue.edit_offer"): CAISSE_SCOPED,
+    ("POST", "catalogue.edit_offer"): CAISSE_SCOPED,
+    ("POST", "catalogue.create_motif"): CAISSE_SCOPED,
+    ("GET", "catalogue.edit_motif"): CAISSE_SCOPED,
+    ("POST", "catalogue.edit_motif"): CAISSE_SCOPED,
+    # The référents RGPD (issue 14.2): caisse.demo and gestionnaire.demo are, in the demo;
+    # the others get 403. The request in the URL is Voisin's to the CPAM: in caisse.demo's
+    # scope, not in gestionnaire.demo's (another structure). The account in the URL is
+    # gestionnaire.voisin: only a gestionnaire of its structure designates it.
+    ("GET", "rgpd.index"): RGPD_REFERENTS,
+    ("POST", "rgpd.index"): RGPD_REFERENTS,
+    ("POST", "rgpd.export"): RGPD_REFERENTS,
+    ("POST", "rgpd.limit"): RGPD_REFERENTS,
+    ("POST", "rgpd.erase"): RGPD_REFERENTS,
+    ("GET", "rgpd.rectify"): outcome(caisse=OK, autre_gestionnaire=HIDDEN),
+    ("POST", "rgpd.rectify"): outcome(caisse=OK, autre_gestionnaire=HIDDEN),
+    ("POST", "rgpd.lift"): outcome(caisse=OK, autre_gestionnaire=HIDDEN),
+    ("GET", "rgpd.referents"): MANAGERS,
+    ("POST", "rgpd.grant"): outcome(
+        caisse=HIDDEN, autre_caisse=HIDDEN, gestionnaire=OK, autre_gestionnaire=HIDDEN
+    ),
+    ("POST", "rgpd.revoke"): outcome(
+        caisse=HIDDEN, autre_caisse=HIDDEN, gestionnaire=OK, autre_gestionnaire=HIDDEN
+    ),
+    # Breach reports (issue 14.3): any gestionnaire reports (access.can_report_breach); the
+    # report in the URL is CCAS Voisin's to CPAM de Démo.
+    ("GET", "breaches.index"): MANAGERS,
+    ("GET", "breaches.create"): GESTIONNAIRES,
+    ("POST", "breaches.create"): GESTIONNAIRES,
+    ("GET", "breaches.show"): SAME_PARTNER,
+    # The notice handed to the assuré (issue 14.5): Voisin's convention with CPAM de Démo.
+    ("GET", "information.notice"): THREAD_READERS,
 }
 
 
@@ -295,6 +333,17 @@ def build_world(tmp):
         )
         values["evaluation_id"] = evaluation.id
         values["evaluation_question_id"] = evaluations.questions(agent.caisse_id)[0].id
+        values["offer_id"] = Offer.of(convention.caisse_id, "document").id
+        values["motif_id"] = Motif.of(convention.caisse_id, "document", "ceam").id
+        values["breach_id"] = breaches.report(
+            account("gestionnaire.voisin"),
+            {
+                "description": "Identifiants de technicien.voisin vus sur un post-it.",
+                "noticed_at": datetime.now() - timedelta(hours=2),
+                "accounts": [account("technicien.voisin").id],
+                "caisses": [convention.caisse_id],
+            },
+        ).id
         for username in filter(None, USERS.values()):
             accept_cgu(account(username), app.config["EP_CGU_VERSION"])
         ids = {name: account(u).get_id() if u else None for name, u in USERS.items()}

@@ -120,12 +120,12 @@ def test_the_gestionnaire_sees_its_conventions_with_current_figures(client, logi
     # Figures are current: an offer switched off leaves the page; the end date shows.
     ConventionOffer.delete().where(
         (ConventionOffer.convention == cpam)
-        & (ConventionOffer.offer == Offer.get(Offer.code == "document"))
+        & (ConventionOffer.offer == Offer.of(cpam.caisse_id, "document"))
     ).execute()
     carsat = Convention.get((Convention.partner == demo) & (Convention.caisse != cpam.caisse))
     ConventionOffer.delete().where(
         (ConventionOffer.convention == carsat)
-        & (ConventionOffer.offer == Offer.get(Offer.code == "document"))
+        & (ConventionOffer.offer == Offer.of(carsat.caisse_id, "document"))
     ).execute()
     Convention.update(ends_on=date.today() + timedelta(days=40)).where(
         Convention.id == cpam.id

@@ -217,7 +217,7 @@ def test_schema_2_stores_every_phone_number_in_one_form(tmp_path):
 def test_schema_2_to_4_migrations_on_postgresql(app):
     """The current schema taken back to version 1 by hand, then upgraded: same columns, and
     the structure-wide cut-off lands on the cutting caisse's convention."""
-    from ep.models import Caisse, Convention, Demande, Partner
+    from ep.models import Caisse, Convention, Demande, Offer, Partner
 
     def pg_columns():
         rows = db.database.execute_sql(
@@ -236,6 +236,10 @@ def test_schema_2_to_4_migrations_on_postgresql(app):
     current, current_indexes = pg_columns(), pg_indexes()
     ccas = Partner.get(Partner.name == "CCAS de Démo")
     carsat = Caisse.get(Caisse.name == "CARSAT de Démo")
+    # Read through the models, with every column of schema 4: before the steps below.
+    shown = _catalogue_back_to_one()  # schema 4's catalogue per caisse (issue 12.3)
+    _undo_v4_rgpd()  # schema 4's step of issue 14.2 (référents RGPD, limitation)
+    _undo_v4_retention()  # schema 4's step of issue 14 (retention, the journal)
     sql = db.database.execute_sql
     for table, column in [
         ("partner", "siret"),
@@ -315,6 +319,8 @@ def test_schema_2_to_4_migrations_on_postgresql(app):
     sql('DROP INDEX "demande_offer_id_partner_id_updated_at_id"')  # schema 4's (issue 12.2)
     for table in ("evaluation_item", "evaluation", "evaluation_question"):  # 4's (issue 13.4)
         sql(f'DROP TABLE "{table}"')
+    for table in ("breach_caisse", "breach_account", "breach"):  # 4's (issue 14.3)
+        sql(f'DROP TABLE "{table}"')
     sql('DROP INDEX IF EXISTS "partner_name"')
     sql('CREATE UNIQUE INDEX "partner_name" ON "partner" ("name")')
     sql('ALTER TABLE "partner" ADD COLUMN "cut_off_at" TIMESTAMP')
@@ -354,6 +360,13 @@ def test_schema_2_to_4_migrations_on_postgresql(app):
     keys = {a.username: a.search_key for a in Account.select()}
     assert keys["technicien.voisin"].startswith("aerwan voisin-exemple technicien.voisin")
     assert keys["gestionnaire.voisin"] == "left alone"
+    requests = Demande.with_labels(Demande.select().order_by(Demande.id))
+    assert {d.id: (d.offer_label, d.motif_label) for d in requests} == shown
+    assert all(d.offer.caisse_id == d.caisse_id for d in requests)
+    assert {o.caisse.name for o in Offer.select().where(Offer.code == "document")} == {
+        "CPAM de Démo",
+        "CARSAT de Démo",
+    }
     from ep.models import Contact
 
     # one référent on each of the structure's two conventions: one contact of the structure
@@ -361,6 +374,56 @@ def test_schema_2_to_4_migrations_on_postgresql(app):
     assert [(c.role, c.phone) for c in Contact.select().where(Contact.partner == ccas)] == [
         ("referent", "+33199000051")
     ]
+
+
+def _catalogue_back_to_one():
+    """Schema 4 taken back by hand (PostgreSQL): one catalogue for all, the CPAM's rows
+    (the caisse with the most requests), the CARSAT's requests and links pointed at them;
+    returns the labels each request showed before (the CARSAT's renamed offer showed the
+    common label on its request, sent before the renaming)."""
+    from ep.models import Caisse, Demande
+
+    shown = {
+        d.id: (d.offer_label, d.motif_label)
+        for d in Demande.with_labels(Demande.select().order_by(Demande.id))
+    }
+    cpam = Caisse.get(Caisse.name == "CPAM de Démo").id
+    sql = db.database.execute_sql
+    sql(
+        "UPDATE demande d SET offer_id = o1.id FROM offer o2, offer o1 WHERE d.offer_id = o2.id "
+        "AND o2.caisse_id <> %s AND o1.caisse_id = %s AND o1.code = o2.code",
+        (cpam, cpam),
+    )
+    sql(
+        "UPDATE convention_offer c SET offer_id = o1.id FROM offer o2, offer o1 "
+        "WHERE c.offer_id = o2.id AND o2.caisse_id <> %s AND o1.caisse_id = %s "
+        "AND o1.code = o2.code",
+        (cpam, cpam),
+    )
+    sql(
+        "UPDATE demande d SET motif_id = m1.id FROM motif m2, offer o2, offer o1, motif m1 "
+        "WHERE d.motif_id = m2.id AND m2.offer_id = o2.id AND o2.caisse_id <> %s "
+        "AND o1.caisse_id = %s AND o1.code = o2.code AND m1.offer_id = o1.id "
+        "AND m1.code = m2.code",
+        (cpam, cpam),
+    )
+    sql("DELETE FROM motif WHERE offer_id IN (SELECT id FROM offer WHERE caisse_id <> %s)", (cpam,))
+    sql("DELETE FROM offer WHERE caisse_id <> %s", (cpam,))
+    sql(
+        "UPDATE motif SET label = 'Autre motif de contact' WHERE code = 'autre' "
+        "AND offer_id IN (SELECT id FROM offer WHERE code = 'contact')"
+    )
+    for table in ("convention_motif_off", "motif_label", "offer_label"):
+        sql(f'DROP TABLE "{table}"')
+    sql('DROP INDEX "offer_caisse_id_code"')
+    for column in ("caisse_id", "target_hours", "active"):
+        sql(f'ALTER TABLE "offer" DROP COLUMN "{column}"')
+    sql('ALTER TABLE "offer" ADD COLUMN "concerns_assure" BOOLEAN NOT NULL DEFAULT true')
+    sql("UPDATE offer SET concerns_assure = (code <> 'contact')")
+    sql('CREATE UNIQUE INDEX "offer_code" ON "offer" ("code")')
+    for column in ("concerns_assure", "active"):
+        sql(f'ALTER TABLE "motif" DROP COLUMN "{column}"')
+    return shown
 
 
 @sqlite_only
@@ -541,6 +604,8 @@ def test_schema_4_folds_again_only_the_keys_holding_letters_that_now_fold_apart(
     conn.executescript(
         f"""
         INSERT INTO caisse (id, name, created_at) VALUES (1, 'CPAM', '2026-01-01');
+        INSERT INTO offer VALUES (1, 'contact', 'Contacter', 1, 0);
+        INSERT INTO motif VALUES (1, 1, 'autre', 'Autre', 1);
         INSERT INTO partner (id, name, headcount, created_at, siret)
           VALUES (1, 'CCAS A', 10, '2026-01-01', NULL);
         INSERT INTO account (id, username, profile, partner_id, civilite, nom, prenom, fonction,
@@ -582,3 +647,111 @@ def test_schema_4_folds_again_only_the_keys_holding_letters_that_now_fold_apart(
         }
         assert [d.id for d in Demande.select().where(Demande.assure_search.contains("coeur"))]
     db.database.close()
+
+
+# Schema 4, issue 14.1 and 14.4 (step `_v4_retention`).
+
+
+def _undo_v4_retention():
+    """Undo the schema-4 step of issue 14 by hand (`_v4_retention`), on either engine."""
+    sql = db.database.execute_sql
+    for index in (
+        "demande_retention",
+        "audit_event_caisse_id_action_at_id",
+        "audit_event_partner_id_action_at_id",
+        "audit_event_actor_id_at_id",
+        "audit_event_account_id_at_id",
+        "audit_event_demande_id_at_id",
+        "audit_event_caisse_acts",
+        "audit_event_partner_acts",
+        "audit_event_actor_acts",
+    ):
+        sql(f'DROP INDEX IF EXISTS "{index}"')
+    sql('CREATE INDEX "audit_event_actor_id" ON "audit_event" ("actor_id")')
+    sql('CREATE INDEX "audit_event_account_id" ON "audit_event" ("account_id")')
+    if db.is_sqlite():  # schema 3's triggers: every UPDATE and DELETE refused
+        sql("DROP TRIGGER audit_event_no_delete")
+        sql(
+            "CREATE TRIGGER audit_event_no_delete BEFORE DELETE ON audit_event "
+            "BEGIN SELECT RAISE(ABORT, 'audit trail is append-only'); END"
+        )
+    else:
+        sql(
+            "CREATE OR REPLACE FUNCTION audit_event_append_only() RETURNS trigger AS $$ "
+            "BEGIN RAISE EXCEPTION 'audit trail is append-only'; END; $$ LANGUAGE plpgsql"
+        )
+    sql('DROP TABLE "journal_purge_permit"')
+    for table, column in (
+        ("demande", "purge_reason"),
+        ("demande", "close_warned_at"),
+        ("audit_event", "demande_id"),
+    ):
+        sql(f'ALTER TABLE "{table}" DROP COLUMN "{column}"')
+
+
+def test_schema_4_names_the_request_of_each_journal_line_and_keeps_the_trail_closed(app):
+    """The step of issue 14 fills the journal's request column from each event's own detail (lifting
+    the append-only trigger for that statement only), and the trail stays closed to every
+    UPDATE and DELETE but the sanctioned purge."""
+    from datetime import datetime
+
+    from ep.models import JournalPurgePermit
+
+    columns = "at, action, detail, ip"
+    lines = [
+        ("2025-01-02 10:00:00", "demande_submitted", "demande 000042"),
+        ("2025-01-02 10:05:00", "attachment_downloaded", "demande 1000001, pièce 3"),
+        ("2025-01-02 10:06:00", "demande_viewed", "demande 000042"),
+        ("2025-01-02 10:07:00", "login", "demandeur pressé"),
+        ("2025-01-02 10:08:00", "cgu_accepted", "version 2026-11"),
+    ]
+    with db.database.connection_context():
+        _undo_v4_retention()
+        with db.database.atomic():
+            marks = ", ".join([db.database.param] * 4)
+            for at, action, detail in lines:
+                db.database.execute_sql(
+                    f"INSERT INTO audit_event ({columns}) VALUES ({marks})",
+                    (at, action, detail, "10.0.0.1"),
+                )
+    from playhouse.migrate import migrate
+
+    with db.database.connection_context(), db._foreign_keys_off(), db.write():
+        db._v4_retention(db._migrator(), migrate)  # as `db.upgrade` runs it
+    with db.database.connection_context():
+        named = {
+            (e.action, e.detail): e.demande_id
+            for e in AuditEvent.select().where(AuditEvent.at < datetime(2025, 2, 1))
+        }
+        assert named == {
+            ("demande_submitted", "demande 000042"): 42,
+            ("attachment_downloaded", "demande 1000001, pièce 3"): 1000001,
+            ("demande_viewed", "demande 000042"): 42,
+            ("login", "demandeur pressé"): None,
+            ("cgu_accepted", "version 2026-11"): None,
+        }
+        old_read = AuditEvent.get(AuditEvent.action == "demande_viewed")
+        for query in (
+            AuditEvent.update(detail="effacé").where(AuditEvent.id == old_read.id),
+            AuditEvent.delete().where(AuditEvent.id == old_read.id),
+        ):
+            with pytest.raises(peewee.DatabaseError, match="append-only"):
+                with db.database.atomic():
+                    query.execute()
+        with db.database.atomic():  # the sanctioned path, as the nightly purge takes it
+            JournalPurgePermit.create(up_to=datetime(2025, 2, 1))
+            AuditEvent.delete().where(AuditEvent.id == old_read.id).execute()
+            JournalPurgePermit.delete().execute()
+        assert not AuditEvent.select().where(AuditEvent.id == old_read.id).exists()
+
+
+# Schema 4, issue 14.2 (step `_v4_rgpd`).
+
+
+def _undo_v4_rgpd():
+    """Undo the schema-4 step of issue 14.2 (`_v4_rgpd`) by hand, on either engine."""
+    sql = db.database.execute_sql
+    for index in ("demande_person", "demande_limited"):
+        sql(f'DROP INDEX IF EXISTS "{index}"')
+    for table, column in (("account", "rgpd_referent_at"), ("demande", "limited_at")):
+        sql(f'ALTER TABLE "{table}" DROP COLUMN "{column}"')

@@ -147,7 +147,7 @@ def test_only_caisses_with_an_active_convention_and_activated_offer(ctx):
     convention = Convention.get(Convention.partner == tech.partner_id)
     ConventionOffer.delete().where(
         (ConventionOffer.convention == convention)
-        & (ConventionOffer.offer == Offer.get(Offer.code == "document"))
+        & (ConventionOffer.offer == Offer.of(convention.caisse_id, "document"))
     ).execute()
     with pytest.raises(RuleError, match="pas activée"):
         demandes.submit(tech, rule_data(), [])

@@ -94,11 +94,11 @@ def structure(name, siret, caisse_names, start=date(2024, 1, 1)):
 
     new = Partner.create(name=name, siret=siret, headcount=8)
     for caisse_name in caisse_names:
+        caisse = Caisse.get(Caisse.name == caisse_name)
         convention = Convention.create(
-            partner=new, caisse=Caisse.get(Caisse.name == caisse_name), signed_on=start,
-            starts_on=start,
+            partner=new, caisse=caisse, signed_on=start, starts_on=start,
         )  # fmt: skip
-        for offer in Offer.select():
+        for offer in caisse.catalogue_offers():  # the caisse's own catalogue (issue 12.3)
             ConventionOffer.create(convention=convention, offer=offer)
     Account.create(
         username=f"gestionnaire.{siret}", profile="gestionnaire", partner=new, state="active",
@@ -138,9 +138,8 @@ def test_opening_tells_the_gestionnaires_by_e_mail(tmp_path):
         items = list(evaluation.items.order_by(EvaluationItem.id))
         # Voisin's convention has every offer: a rating each, then the three texts
         assert [i.kind for i in items] == ["rating"] * 5 + ["text"] * 3
-        assert [i.offer_label for i in items[:5]] == [
-            label for (label,) in Offer.select(Offer.label).order_by(Offer.position).tuples()
-        ]
+        cpam = Caisse.get(Caisse.name == "CPAM de Démo")
+        assert [i.offer_label for i in items[:5]] == [o.label for o in cpam.catalogue_offers()]
         event = AuditEvent.get(
             (AuditEvent.action == "evaluation_opened") & (AuditEvent.partner == voisin)
         )

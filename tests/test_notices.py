@@ -212,6 +212,11 @@ RULE_MODULES = [
     "publications",
     "threads",
     "evaluations",
+    "retention",
+    "journal",
+    "catalogue",
+    "breaches",
+    "information",
 ]
 
 

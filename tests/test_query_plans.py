@@ -11,6 +11,8 @@ import pytest
 from ep import db
 from ep.models import Account, Caisse, Demande, Motif, Partner
 
+from .conftest import demo_app
+
 
 def plan(query):
     sql, params = query.sql()
@@ -21,6 +23,14 @@ def plan(query):
         db.database.execute_sql("SET LOCAL enable_seqscan = off")
         rows = db.database.execute_sql("EXPLAIN " + sql, params).fetchall()
     return "\n".join(r[0] for r in rows)
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory):
+    """One app for the module, whose tests only ask for plans, built on tables made afresh:
+    on PostgreSQL, tables that carried other tests' rows (dead ones, autovacuum's analyses)
+    have statistics that choose plans of their own."""
+    return demo_app(tmp_path_factory.mktemp("plans"))
 
 
 @pytest.fixture
@@ -370,10 +380,14 @@ def _exchange_parts(username, **filters):
 @pytest.mark.parametrize(
     "username, filters, indexes",
     [
-        (
+        (  # CCAS de Démo works with two caisses, each with its own contact offer (12.3)
             "technicien.demo",
             {},
-            ["thread_partner_id_last_activity_at_id", "demande_offer_id_partner_id_updated_at_id"],
+            [
+                "thread_partner_id_last_activity_at_id",
+                "demande_offer_id_partner_id_updated_at_id",
+                "demande_offer_id_partner_id_updated_at_id",
+            ],
         ),
         (
             "technicien.demo",
@@ -466,3 +480,177 @@ def test_the_unread_exchanges_of_a_home_are_counted_from_an_index_and_the_marker
         assert "thread_partner_id" in news, news
     if db.is_sqlite():  # the reader's markers drive the count
         assert "thread_read" in markers.split("\n")[0], markers
+
+
+# Issue 14.4: the journal's filters, each read in time order from its index; the nightly
+# retention rules' batches from theirs (issue 14.1).
+
+
+def _journal_plans(username, filters):
+    from datetime import datetime
+
+    from ep.models import AuditEvent
+
+    user = Account.get(Account.username == username)
+    first = plan(AuditEvent.page_ids(user, filters=filters))
+    after = plan(AuditEvent.page_ids(user, before=(datetime(2026, 5, 1), 5), filters=filters))
+    return first, after
+
+
+@pytest.mark.parametrize(
+    "username, filters, index",
+    [
+        # By default, without the access traces: the partial indexes of the other events.
+        ("caisse.demo", {"reads": False}, "audit_event_caisse_acts"),
+        ("gestionnaire.demo", {"reads": False}, "audit_event_partner_acts"),
+        ("gestionnaire.demo", {"reads": False, "since": "2026-01-01"}, "audit_event_partner_acts"),
+        # One action.
+        ("caisse.demo", {"action": "login"}, "audit_event_caisse_id_action_at_id"),
+        ("gestionnaire.demo", {"action": "login"}, "audit_event_partner_id_action_at_id"),
+        # An account, as author and as the account concerned; the scope only filters.
+        # (an agent's 600,000 reads skipped through took 1 s: its other events' own index)
+        ("caisse.demo", {"account": 3, "reads": False}, "audit_event_actor_acts"),
+        ("gestionnaire.demo", {"account": 3}, "audit_event_actor_id_at_id"),
+        ("gestionnaire.demo", {"account": 3, "action": "login"}, "audit_event_actor_acts"),
+        ("caisse.demo", {"account": 3, "action": "demande_viewed"}, "audit_event_actor_id_at_id"),
+        # A request.
+        ("caisse.demo", {"demande": 3}, "audit_event_demande_id_at_id"),
+        ("gestionnaire.demo", {"demande": 3, "reads": False}, "audit_event_demande_id_at_id"),
+    ],
+)
+def test_each_filter_of_the_journal_reads_its_index_in_order(ids, username, filters, index):
+    from datetime import datetime
+
+    from ep.models import JournalFilters
+
+    if "since" in filters:
+        filters = {**filters, "since": datetime.fromisoformat(filters["since"])}
+    for text in _journal_plans(username, JournalFilters(**filters)):
+        if db.is_sqlite() or "action" not in filters or "account" in filters:
+            assert index in text, text
+        else:  # on a few rows PostgreSQL may take the smaller partial index of the caisse's
+            assert index.rsplit("_id_", 1)[0] in text, text
+        if db.is_sqlite():
+            assert "TEMP B-TREE" not in text, text
+        if "account" in filters:  # as author, and as the account concerned
+            assert "audit_event_account_id_at_id" in text and "audit_event_actor" in text
+
+
+def test_the_retention_purge_reads_the_closed_requests_by_closing_time(ids):
+    """The first night at 1,000,000 requests purges half a million of them: each batch
+    takes the next ones from the partial index, never the caisse's history."""
+    from datetime import datetime
+
+    from ep import retention
+
+    for after in (None, (datetime(2025, 1, 1), 5)):
+        text = plan(retention.closed_to_purge(datetime(2026, 1, 1), after).limit(20))
+        assert "demande_retention" in text, text
+        assert "TEMP B-TREE" not in text, text
+
+
+def test_the_journal_purge_reads_each_caisse_s_old_traces_of_one_action(ids):
+    from datetime import datetime
+
+    from ep import retention
+
+    for caisse in (ids["caisse"], None):
+        for after in (None, (datetime(2025, 1, 1), 5)):
+            query = retention.old_traces(caisse, "demande_viewed", datetime(2026, 1, 1), after)
+            text = plan(query.limit(100))
+            if db.is_sqlite() or caisse is not None:
+                assert "audit_event_caisse_id_action_at_id" in text, text
+            else:  # on a few rows PostgreSQL may prefer the time index for "no caisse"
+                assert "Index" in text and "Seq Scan" not in text, text
+            if db.is_sqlite():
+                assert "TEMP B-TREE" not in text, text
+
+
+def test_the_requests_waiting_for_a_structure_are_read_from_their_partial_index(ids):
+    """The notices and closings of the unanswered requests read the waiting requests only
+    (4,000 at 1,000,000 requests), not the history."""
+    from datetime import datetime
+
+    from ep import retention
+    from ep.models import pinned
+
+    query = pinned(
+        Demande.select().where(retention.WAITING & (Demande.updated_at < datetime(2026, 1, 1))),
+        "demande_waiting_partner",
+    )
+    text = plan(query.where(Demande.id > 3).order_by(Demande.id).limit(10))
+    assert "demande_waiting_partner" in text, text
+
+
+# Each caisse's catalogue (issue 12.3)
+
+
+def test_the_labels_in_force_on_a_page_read_their_indexes(ids):
+    """The labels of a page's offers and motifs: the current ones by their keys, the former
+    ones from their (offer or motif, until) index, never a table scan."""
+    from datetime import datetime
+
+    query = Demande.labels_query([1, 2], [3, 4], datetime(2026, 1, 1))
+    text = plan(query)
+    assert "offer_label_offer_id_until" in text, text
+    assert "motif_label_motif_id_until" in text, text
+    if db.is_sqlite():
+        assert "SCAN" not in text.replace("SCAN CONSTANT ROW", ""), text
+    else:
+        assert "offer_pkey" in text and "motif_pkey" in text, text
+
+
+def test_a_caisse_s_catalogue_reads_its_index(ids):
+    from ep import catalogue
+    from ep.models import Offer
+
+    text = plan(Offer.select().where(Offer.caisse == ids["caisse"]))
+    assert "offer_caisse_id_code" in text, text
+    catalogue.offers_of(ids["caisse"])  # runs
+    text = plan(Motif.select().where(Motif.offer.in_([1, 2])).order_by(Motif.position))
+    assert "motif_offer_id" in text, text
+
+
+def test_the_motifs_open_on_a_convention_read_their_indexes(ids):
+    """The request form's choices: the convention's activated offers, their proposed
+    motifs, less those switched off for it."""
+    from ep.models import Convention
+
+    convention = Convention.get(
+        (Convention.partner == ids["partner"]) & (Convention.caisse == ids["caisse"])
+    )
+    text = plan(convention.active_motifs())
+    assert "convention_offer_convention_id" in text, text
+    assert "convention_motif_off_convention_id_motif_id" in text, text
+    assert "motif_offer_id" in text, text
+
+
+def test_the_caisse_s_list_filtered_by_offer_finds_the_offer_by_its_index(ids):
+    agent = Account.get(Account.username == "caisse.demo")
+    text = plan(Demande.page_ids(agent, offer="document"))
+    assert "offer_caisse_id_code" in text, text
+
+
+# The persons' rights (issue 14.2)
+
+
+@pytest.mark.parametrize("username", ["caisse.demo", "gestionnaire.demo"])
+def test_a_referent_finds_a_person_from_the_index_of_the_persons(ids, username):
+    """A person's requests by date of birth then folded name, whatever the référent's
+    scope: not the caisse's or the structure's whole history (1,000,000 requests)."""
+    from datetime import date
+
+    from ep import rgpd
+
+    user = Account.get(Account.username == username)
+    text = plan(rgpd.person_query(user, "Cœurdelion", "Hélène", date(1957, 3, 14)))
+    assert "demande_person" in text, text
+
+
+def test_the_limited_requests_are_read_from_their_partial_index(ids):
+    from ep import rgpd
+
+    agent = Account.get(Account.username == "caisse.demo")
+    query = Demande.select().where(Demande.limited_at.is_null(False) & rgpd.scope(agent))
+    text = plan(query.order_by(Demande.limited_at, Demande.id))
+    assert "demande_limited" in text, text

@@ -1,31 +1,22 @@
-"""The audit trail, as a partner's gestionnaires and its caisses may read it (§4.1, §5)."""
+"""The audit trail, as a partner's gestionnaires and its caisses may read it (§4.1, §5): an
+investigation tool with its filters and a CSV of a filtered view (issue 14.4)."""
 
 import re
 
-from flask import Blueprint, flash, redirect, request, url_for
+from flask import Blueprint, current_app, flash, make_response, redirect, request, url_for
 from flask_login import current_user
 
+from .. import audit, journal
 from ..access import allow
 from ..audit import ACTIONS
-from ..forms import EmptyForm
+from ..forms import EmptyForm, JournalFilterForm, options
 from ..models import AuditEvent, Convention
+from ..text import fold
 from ..web import csv_download, render
 
 bp = Blueprint("audit", __name__, url_prefix="/audit")
 
 PER_PAGE = 50
-
-
-def scoped_events(user, batch=1000):
-    """Every event `user` may read, newest first, read a batch at a time (the CSV export)."""
-    before = None
-    while True:
-        ids = [row.id for row in AuditEvent.page_ids(user, before=before, size=batch)]
-        if not ids:
-            return
-        events = list(AuditEvent.with_names(ids))
-        yield from events
-        before = (events[-1].at, events[-1].id)
 
 
 def _position(name):
@@ -38,51 +29,61 @@ def _position(name):
     return (event.at, event.id) if event else None
 
 
+def _filter_form():
+    """The journal's filters as the address gives them, checked: (form, JournalFilters)."""
+    form = JournalFilterForm(request.args)
+    labels = sorted(ACTIONS.items(), key=lambda item: fold(item[1]))
+    form.action.choices = options([("", "Toutes")] + labels)
+    form.validate()
+    filters = journal.filters_from(form, current_user)
+    return form, filters
+
+
 @bp.route("/")
 @allow("gestionnaire", "caisse")
 def index():
     """Who did what, on whom, when and from where; newest first, a page at a time by
-    position (`avant` / `apres` an event), so that no page counts or skips the trail."""
-    user, size = current_user, AuditEvent.PER_PAGE
-    before, after = _position("avant"), _position("apres")
-    if after is not None:
-        rows = list(AuditEvent.page_ids(user, after=after, size=size + 1))
-        if len(rows) > size:
-            rows = rows[:size]
-        else:  # the newest page: shown from the newest, whatever the position said
-            after, rows = None, None
-    if after is None:
-        rows = list(AuditEvent.page_ids(user, before=before, size=size + 1))
-    ids = [row.id for row in rows[:size]]
-    events = list(AuditEvent.with_names(ids)) if ids else []
-    newer = older = None
-    if events:
-        first, last = events[0], events[-1]
-        if AuditEvent.page_ids(user, after=(first.at, first.id), size=1).exists():
-            newer = first.id
-        if AuditEvent.page_ids(user, before=(last.at, last.id), size=1).exists():
-            older = last.id
-    return render("audit/index.html", events=events, newer=newer, older=older)
+    position (`avant` / `apres` an event), so that no page counts or skips the trail.
+    Filtered by account, action, request and period; the access traces hidden unless asked,
+    a run of one account's traces shown as one line (issue 14.4)."""
+    form, filters = _filter_form()
+    events, newer, older = journal.page(
+        current_user, filters, before=_position("avant"), after=_position("apres")
+    )
+    args = {
+        k: v for k, v in request.args.items() if k not in ("avant", "apres") and v and k in form
+    }
+    response = make_response(
+        render(
+            "audit/index.html",
+            block="journal",
+            form=form,
+            rows=journal.grouped(events),
+            reads=filters.reads,
+            newer=newer,
+            older=older,
+            args=args,
+            retention_days=current_app.config["EP_JOURNAL_RETENTION_DAYS"],
+        )
+    )
+    if request.htmx:
+        response.headers["HX-Push-Url"] = url_for("audit.index", **args)
+    return response
 
 
 @bp.route("/export.csv")
 @allow("gestionnaire", "caisse")
 def export():
-    """The same events as CSV (UTF-8 with BOM, `;`), for the DPO or an inquiry."""
+    """The events of the filtered view as CSV (UTF-8 with BOM, `;`), for the DPO or an
+    inquiry; the export itself is traced (a copy leaves)."""
     user = current_user._get_current_object()
-
-    def rows():
-        for e in scoped_events(user):
-            yield (
-                e.at.strftime("%Y-%m-%d %H:%M:%S"),
-                e.actor.display_name if e.actor else "Système",
-                ACTIONS.get(e.action, e.action),
-                e.account.display_name if e.account else "",
-                e.account.username if e.account else "",
-                e.partner.name if e.partner else "",
-                e.detail,
-                e.ip,
-            )
+    form, filters = _filter_form()
+    audit.record_read(
+        "journal_exported",
+        user,
+        partner=user.partner_id,
+        detail=journal.described(filters, form),
+    )
 
     header = [
         "date",
@@ -94,7 +95,7 @@ def export():
         "detail",
         "adresse",
     ]
-    return csv_download("journal.csv", header, rows)
+    return csv_download("journal.csv", header, lambda: journal.export_rows(user, filters))
 
 
 def scoped_notices(user):

@@ -27,7 +27,9 @@ register_loader("contact_id", Contact, can_manage_contact)
 
 
 def _form(**kwargs):
-    return ReferentForm(roles=contacts.roles_for(current_user), **kwargs)
+    return ReferentForm(
+        roles=contacts.roles_for(current_user), caisse=current_user.caisse_id, **kwargs
+    )
 
 
 def _index(form=None, departement_form=None):

@@ -16,12 +16,13 @@ from flask import (
 from flask_login import current_user
 from peewee import JOIN, fn
 
-from .. import attachments, audit, demandes
+from .. import attachments, audit, demandes, retention
 from ..access import allow
 from ..departements import DEPARTEMENTS
 from ..forms import DemandeFilterForm, DemandeForm, MessageForm, options
 from ..models import (
     DEMANDE_STATUSES,
+    PURGE_REASONS,
     Account,
     Attachment,
     Caisse,
@@ -29,13 +30,12 @@ from ..models import (
     Demande,
     DemandeEvent,
     Message,
-    Motif,
     Offer,
     Partner,
 )
 from ..rules import RuleError
 from ..text import search_words
-from ..web import page_number, refuse, render, to_id
+from ..web import is_partial, page_number, refuse, render, to_id
 
 bp = Blueprint("demandes", __name__, url_prefix="/demandes")
 
@@ -48,25 +48,45 @@ ACTIONS = {
     "asked": "Complément demandé par la caisse",
     "partner_replied": "Réponse du partenaire",
     "closed": "Demande clôturée",
+    "close_warned": "Structure prévenue de la clôture automatique sans réponse",
+    "auto_closed": "Demande clôturée automatiquement (sans réponse du partenaire)",
+    "erased": "Données effacées à la demande de la personne (demande clôturée)",
 }
 
 
 def _choices(form, partner):
-    """Fill the dependent selects: organisme, then its activated offers, then motifs."""
+    """Fill the dependent selects: organisme, then the offers of its catalogue activated for
+    the structure, then their motifs open to it. Returns what the page says about them:
+    the offer and motif chosen, whether the assuré's identity is asked, and where a
+    document asked for will be sent."""
     caisses = demandes.available_caisses(partner)
     form.caisse.choices = options([("", "— Choisir —")] + [(str(c.id), c.name) for c in caisses])
     if len(caisses) == 1 and not form.caisse.data:
         form.caisse.data = str(caisses[0].id)
     caisse_id = to_id(form.caisse.data)
-    offers = demandes.available_offers(partner, caisse_id)
-    form.offer.choices = options([("", "— Choisir —")] + [(o.code, o.label) for o in offers])
-    offer = next((o for o in offers if o.code == form.offer.data), None)
-    motifs = list(offer.motifs.order_by(Motif.position)) if offer else []
+    convention = demandes.active_convention(partner, caisse_id) if caisse_id else None
+    catalogue = convention.active_catalogue() if convention is not None else []
+    form.offer.choices = options([("", "— Choisir —")] + [(o.code, o.label) for o, _ in catalogue])
+    offer, motifs = next(((o, ms) for o, ms in catalogue if o.code == form.offer.data), (None, []))
     form.motif.choices = options([("", "— Choisir —")] + [(m.code, m.label) for m in motifs])
+    motif = next((m for m in motifs if m.code == form.motif.data), None)
     form.departement.choices = options(
         [("", "— Choisir —")] + [(code, f"{code} – {name}") for code, name in DEPARTEMENTS]
     )
-    return offer
+    return {
+        "offer": offer,
+        "motif": motif,
+        "identity": demandes.needs_identity(offer, motif, motifs),
+        "mixed": offer is not None
+        and motif is None
+        and any(m.concerns_assure for m in motifs)
+        and not all(m.concerns_assure for m in motifs),
+        "destination": demandes.document_destination(convention)
+        if demandes.is_document_request(offer)
+        else None,
+        "caisse_name": convention.caisse.name if convention is not None else "",
+        "convention_id": convention.id if convention is not None else None,
+    }
 
 
 @bp.route("/new", methods=["GET", "POST"])
@@ -104,12 +124,15 @@ def create():
             confirm.add(name)
     # The lists of choices only for a page that shows them (issue 11: a submission that
     # succeeds redirects, and computing them was a third of its cost).
-    offer = _choices(form, current_user.partner)
+    chosen = _choices(form, current_user.partner)
     return render(
         "demandes/new.html",
         block="demande_choices",
         form=form,
-        offer=offer,
+        chosen=chosen,
+        # Only the block htmx swaps in on a change of choice keeps the identity as typed: a
+        # page that comes back from the server (errors by the fields) replaces it.
+        preserve_identity=is_partial(),
         confirm=confirm,
         duplicate_link=duplicate_link,
         no_caisse=not form.caisse.choices[1:],
@@ -161,9 +184,7 @@ def _filter_form(status_default=""):
     form.status.choices = options(statuses)
     if "status" not in request.args:
         form.status.data = status_default
-    form.offer.choices = options(
-        [("", "Toutes")] + [(o.code, o.label) for o in Offer.select().order_by(Offer.position)]
-    )
+    form.offer.choices = options([("", "Toutes")] + _offer_filter(current_user))
     news = [("", "Toutes"), ("unread", "Non lues")]
     if current_user.profile == "caisse":
         news.append(("partner_reply", "Réponse du partenaire à traiter"))
@@ -171,6 +192,20 @@ def _filter_form(status_default=""):
     for name in ("partner", "taken"):  # the queue's own filters
         form[name].choices = options([("", "Toutes")])
     return form
+
+
+def _offer_filter(user):
+    """(code, label) of the offers a list may filter on: the caisse's catalogue, or those of
+    the structure's caisses (one per code, the same offer in each catalogue)."""
+    if user.profile == "caisse":
+        offers = Offer.select().where(Offer.caisse == user.caisse_id)
+    else:
+        caisses = Convention.select(Convention.caisse).where(Convention.partner == user.partner_id)
+        offers = Offer.select().where(Offer.caisse.in_(caisses))
+    seen = {}
+    for offer in offers.order_by(Offer.position, Offer.caisse, Offer.id):
+        seen.setdefault(offer.code, offer.label)
+    return list(seen.items())
 
 
 @bp.route("/")
@@ -297,6 +332,7 @@ def _show(demande, form, confirm=False, status=200, held=None):
     convention = Convention.get_or_none(
         (Convention.partner == demande.partner) & (Convention.caisse == demande.caisse)
     )
+    Demande.with_labels([demande])
     return render(
         "demandes/show.html",
         d=demande,
@@ -307,6 +343,11 @@ def _show(demande, form, confirm=False, status=200, held=None):
         form=form,
         confirm=confirm,
         receives_documents=bool(convention and convention.may_receive_documents),
+        closing_day=retention.closing_day(demande),
+        purge_reasons=PURGE_REASONS,
+        destination=demandes.document_destination(convention)
+        if demandes.is_document_request(demande.offer)
+        else None,
         held=held or attachments.form_token(),
         kept=attachments.kept(current_user._get_current_object(), held) if held else [],
     ), status

@@ -4,7 +4,7 @@ from flask import Blueprint, request
 from flask_login import current_user
 from peewee import fn
 
-from .. import accounts, partners, quotas, reviews
+from .. import accounts, partners, quotas, retention, reviews
 from ..access import allow
 from ..models import Account, Convention, Demande
 from ..text import search_words
@@ -53,6 +53,7 @@ def index():
         ),
         waiting_total=waiting.count(),
         unread=Demande.unread_by_technicien(user),
+        closing_day=retention.closing_day,
     )
 
 

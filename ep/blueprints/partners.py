@@ -51,9 +51,10 @@ def index():
 @allow("caisse")
 def create():
     """Record a new partner structure and its convention with the agent's caisse."""
-    form = PartnerForm()
+    form = PartnerForm(caisse=current_user.caisse_id)
     if not form.is_submitted():
         form.offers.data = [choice.value for choice in form.offers.choices]
+        form.motifs.data = [choice.value for choice in form.motifs.choices]
     if form.validate_on_submit():
         try:
             partner, convention = partners.create_partner(
@@ -63,6 +64,7 @@ def create():
                 form.headcount.data,
                 form.convention_fields(),
                 form.offers.data,
+                motif_keys=form.motif_keys(),
             )
         except RuleError as exc:
             refuse(form, exc)
@@ -151,11 +153,12 @@ def render_show(partner, **forms):
 @bp.route("/conventions/<int:convention_id>/edit", methods=["GET", "POST"])
 @allow("caisse")
 def edit_convention(convention):
-    """Change the convention: dates, effectif, activated offers, documents, deadline."""
-    form = ConventionForm(obj=convention)
+    """Change the convention: dates, effectif, activated offers and motifs, documents,
+    deadline, target times."""
+    form = ConventionForm(obj=convention, caisse=convention.caisse_id)
     targets = _target_hours(convention)
     if not form.is_submitted():
-        form.offers.data = sorted(convention.offer_codes())
+        _fill_catalogue(form, convention)
         form.headcount.data = convention.partner.headcount
     if form.validate_on_submit():
         try:
@@ -167,6 +170,7 @@ def edit_convention(convention):
                 headcount=form.headcount.data,
                 target_hours=targets,
                 siret=form.siret.data,
+                motif_keys=form.motif_keys(),
             )
         except RuleError as exc:
             refuse(form, exc)
@@ -182,21 +186,28 @@ def edit_convention(convention):
     )
 
 
-def _target_hours(convention):
-    """Target hours per offer: from the form when posted, else from the convention."""
-    from ..catalogue import TARGET_HOURS
+def _fill_catalogue(form, convention):
+    """The convention's activated offers and open motifs, ticked."""
+    form.offers.data = sorted(convention.offer_codes())
+    form.motifs.data = sorted(partners.motif_keys_on(convention))
 
+
+def _target_hours(convention):
+    """The convention's own target hours per offer of the catalogue: from the form when
+    posted (empty: the catalogue's default, None), else as saved."""
     saved = {
-        link.offer.code: link.target_hours
+        link.offer_id: link.target_hours
         for link in ConventionOffer.select().where(ConventionOffer.convention == convention)
     }
     hours = {}
-    for code, default in TARGET_HOURS.items():
-        raw = request.form.get(f"target_{code}") if request.method == "POST" else None
+    for offer in partners.convention_catalogue(convention.caisse_id):
+        raw = request.form.get(f"target_{offer.code}") if request.method == "POST" else None
         if raw is None:
-            hours[code] = saved.get(code) or default
+            hours[offer.code] = saved.get(offer.id)
+        elif not raw.strip():
+            hours[offer.code] = None
         else:
-            hours[code] = to_id(raw) if to_id(raw) is not None else -1
+            hours[offer.code] = to_id(raw) if to_id(raw) is not None else -1
     return hours
 
 

@@ -43,6 +43,16 @@ def ids(server):
         "SELECT c.id FROM contact c JOIN caisse k ON k.id = c.caisse_id "
         "WHERE k.name = 'CPAM de Démo' ORDER BY c.id"
     )
+    found["offer"] = one(
+        "SELECT o.id FROM offer o JOIN caisse k ON k.id = o.caisse_id "
+        "WHERE o.code = 'document' AND k.name = 'CPAM de Démo'"
+    )
+    found["motif"] = one(f"SELECT id FROM motif WHERE offer_id = {found['offer']}")
+    found["breach"] = one("SELECT min(id) FROM breach")  # the demo's (issue 14.3)
+    found["conv_ccas"] = one(
+        f"SELECT c.id FROM convention c JOIN caisse k ON k.id = c.caisse_id "
+        f"WHERE c.partner_id = {found['ccas']} AND k.name = 'CPAM de Démo'"
+    )
     db.close()
     return found
 
@@ -89,6 +99,16 @@ PAGES = {
         "/contacts/",
         "/contacts/{contact}/edit",
         "/conventions/echeances",
+        "/audit/?consultations=y",  # issue 14.4: the reads, one account's run as one line
+        "/audit/?compte=personne&demande=x&du=2026-02-01&au=2026-01-01",  # errors by fields
+        "/catalogue/",
+        "/catalogue/offers/{offer}",
+        "/catalogue/motifs/{motif}",
+        "/rgpd/",  # issue 14.2: caisse.demo is the CPAM's référent RGPD
+        "/rgpd/referents",
+        "/rgpd/{demande_voisin}/rectify",
+        "/violations/",  # issue 14.3
+        "/violations/{breach}",
     ],
     "gestionnaire.demo": [
         "/",
@@ -103,6 +123,13 @@ PAGES = {
         "/preferences",
         "/contacts/",
         "/conventions/",
+        "/rgpd/",  # issue 14.2: gestionnaire.demo is the structure's référent RGPD
+        "/rgpd/referents",
+        "/rgpd/{demande}/rectify",
+        "/violations/",  # issue 14.3
+        "/violations/nouveau",
+        "/violations/{breach}",
+        "/information/{conv_ccas}",  # issue 14.5
     ],
     "technicien.demo": [
         "/",
@@ -114,6 +141,7 @@ PAGES = {
         "/preferences",
         "/password",
         "/conventions/",
+        "/information/{conv_ccas}",  # issue 14.5
     ],
     "technicien.voisin": ["/", "/demandes/", "/demandes/{demande_voisin}", "/set-password/x"],
 }
@@ -170,6 +198,8 @@ FORMS = [
     ("technicien.demo", "/demandes/new", "Envoyer la demande"),
     ("caisse.demo", "/partners/new", "Enregistrer la structure et la convention"),
     ("technicien.demo", "/password", "Changer mon mot de passe"),
+    ("gestionnaire.demo", "/rgpd/", "Rechercher"),
+    ("gestionnaire.demo", "/violations/nouveau", "Envoyer le signalement"),
 ]
 
 
