@@ -21,6 +21,7 @@ from .departements import DEPARTEMENTS
 from .housekeeping import erase_personal_data
 from .models import (
     CIVILITES,
+    DEMANDE_STATUSES,
     Account,
     Attachment,
     AuditEvent,
@@ -341,6 +342,16 @@ def summary_html(found, today=None):
             out.append("</ol>")
         else:
             out.append("<p>Aucun échange.</p>")
+        out.append("<h3>Historique</h3>")
+        if h.events:
+            out.append("<ol>")
+            for ev in h.events:
+                status = DEMANDE_STATUSES.get(ev.status, ev.status)
+                who = _who(ev.actor if ev.actor_id else None)
+                out.append(f"<li>{_moment(ev.at)} : {e(status)}, par {e(who)}</li>")
+            out.append("</ol>")
+        else:
+            out.append("<p>Aucun historique.</p>")
         out.append("<h3>Documents</h3>")
         if h.documents:
             out.append("<ul>")

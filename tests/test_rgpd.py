@@ -232,6 +232,8 @@ def test_the_export_is_a_zip_with_a_readable_summary_and_the_documents(client, l
         "Demande de complément",
         "Attestation de droits",  # the motif's label
         "Traitée par",
+        "<h3>Historique</h3>",  # each step: the status it led to, who, when
+        "En attente du partenaire, par Claire Démo-Caisse (caisse)",
     ):
         assert text in summary, text
     assert "<script" not in summary and "style" not in summary
