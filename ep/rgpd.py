@@ -10,6 +10,7 @@ Scope: a caisse's référent, the requests addressed to its caisse; a structure'
 
 import html
 import io
+import re
 import zipfile
 from datetime import date, datetime
 
@@ -155,6 +156,42 @@ def find(user, nom, prenom, date_naissance):
     detail = plural(len(found), "demande trouvée") + (f" : {numbers}" if numbers else "")
     with write():
         audit.record("rgpd_searched", actor=user, partner=user.partner_id, detail=detail[:1000])
+    return found
+
+
+MAX_MENTIONS = 50
+
+
+def thread_mentions(user, nom, prenom=""):
+    """The messages of the threads with the caisse (issue 12.2) in `user`'s scope whose text
+    or subject names the person: their folded words hold every folded word of the nom (and
+    of the prénom, if given). Threads are about the partnership, not a request: no identity
+    fields, so the text is what may name someone. Read the scope's messages (a caisse's
+    threads number in the hundreds), newest first, MAX_MENTIONS at most."""
+    from .models import Thread, ThreadMessage
+
+    def words(text):
+        return set(re.findall(r"\w+", fold(text)))
+
+    wanted = words(f"{nom} {prenom or ''}")
+    if not wanted:
+        return []
+    if user.profile == "caisse":
+        side = Thread.caisse == user.caisse_id
+    else:
+        side = Thread.partner == user.partner_id
+    found = []
+    query = (
+        ThreadMessage.select(ThreadMessage, Thread)
+        .join(Thread)
+        .where(side)
+        .order_by(ThreadMessage.created_at.desc(), ThreadMessage.id.desc())
+    )
+    for message in query.iterator():
+        if wanted <= words(f"{message.thread.subject} {message.body}"):
+            found.append(message)
+            if len(found) >= MAX_MENTIONS:
+                break
     return found
 
 

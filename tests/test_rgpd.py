@@ -435,3 +435,30 @@ def test_erased_data_leaves_the_database_file_its_wal_and_the_uploads_folder(
         rgpd.erase(account("caisse.demo"), [person["voisin"].id], "Demande reçue le 20/11.")
     left = raw()
     assert [marker for marker in SECRETS if marker in left] == []
+
+
+def test_the_threads_with_the_caisse_that_name_the_person_are_shown_within_the_scope(
+    app, client, login_as, person
+):
+    """Threads (issue 12.2) have no identity fields, but their text may name the person: the
+    référent sees the messages that hold every word of the nom and prénom (case and accents
+    aside), in its own scope only, to judge them (they are not in the export)."""
+    from ep import threads
+    from ep.models import Partner
+
+    with app.test_request_context():
+        agent = account("caisse.demo")
+        ccas = Partner.get(Partner.name == "CCAS de Démo")
+        voisin = Partner.get(Partner.name == "CCAS Voisin")
+        threads.start(agent, ccas, "Dossier Orthanc", "Mme Hélène CŒURDELION a appelé l'accueil.")
+        threads.start(agent, ccas, "Réunion", "Ordre du jour : les délais.")
+        threads.start(agent, voisin, "Voisinage", "Mme Hélène Cœurdelion est suivie chez vous.")
+    login_as("gestionnaire.demo")
+    page = search(client).get_data(as_text=True)
+    assert "Dossier Orthanc" in page and "a appelé l&#39;accueil" in page
+    assert "Réunion" not in page and "Voisinage" not in page  # no mention; another structure
+    login_as("caisse.demo")
+    page = search(client).get_data(as_text=True)
+    assert "Dossier Orthanc" in page and "Voisinage" in page  # the caisse's threads
+    page = search(client, prenom="Lucie").get_data(as_text=True)
+    assert "Aucun échange avec la caisse ne cite ce nom." in page  # every word must be there

@@ -18,12 +18,13 @@ bp = Blueprint("rgpd", __name__, url_prefix="/rgpd")
 REFERENT = {"when": is_rgpd_referent, "loaders": REFERENT_LOADERS}
 
 
-def _page(form=None, found=None, searched=False):
+def _page(form=None, found=None, searched=False, mentions=None):
     user = current_user._get_current_object()
     return render(
         "rgpd/index.html",
         form=form or PersonForm(formdata=None),
         found=found or [],
+        mentions=mentions or [],
         searched=searched,
         limited=rgpd.limited(user),
         empty=EmptyForm(),
@@ -59,7 +60,9 @@ def _results(form, exc=None):
     except RuleError as error:
         refuse(form, error)
         return _page(form)
-    return _page(form, found, searched=True)
+    user = current_user._get_current_object()
+    mentions = rgpd.thread_mentions(user, form.nom.data, form.prenom.data)
+    return _page(form, found, searched=True, mentions=mentions)
 
 
 @bp.route("/", methods=["GET", "POST"])
