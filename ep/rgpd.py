@@ -278,18 +278,24 @@ def export_name(today=None):
     return f"droit-d-acces-{(today or date.today()).isoformat()}.zip"
 
 
+def _journal(user, action, demande, what):
+    """One journal line about a request, seen by both sides, naming it by its number only
+    (never the assuré: a reason that names the person is refused before)."""
+    audit.record(
+        action,
+        actor=user,
+        partner=demande.partner_id,
+        caisse=demande.caisse_id,
+        detail=f"demande {demande.reference} : {what}"[:1000],
+    )
+
+
 def record_export(user, found):
     """Journal the export: one line per request, by its number."""
     with write():
         for h in found:
             d = h.demande
-            audit.record(
-                "rgpd_exported",
-                actor=user,
-                partner=d.partner_id,
-                caisse=d.caisse_id,
-                detail=f"demande {d.reference} : exportée (droit d'accès)",
-            )
+            _journal(user, "rgpd_exported", d, "exportée (droit d'accès)")
 
 
 def _departement(code):
@@ -519,13 +525,7 @@ def rectify(user, demande, data, today=None):
             assure_departement=new["departement"],
             assure_search=search,
         ).where(Demande.id == demande.id).execute()
-        audit.record(
-            "rgpd_rectified",
-            actor=user,
-            partner=demande.partner_id,
-            caisse=demande.caisse_id,
-            detail=f"demande {demande.reference} : identité rectifiée ({', '.join(changed)})",
-        )
+        _journal(user, "rgpd_rectified", demande, f"identité rectifiée ({', '.join(changed)})")
     checkpoint()  # the former identity leaves the WAL too
     return changed
 
@@ -551,13 +551,7 @@ def erase(user, ids, reason, today=None):
         files = erase_personal_data([d.id for d in demandes], today, "request")
         Demande.update(limited_at=None).where(Demande.id.in_([d.id for d in demandes])).execute()
         for d in demandes:
-            audit.record(
-                "rgpd_erased",
-                actor=user,
-                partner=d.partner_id,
-                caisse=d.caisse_id,
-                detail=f"demande {d.reference} : données effacées. Motif : {reason}"[:1000],
-            )
+            _journal(user, "rgpd_erased", d, f"données effacées. Motif : {reason}")
     attachments.erase_files(files)
     checkpoint()  # what was erased leaves the WAL too
     return len(demandes)
@@ -574,13 +568,7 @@ def limit(user, ids, reason):
     with write():
         Demande.update(limited_at=at).where(Demande.id.in_([d.id for d in demandes])).execute()
         for d in demandes:
-            audit.record(
-                "rgpd_limited",
-                actor=user,
-                partner=d.partner_id,
-                caisse=d.caisse_id,
-                detail=f"demande {d.reference} : traitement limité. Motif : {reason}"[:1000],
-            )
+            _journal(user, "rgpd_limited", d, f"traitement limité. Motif : {reason}")
     return len(demandes)
 
 
@@ -591,13 +579,7 @@ def lift(user, demande):
         raise RuleError(f"Le traitement de la demande n° {demande.reference} n'est pas limité.")
     with write():
         Demande.update(limited_at=None).where(Demande.id == demande.id).execute()
-        audit.record(
-            "rgpd_unlimited",
-            actor=user,
-            partner=demande.partner_id,
-            caisse=demande.caisse_id,
-            detail=f"demande {demande.reference} : limitation du traitement levée",
-        )
+        _journal(user, "rgpd_unlimited", demande, "limitation du traitement levée")
 
 
 def limited(user):
