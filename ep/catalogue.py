@@ -206,6 +206,17 @@ def _yes_no(flag):
     return "oui" if flag else "non"
 
 
+OFFER_TAKEN = "Votre catalogue a déjà une offre de ce libellé."
+MOTIF_TAKEN = "Cette offre a déjà un motif de ce libellé."
+
+
+def _refuse_taken(label, rows, message):
+    """A label that folds like one of `rows`' (case and accents aside) is refused by its
+    field: two offers, or two motifs of an offer, read alike in the lists."""
+    if any(fold(row.label) == fold(label) for row in rows):
+        raise RuleError(message, field="label")
+
+
 def add_offer(actor, label, target_hours, at=None):
     """The caisse adds an offer to its catalogue (last in its order); it is activated for
     no structure until the caisse says so on a convention."""
@@ -213,8 +224,7 @@ def add_offer(actor, label, target_hours, at=None):
     target_hours = _hours(target_hours)
     with write():
         existing = list(Offer.select().where(Offer.caisse == actor.caisse_id))
-        if any(fold(o.label) == fold(label) for o in existing):
-            raise RuleError("Votre catalogue a déjà une offre de ce libellé.", field="label")
+        _refuse_taken(label, existing, OFFER_TAKEN)
         offer = Offer.create(
             caisse=actor.caisse_id,
             code=_code(label, {o.code for o in existing}),
@@ -245,8 +255,7 @@ def update_offer(actor, offer, label, target_hours, active, at=None):
             others = Offer.select(Offer.label).where(
                 (Offer.caisse == offer.caisse_id) & (Offer.id != offer.id)
             )
-            if any(fold(o.label) == fold(label) for o in others):
-                raise RuleError("Votre catalogue a déjà une offre de ce libellé.", field="label")
+            _refuse_taken(label, others, OFFER_TAKEN)
             changes.append(f"libellé « {offer.label} » → « {label} »")
             _rename(OfferLabel, "offer", offer, label, at)
         if target_hours != offer.target_hours:
@@ -274,8 +283,7 @@ def add_motif(actor, offer, label, concerns_assure, at=None):
     label = _label(label)
     with write():
         existing = list(Motif.select().where(Motif.offer == offer.id))
-        if any(fold(m.label) == fold(label) for m in existing):
-            raise RuleError("Cette offre a déjà un motif de ce libellé.", field="label")
+        _refuse_taken(label, existing, MOTIF_TAKEN)
         motif = Motif.create(
             offer=offer.id,
             code=_code(label, {m.code for m in existing}),
@@ -308,8 +316,7 @@ def update_motif(actor, motif, label, concerns_assure, active, at=None):
             others = Motif.select(Motif.label).where(
                 (Motif.offer == offer.id) & (Motif.id != motif.id)
             )
-            if any(fold(m.label) == fold(label) for m in others):
-                raise RuleError("Cette offre a déjà un motif de ce libellé.", field="label")
+            _refuse_taken(label, others, MOTIF_TAKEN)
             changes.append(f"libellé « {motif.label} » → « {label} »")
             _rename(MotifLabel, "motif", motif, label, at)
         if bool(concerns_assure) != motif.concerns_assure:
